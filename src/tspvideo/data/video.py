@@ -1,0 +1,234 @@
+"""Decoding videos into frames sampled at a target rate by timestamp.
+
+The sampling rule (DESIGN.md): the j-th sampled frame at ``fps`` is the last source frame whose
+presentation time is <= j / fps, for every j with j / fps before the end of the video (the last frame's
+time plus its duration). For a constant-rate video of n frames at F fps this is source frame
+floor(j * F / fps) and there are ceil(n * fps / F) sampled frames. Times are compared as exact
+fractions, so no rounding error moves a frame. Variable-frame-rate files follow from the same rule.
+
+Decoding is streamed: frames are converted to arrays only when sampled, and nothing but the previous
+frame is held, so memory does not grow with the video's length. Two backends share one interface:
+PyAV (default, bundles FFmpeg) and torchcodec (optional, needs a system FFmpeg).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from tspvideo.errors import TspVideoError, VideoDecodeError
+
+BACKENDS = ("pyav", "torchcodec")
+
+
+def _as_fraction(value: float | Fraction) -> Fraction:
+    # 29.97 and friends are passed as floats; limit_denominator recovers 30000/1001.
+    return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(1001)
+
+
+def _open_error(path: Path, error: Exception) -> VideoDecodeError:
+    cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return VideoDecodeError(f"{path}: cannot decode video ({cause})")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoDecodeError(f"{path}: file not found")
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise VideoDecodeError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: empty file (0 bytes)")
+
+
+class _Sampler:
+    """Turns (time, frame) pairs in presentation order into sampled (index, frame) pairs."""
+
+    def __init__(self, fps: Fraction, start_index: int, end_index: int | None) -> None:
+        self.fps = fps
+        self.next_index = start_index
+        self.end_index = end_index
+        self.previous = None  # (time, frame) of the last source frame seen
+
+    def done(self) -> bool:
+        return self.end_index is not None and self.next_index >= self.end_index
+
+    def push(self, time: Fraction, frame) -> Iterator[tuple[int, object]]:
+        """Emit every target time before ``time``: they take the previous frame (the last <= target)."""
+        while not self.done() and Fraction(self.next_index) / self.fps < time:
+            # Targets before the very first frame (a stream not starting at 0) take the first frame.
+            yield self.next_index, (self.previous[1] if self.previous is not None else frame)
+            self.next_index += 1
+        self.previous = (time, frame)
+
+    def finish(self, end_time: Fraction) -> Iterator[tuple[int, object]]:
+        """Emit the targets between the last frame and the end of the video."""
+        if self.previous is None:
+            return
+        while not self.done() and Fraction(self.next_index) / self.fps < end_time:
+            yield self.next_index, self.previous[1]
+            self.next_index += 1
+
+
+class _ArrayCache:
+    """Converts a decoded frame to an RGB array once, even when it is sampled several times."""
+
+    def __init__(self, size: tuple[int, int] | None) -> None:
+        self.size = size
+        self.frame = None
+        self.array = None
+
+    def __call__(self, frame) -> np.ndarray:
+        if frame is not self.frame:
+            if self.size is None:
+                self.array = frame.to_ndarray(format="rgb24")
+            else:  # resize inside FFmpeg (swscale, bilinear): faster, but not the reference path
+                self.array = frame.to_ndarray(format="rgb24", width=self.size[1], height=self.size[0],
+                                              interpolation="BILINEAR")
+            self.frame = frame
+        return self.array
+
+
+def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | None, threads: int,
+               size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as error:  # PyAV raises many types (InvalidDataError, OSError, ...)
+        raise _open_error(path, error) from error
+    with container:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{path}: no video stream (audio-only or not a video file)")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threading; PyAV releases the GIL while decoding
+        stream.codec_context.thread_count = threads
+        time_base = stream.time_base
+        if time_base is None:
+            raise VideoDecodeError(f"{path}: video stream has no time base")
+        origin = stream.start_time or 0
+        if start_index > 0:
+            # Seek to the keyframe at or before the first target; the sampler skips what comes before.
+            target_pts = int(math.floor(Fraction(start_index) / fps / time_base)) + origin
+            try:
+                container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as error:
+                raise _open_error(path, error) from error
+        sampler = _Sampler(fps, start_index, end_index)
+        to_array = _ArrayCache(size)
+        last_time = None
+        last_duration = None
+        frame_step = (1 / stream.average_rate) if stream.average_rate else None
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    # Streams without timestamps: count frames at the average rate.
+                    if frame_step is None:
+                        raise VideoDecodeError(f"{path}: frames have no timestamps and no frame rate")
+                    time = decoded * Fraction(frame_step)
+                else:
+                    time = Fraction(frame.pts - origin) * time_base
+                decoded += 1
+                if last_time is not None and time <= last_time:
+                    continue  # duplicate or out-of-order timestamp: keep the first frame shown at a time
+                if last_time is not None:
+                    last_duration = time - last_time
+                last_time = time
+                for index, sampled in sampler.push(time, frame):
+                    yield index, to_array(sampled)
+                if sampler.done():
+                    return
+        except av.error.FFmpegError as error:
+            raise _open_error(path, error) from error
+        if last_time is None:
+            raise VideoDecodeError(f"{path}: no frame could be decoded")
+        duration = sampler.previous[1].duration if sampler.previous is not None else None
+        if duration:
+            last_duration = Fraction(duration) * time_base
+        elif frame_step is not None:
+            last_duration = Fraction(frame_step)
+        elif last_duration is None:
+            last_duration = Fraction(1, int(fps))
+        for index, sampled in sampler.finish(last_time + last_duration):
+            yield index, to_array(sampled)
+
+
+def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int | None,
+                     size: tuple[int, int] | None, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except ImportError as error:
+        raise TspVideoError("the torchcodec backend needs `pip install torchcodec` and a system FFmpeg") from error
+    try:
+        decoder = VideoDecoder(str(path), seek_mode="exact")
+        meta = decoder.metadata
+        begin = Fraction(meta.begin_stream_seconds or 0).limit_denominator(10**6)
+        end = Fraction(meta.end_stream_seconds).limit_denominator(10**6)
+    except Exception as error:
+        raise _open_error(path, error) from error
+    # torchcodec returns, for each time, the frame played at it: the rule above.
+    total = math.ceil((end - begin) * fps)
+    stop = total if end_index is None else min(end_index, total)
+    for first in range(start_index, stop, chunk):
+        indices = list(range(first, min(first + chunk, stop)))
+        times = [float(begin + Fraction(j) / fps) for j in indices]
+        try:
+            batch = decoder.get_frames_played_at(seconds=times).data  # [N, 3, H, W] uint8
+        except Exception as error:
+            raise _open_error(path, error) from error
+        if size is not None:
+            import torch.nn.functional as F
+            batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
+            batch = batch.round().clamp(0, 255).byte()
+        yield from zip(indices, batch.permute(0, 2, 3, 1).numpy(), strict=True)
+
+
+def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index: int = 0,
+                        end_index: int | None = None, backend: str = "pyav", threads: int = 0,
+                        size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(j, frame)`` for the frames of a video sampled at ``fps``, j from ``start_index``.
+
+    ``frame`` is an RGB ``uint8`` array ``[H, W, 3]`` (resized in the decoder when ``size=(h, w)``).
+    Stops before ``end_index`` or at the end of the video. ``threads=0`` lets FFmpeg choose.
+    Raises :class:`VideoDecodeError` naming the file when it cannot be decoded.
+    """
+    path = Path(path)
+    _check_file(path)
+    if fps <= 0:
+        raise TspVideoError(f"fps must be positive, got {fps}")
+    fps_fraction = _as_fraction(fps)
+    if backend == "pyav":
+        return _iter_pyav(path, fps_fraction, start_index, end_index, threads, size)
+    if backend == "torchcodec":
+        return _iter_torchcodec(path, fps_fraction, start_index, end_index, size)
+    raise TspVideoError(f"unknown decoding backend {backend!r} (choose from {', '.join(BACKENDS)})")
+
+
+def read_frames(path: str | os.PathLike, start_index: int, num_frames: int, fps: float = 15.0,
+                backend: str = "pyav", threads: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Sampled frames ``start_index .. start_index + num_frames - 1`` as ``uint8 [num_frames, H, W, 3]``.
+
+    Seeks to the nearest keyframe first, so reading a clip costs one GOP of decoding, not the video.
+    Raises :class:`VideoDecodeError` when the video ends before the last requested frame.
+    """
+    frames = [frame for _, frame in iter_sampled_frames(path, fps, start_index, start_index + num_frames,
+                                                          backend=backend, threads=threads, size=size)]
+    if len(frames) != num_frames:
+        raise VideoDecodeError(f"{path}: asked for frames {start_index}..{start_index + num_frames - 1} at "
+                               f"{fps:g} fps but the video has only {start_index + len(frames)}")
+    return np.stack(frames)
+
+
+def count_sampled_frames(path: str | os.PathLike, fps: float = 15.0, backend: str = "pyav") -> int:
+    """Number of frames the video has at ``fps`` (N15 for fps=15), by decoding it."""
+    count = 0
+    for _ in iter_sampled_frames(path, fps, backend=backend, size=(2, 2)):
+        count += 1
+    return count
