@@ -1,0 +1,62 @@
+"""Arguments shared by commands that run an encoder (extract, gvf): which weights, how to run them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from tspvideo.data.transforms import PREPROCESSING
+from tspvideo.data.video import BACKENDS
+from tspvideo.errors import TspVideoError
+from tspvideo.extract import ClipSettings
+from tspvideo.models.backbones import available_backbones
+from tspvideo.models.tsp import TSPModel, create_model
+from tspvideo.models.weights import load_model
+
+
+def add_encoder_args(parser: argparse.ArgumentParser) -> None:
+    """Add the weights, clip grid and runtime options."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="registered weights name (see `tspvideo models`) or a URL")
+    source.add_argument("--checkpoint", help="local checkpoint file (released layout or a tspvideo run)")
+    source.add_argument("--random-init", metavar="BACKBONE", choices=available_backbones(),
+                        help="random weights (for trying the pipeline; features are meaningless)")
+    parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
+                        help="GVF pooling of an unregistered TSP checkpoint (not stored in released files)")
+    grid = parser.add_argument_group("clip grid")
+    grid.add_argument("--clip-len", type=int, default=16, help="frames per clip (L)")
+    grid.add_argument("--fps", type=float, default=15.0, help="frames per second clips are sampled at")
+    grid.add_argument("--stride", type=int, default=16, help="frames between the starts of consecutive clips")
+    run = parser.add_argument_group("runtime")
+    run.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
+    run.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    run.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: in the main process)")
+    run.add_argument("--decode-threads", type=int, default=0, help="FFmpeg threads per video (0: automatic)")
+    run.add_argument("--backend", choices=BACKENDS, default="pyav", help="video decoding backend")
+    run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default: float32)")
+    run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
+    """The model chosen by the arguments and its description for sidecars."""
+    if args.random_init:
+        print(f"warning: {args.random_init} with random weights: features are for testing only", file=sys.stderr)
+        model = create_model(args.random_init, heads=("region",), gvf=None)
+        return model.eval(), {"weights": "random-init", "model_config": model.config.to_dict()}
+    source = args.model or args.checkpoint
+    if not source:
+        raise TspVideoError("choose the weights: --model NAME, --checkpoint PATH or --random-init BACKBONE")
+    return load_model(source, gvf=args.gvf_pool)
+
+
+def clip_settings(args: argparse.Namespace) -> ClipSettings:
+    """The clip grid from the arguments (validated)."""
+    return ClipSettings(clip_len=args.clip_len, fps=args.fps, stride=args.stride)
+
+
+def preprocessing(description: dict):
+    """Preprocessing recipe named by the weights' description."""
+    return PREPROCESSING[description.get("preprocessing") or "tsp"]

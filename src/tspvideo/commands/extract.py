@@ -1,0 +1,69 @@
+"""`tspvideo extract`: features of videos with a TSP/TAC encoder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tspvideo.commands import add_command
+from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, preprocessing
+from tspvideo.errors import TspVideoError
+from tspvideo.extract import extract_dataset, failures_path, find_videos, merge_to_h5
+
+
+def register(subparsers) -> None:
+    """Add the ``extract`` subcommand."""
+    parser = add_command(
+        subparsers, "extract", "extract clip features of videos",
+        "Extract one float32 [T, C] .npy per video (named after the video's stem) and a JSON sidecar with the "
+        "time of each feature. Videos already done are skipped; failures go to OUT/failures.csv. "
+        "Exit code: 0 all done, 1 some videos failed, 2 bad arguments.")
+    parser.add_argument("inputs", nargs="+", help="video files, folders (searched recursively) or .txt lists")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--h5", help="also write all features of the inputs into this HDF5 file")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
+    parser.add_argument("--shard-id", type=int, default=None, help="this shard (default: RANK under torchrun)")
+    parser.add_argument("--num-shards", type=int, default=None, help="shards (default: WORLD_SIZE under torchrun)")
+    add_encoder_args(parser)
+    parser.set_defaults(func=run)
+
+
+def shard_from_env(args: argparse.Namespace) -> tuple[int, int]:
+    """Shard id and count from the flags, else from torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    num_shards = args.num_shards if args.num_shards is not None else int(os.environ.get("WORLD_SIZE", 1))
+    shard_id = args.shard_id if args.shard_id is not None else int(os.environ.get("RANK", 0))
+    if num_shards < 1:
+        raise TspVideoError(f"--num-shards must be >= 1, got {num_shards}")
+    if not 0 <= shard_id < num_shards:
+        raise TspVideoError(f"--shard-id must be in 0..{num_shards - 1}, got {shard_id}")
+    return shard_id, num_shards
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract features; returns 1 when some videos failed."""
+    settings = clip_settings(args)
+    shard_id, num_shards = shard_from_env(args)
+    videos = find_videos(args.inputs)
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    model, description = build_encoder(args)
+    report = extract_dataset(
+        videos, args.out, model, description, settings, batch_size=args.batch_size, device=device,
+        num_workers=args.workers, shard_id=shard_id, num_shards=num_shards, amp=args.amp,
+        channels_last=args.channels_last, backend=args.backend, decode_threads=args.decode_threads,
+        prep=preprocessing(description), progress=not args.no_progress, overwrite=args.overwrite)
+    rate = report.clips / report.seconds if report.seconds > 0 else 0.0
+    print(f"extract: {len(report.written)} written, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")
+    if report.failed:
+        print(f"extract: failures listed in {failures_path(Path(args.out), shard_id, num_shards)}")
+    if args.h5:
+        if num_shards > 1:
+            print("extract: --h5 is skipped in a sharded run; rerun without sharding once all shards are done "
+                  "(finished videos are skipped) to write it")
+        else:
+            count = merge_to_h5(args.out, [v.stem for v in videos], args.h5)
+            print(f"extract: {count} videos in {args.h5}")
+    return 1 if report.failed else 0

@@ -1,0 +1,56 @@
+"""`tspvideo gvf`: global video features, from extracted features or straight from videos."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tspvideo.commands import add_command
+from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, preprocessing
+from tspvideo.errors import TspVideoError
+from tspvideo.extract import extract_dataset, failures_path, find_videos
+from tspvideo.gvf import POOLS, write_gvf
+
+
+def register(subparsers) -> None:
+    """Add the ``gvf`` subcommand."""
+    parser = add_command(
+        subparsers, "gvf", "pool clip features into global video features (HDF5)",
+        "Either pool an existing feature folder (tspvideo gvf FEATURE_DIR --out gvf.h5), or extract with an "
+        "initial encoder and pool in one go (tspvideo gvf --videos DIR_OR_LIST --model NAME --out gvf.h5). "
+        "One float32 (C,) dataset per video keyed by its stem.")
+    parser.add_argument("feature_dir", nargs="?", help="folder of <stem>.npy features")
+    parser.add_argument("--videos", nargs="+", help="videos, folders or lists to extract from first")
+    parser.add_argument("--features-out", help="where --videos features go (default: OUT without suffix + _features)")
+    parser.add_argument("--out", required=True, help="output HDF5 file")
+    parser.add_argument("--pool", choices=POOLS, default="max", help="pooling over a video's clips")
+    add_encoder_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the GVF file; returns 1 when some videos failed to extract."""
+    out = Path(args.out)
+    failed = 0
+    if args.videos:
+        if args.feature_dir:
+            raise TspVideoError("give either FEATURE_DIR or --videos, not both")
+        feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
+        videos = find_videos(args.videos)
+        model, description = build_encoder(args)
+        report = extract_dataset(videos, feature_dir, model, description, clip_settings(args),
+                                 batch_size=args.batch_size, device=args.device, num_workers=args.workers,
+                                 amp=args.amp, channels_last=args.channels_last, backend=args.backend,
+                                 decode_threads=args.decode_threads, prep=preprocessing(description),
+                                 progress=not args.no_progress)
+        failed = len(report.failed)
+        if failed:
+            print(f"gvf: {failed} videos failed (listed in {failures_path(feature_dir)}); pooled the others")
+        stems = [v.stem for v in videos if str(v) not in report.failed]
+    elif args.feature_dir:
+        feature_dir, stems = Path(args.feature_dir), None
+    else:
+        raise TspVideoError("give FEATURE_DIR or --videos")
+    count = write_gvf(feature_dir, out, args.pool, stems)
+    print(f"gvf: {count} videos -> {out} ({args.pool} pooling)")
+    return 1 if failed else 0

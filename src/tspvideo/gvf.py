@@ -1,0 +1,71 @@
+"""Global video features (GVF): one vector per video pooled over all its clip features.
+
+The TSP region head sees ``concat(clip feature, GVF)``. The paper pools the clip features of the initial
+(TAC-on-Kinetics) encoder with max (``avg`` is the ablation) and keeps them frozen during training.
+File layout: HDF5, one float32 ``(C,)`` dataset per video keyed by the video's file name without
+extension (gzip-compressed, as the released files).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tspvideo.errors import TspVideoError
+from tspvideo.fileio import atomic_path
+
+POOLS = ("max", "avg")
+
+
+def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:
+    """Pool ``[T, C]`` clip features over time into a ``(C,)`` float32 vector."""
+    if pool not in POOLS:
+        raise TspVideoError(f"unknown pooling {pool!r} (choose from {', '.join(POOLS)})")
+    if features.ndim != 2 or len(features) == 0:
+        raise TspVideoError(f"expected clip features of shape [T, C] with T > 0, got {features.shape}")
+    pooled = features.max(axis=0) if pool == "max" else features.mean(axis=0)
+    return pooled.astype(np.float32)
+
+
+def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool: str = "max",
+              stems: Sequence[str] | None = None) -> int:
+    """Pool every ``<stem>.npy`` of ``feature_dir`` (or only ``stems``) into one HDF5 file, atomically.
+
+    Returns the number of videos written. Missing or unreadable feature files are errors naming them.
+    """
+    import h5py
+
+    feature_dir = Path(feature_dir)
+    if not feature_dir.is_dir():
+        raise TspVideoError(f"feature folder not found: {feature_dir}")
+    if stems is None:
+        stems = sorted(p.stem for p in feature_dir.glob("*.npy"))
+    if not stems:
+        raise TspVideoError(f"no .npy feature files in {feature_dir}")
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        for stem in sorted(stems):
+            path = feature_dir / f"{stem}.npy"
+            try:
+                features = np.load(path)
+            except (OSError, ValueError) as error:
+                raise TspVideoError(f"cannot read features {path}: {error}") from error
+            h5.create_dataset(stem, data=pool_features(features, pool), compression="gzip")
+    return len(stems)
+
+
+def read_gvf(path: str | os.PathLike, stems: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Load GVFs (all, or ``stems``) from an HDF5 file; a missing video is an error naming it."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise TspVideoError(f"GVF file not found: {path}")
+    with h5py.File(path, "r") as h5:
+        keys = list(h5.keys()) if stems is None else list(stems)
+        missing = [k for k in keys if k not in h5]
+        if missing:
+            raise TspVideoError(f"{path}: no GVF for {len(missing)} video(s), e.g. {', '.join(missing[:5])}")
+        return {k: np.asarray(h5[k], dtype=np.float32) for k in keys}
