@@ -29,6 +29,7 @@ from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_fr
 from tspvideo.data.video import iter_sampled_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic
+from tspvideo.models.tsp import TSPModel
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
@@ -200,8 +201,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                     overwrite: bool = False) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
 
-    ``model`` maps a batch ``[B, 3, L, h, w]`` to ``{"features": [B, C], ...}`` (a :class:`TSPModel`) or
-    directly to ``[B, C]``. ``model_description`` goes into each sidecar (model, weights...).
+    ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
+    mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model, weights...).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +215,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
         else:
             todo.append(video)
     torch_device = torch.device(device)
-    model = model.to(torch_device).eval()
+    model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     stream = VideoClipStream(todo, settings, batch_size, prep, backend, decode_threads)
@@ -231,8 +232,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                 if channels_last:
                     clips = clips.contiguous(memory_format=torch.channels_last_3d)
                 with _autocast(torch_device, amp):
-                    output = model(clips)
-                features = output["features"] if isinstance(output, dict) else output
+                    features = model(clips)
                 partial.setdefault(index, []).append(features.float().cpu().numpy())
                 report.clips += len(clips)
                 bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")

@@ -1,0 +1,184 @@
+"""Feature extraction: time grid, batching/sharding invariance, resume, failures, checkpoints, real videos."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from tspvideo.cli import main
+from tspvideo.data.synthetic import write_index_video
+from tspvideo.data.transforms import preprocess_clip
+from tspvideo.data.video import read_frames
+from tspvideo.errors import TspVideoError
+from tspvideo.extract import ClipSettings, extract_dataset, find_videos
+from tspvideo.gvf import read_gvf, write_gvf
+from tspvideo.models.tsp import create_model
+
+
+class TinyEncoder(torch.nn.Module):
+    """A cheap deterministic encoder: per-frame channel means through a fixed linear map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.weight = torch.randn(3 * 16, 8, generator=generator)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:  # [B, 3, L, h, w] -> [B, 8]
+        means = clips.mean(dim=(3, 4)).flatten(1)
+        means = torch.nn.functional.pad(means, (0, 3 * 16 - means.shape[1]))
+        return means @ self.weight
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    write_index_video(folder / "a.mp4", num_frames=100, fps=30, size=(64, 48))  # 50 frames at 15 fps
+    write_index_video(folder / "b.mp4", num_frames=77, fps=25, size=(48, 64))  # 47 frames at 15 fps
+    write_index_video(folder / "c d é.mp4", num_frames=64, fps=30000 / 1001, size=(64, 48))  # 33 at 15 fps
+    return folder
+
+
+def run_extract(videos, out, **kwargs):
+    settings = kwargs.pop("settings", ClipSettings(clip_len=8, fps=15, stride=5))
+    return extract_dataset(find_videos([videos]), out, TinyEncoder(), {"weights": "tiny"}, settings,
+                           progress=False, **kwargs)
+
+
+def load_all(folder):
+    return {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
+
+
+def test_number_of_features_and_time_grid(videos, tmp_path):
+    report = run_extract(videos, tmp_path, batch_size=4)
+    assert not report.failed and len(report.written) == 3
+    for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
+        features = np.load(tmp_path / f"{stem}.npy")
+        sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
+        expected_t = (n15 - 8) // 5 + 1
+        assert features.shape == (expected_t, 8) and features.dtype == np.float32
+        assert sidecar["num_frames"] == n15 and sidecar["num_features"] == expected_t
+        assert sidecar["feature_times"] == pytest.approx([(i * 5 + 4) / 15 for i in range(expected_t)], abs=1e-6)
+        assert sidecar["weights"] == "tiny" and sidecar["clip_len"] == 8 and sidecar["stride"] == 5
+
+
+def test_streaming_equals_per_clip_reference(videos, tmp_path):
+    """Decoding once and sliding gives the original per-clip approach's input exactly."""
+    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    run_extract(videos, tmp_path, settings=settings, batch_size=5)
+    encoder = TinyEncoder()
+    features = np.load(tmp_path / "b.npy")
+    for i in range(len(features)):
+        clip = preprocess_clip(torch.from_numpy(read_frames(videos / "b.mp4", i * 3, 8)))
+        with torch.no_grad():
+            assert np.array_equal(encoder(clip[None])[0].numpy(), features[i])
+
+
+def test_features_do_not_depend_on_batch_size_workers_or_sharding(videos, tmp_path):
+    reference = load_all(run_extract(videos, tmp_path / "ref", batch_size=1) and tmp_path / "ref")
+    for name, kwargs in {"b7": {"batch_size": 7}, "w2": {"batch_size": 3, "num_workers": 2}}.items():
+        run_extract(videos, tmp_path / name, **kwargs)
+        got = load_all(tmp_path / name)
+        assert got.keys() == reference.keys()
+        for stem in reference:
+            np.testing.assert_allclose(got[stem], reference[stem], rtol=1e-5, atol=1e-6)
+    for shard_id in (0, 1):
+        run_extract(videos, tmp_path / "sharded", shard_id=shard_id, num_shards=2)
+    sharded = load_all(tmp_path / "sharded")
+    assert sharded.keys() == reference.keys()
+    for stem in reference:
+        np.testing.assert_allclose(sharded[stem], reference[stem], rtol=1e-5, atol=1e-6)
+
+
+def test_skip_if_done_and_failures_do_not_stop_others(videos, tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(videos, folder)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 1000)
+    out = tmp_path / "out"
+    first = run_extract(folder, out)
+    assert sorted(first.failed) == [str(folder / "broken.mp4")]
+    assert len(first.written) == 3
+    failures = (out / "failures.csv").read_text()
+    assert "broken.mp4" in failures and "cannot decode" in failures
+    assert not list(out.glob("broken*"))  # nothing partial for the failed video
+    stamp = (out / "a.npy").stat().st_mtime_ns
+    second = run_extract(folder, out)
+    assert len(second.skipped) == 3 and second.clips == 0
+    assert (out / "a.npy").stat().st_mtime_ns == stamp
+    (folder / "broken.mp4").unlink()
+    third = run_extract(folder, out)
+    assert not third.failed and not (out / "failures.csv").exists()
+
+
+def test_duplicate_stems_are_rejected_before_work(tmp_path):
+    for sub in ("x", "y"):
+        write_index_video(tmp_path / sub / "same.mp4", num_frames=4, fps=30)
+    with pytest.raises(TspVideoError, match="share the name"):
+        find_videos([tmp_path])
+
+
+def test_video_shorter_than_one_clip_is_a_reported_failure(tmp_path):
+    write_index_video(tmp_path / "short.mp4", num_frames=10, fps=30)
+    report = run_extract(tmp_path, tmp_path / "out")
+    assert "too short" in report.failed[str(tmp_path / "short.mp4")]
+
+
+def test_cli_with_released_layout_checkpoint_and_h5(videos, tmp_path, capsys):
+    torch.manual_seed(1)
+    model = create_model("r3d_18", 4, gvf="max").eval()
+    checkpoint = tmp_path / "tsp.pth"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    out = tmp_path / "features"
+    code = main(["extract", str(videos / "a.mp4"), "--out", str(out), "--checkpoint", str(checkpoint),
+                 "--clip-len", "4", "--stride", "16", "--batch-size", "2", "--workers", "0",
+                 "--h5", str(tmp_path / "all.h5"), "--no-progress"])
+    assert code == 0
+    features = np.load(out / "a.npy")
+    assert features.shape == ((50 - 4) // 16 + 1, 512)
+    clip = preprocess_clip(torch.from_numpy(read_frames(videos / "a.mp4", 16, 4)))
+    with torch.no_grad():
+        np.testing.assert_allclose(model.features(clip[None])[0].numpy(), features[1], rtol=1e-4, atol=1e-5)
+    with h5py.File(tmp_path / "all.h5") as h5:
+        np.testing.assert_array_equal(h5["a"][()], features)
+    assert "1 written" in capsys.readouterr().out
+
+
+def test_cli_exit_codes(videos, tmp_path, capsys):
+    args = ["--random-init", "r3d_18", "--clip-len", "4", "--stride", "40", "--workers", "0", "--no-progress"]
+    assert main(["extract", str(videos / "a.mp4"), str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o"),
+                 *args]) == 1
+    assert main(["extract", str(videos / "a.mp4"), "--out", str(tmp_path / "o"), "--stride", "0",
+                 "--random-init", "r3d_18"]) == 2
+    assert "stride must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["extract", str(videos), "--out", str(tmp_path), "--random-init", "r4d_18"])
+    assert info.value.code == 2
+
+
+def test_gvf_file_layout_and_values(videos, tmp_path, shared_data_dir):
+    run_extract(videos, tmp_path / "f")
+    count = write_gvf(tmp_path / "f", tmp_path / "gvf.h5", pool="max")
+    assert count == 3
+    gvf = read_gvf(tmp_path / "gvf.h5")
+    np.testing.assert_array_equal(gvf["a"], np.load(tmp_path / "f" / "a.npy").max(axis=0))
+    with h5py.File(tmp_path / "gvf.h5") as ours, h5py.File(shared_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") as ref:
+        key = next(iter(ref))
+        assert ours["a"].dtype == ref[key].dtype and ours["a"].ndim == ref[key].ndim == 1
+        assert ours["a"].compression == ref[key].compression
+    with pytest.raises(TspVideoError, match="no GVF for 1 video"):
+        read_gvf(tmp_path / "gvf.h5", ["a", "zzz"])
+
+
+def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):
+    code = main(["gvf", "--videos", str(videos / "a.mp4"), str(videos / "b.mp4"), "--out", str(tmp_path / "g.h5"),
+                 "--random-init", "r3d_18", "--clip-len", "4", "--stride", "40", "--workers", "0",
+                 "--pool", "avg", "--no-progress"])
+    assert code == 0
+    gvf = read_gvf(tmp_path / "g.h5")
+    assert set(gvf) == {"a", "b"} and gvf["a"].shape == (512,)
+    np.testing.assert_allclose(gvf["b"], np.load(tmp_path / "g_features" / "b.npy").mean(axis=0), rtol=1e-6)

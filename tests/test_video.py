@@ -1,0 +1,105 @@
+"""Frame sampling by timestamp: the clips hold exactly the frames the DESIGN rule names."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from tspvideo.data.clips import iter_clips, num_clips
+from tspvideo.data.synthetic import read_frame_index, write_index_video
+from tspvideo.data.video import count_sampled_frames, iter_sampled_frames, read_frames
+from tspvideo.errors import TspVideoError, VideoDecodeError
+
+
+def expected_indices(timestamps: list[Fraction], fps: Fraction, end: Fraction) -> list[int]:
+    """Reference rule: the j-th sampled frame is the last source frame with time <= j / fps."""
+    out, j = [], 0
+    while Fraction(j) / fps < end:
+        target = Fraction(j) / fps
+        out.append(max(k for k, t in enumerate(timestamps) if t <= target))
+        j += 1
+    return out
+
+
+@pytest.mark.parametrize("rate", [Fraction(30), Fraction(25), Fraction(30000, 1001), Fraction(10)])
+def test_constant_rate_sampling_matches_rule(tmp_path, rate):
+    n = 61
+    path = tmp_path / "index.mp4"
+    write_index_video(path, num_frames=n, fps=rate)
+    got = [read_frame_index(frame) for _, frame in iter_sampled_frames(path, fps=15)]
+    # For a constant-rate video the rule is source frame floor(j * F / 15), ceil(n * 15 / F) frames.
+    expected = [math.floor(j * rate / 15) for j in range(math.ceil(n * 15 / rate))]
+    assert got == expected
+    assert count_sampled_frames(path, fps=15) == len(expected)
+
+
+def test_variable_frame_rate_sampling_uses_timestamps(tmp_path):
+    rng = np.random.default_rng(0)
+    gaps = rng.choice([1 / 60, 1 / 30, 1 / 10, 0.25], size=40)
+    times = np.concatenate([[0.0], np.cumsum(gaps)[:-1]])
+    times = [round(t * 90000) / 90000 for t in times]
+    path = tmp_path / "vfr.mp4"
+    write_index_video(path, timestamps=times)
+    fps = Fraction(15)
+    exact = [Fraction(round(t * 90000), 90000) for t in times]
+    sampled = [(j, read_frame_index(frame)) for j, frame in iter_sampled_frames(path, fps=15)]
+    # Compare every target up to the last frame's time (the last frame's duration is the muxer's choice).
+    reference = expected_indices(exact, fps, exact[-1] + Fraction(1, 10**6))
+    assert [k for _, k in sampled[:len(reference)]] == reference
+    assert [j for j, _ in sampled] == list(range(len(sampled)))
+
+
+def test_read_frames_seeks_to_the_same_frames_as_streaming(tmp_path):
+    path = tmp_path / "index.mp4"
+    write_index_video(path, num_frames=150, fps=30, gop_size=12)
+    streamed = [read_frame_index(f) for _, f in iter_sampled_frames(path, fps=15)]
+    for start in (0, 1, 13, 40, 59):
+        clip = read_frames(path, start, 16, fps=15)
+        assert [read_frame_index(f) for f in clip] == streamed[start:start + 16]
+    with pytest.raises(VideoDecodeError, match="only"):
+        read_frames(path, 70, 16, fps=15)
+
+
+def test_decoder_side_resize(tmp_path):
+    path = tmp_path / "index.mp4"
+    write_index_video(path, num_frames=10, fps=30, size=(96, 64))
+    frames = [f for _, f in iter_sampled_frames(path, fps=15, size=(48, 72))]
+    assert frames[0].shape == (48, 72, 3) and frames[0].dtype == np.uint8
+    assert [read_frame_index(f) for f in frames] == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty file"), (b"not a video at all" * 50, "cannot decode")])
+def test_bad_files_raise_errors_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad video.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoDecodeError, match=message) as info:
+        list(iter_sampled_frames(path))
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_and_bad_arguments(tmp_path):
+    with pytest.raises(VideoDecodeError, match="not found"):
+        list(iter_sampled_frames(tmp_path / "nope.mp4"))
+    path = tmp_path / "index.mp4"
+    write_index_video(path, num_frames=4, fps=30)
+    with pytest.raises(TspVideoError, match="backend"):
+        list(iter_sampled_frames(path, backend="nonsense"))
+    with pytest.raises(TspVideoError, match="fps"):
+        list(iter_sampled_frames(path, fps=0))
+
+
+@pytest.mark.parametrize("num_frames, clip_len, stride", [(40, 16, 16), (40, 16, 1), (40, 4, 7), (15, 16, 16)])
+def test_sliding_clips_cover_the_grid(num_frames, clip_len, stride):
+    frames = ((j, np.full((2, 2, 3), j, dtype=np.uint8)) for j in range(num_frames))
+
+    def transform(x):  # [n, H, W, 3] uint8 -> [n, 3, H, W] float, frame by frame
+        return x.permute(0, 3, 1, 2).float()
+
+    clips = list(iter_clips(frames, clip_len, stride, transform, chunk=5))
+    assert len(clips) == num_clips(num_frames, clip_len, stride)
+    for i, clip in enumerate(clips):
+        assert clip.shape == (3, clip_len, 2, 2)
+        assert clip[0, :, 0, 0].tolist() == list(range(i * stride, i * stride + clip_len))
