@@ -1,0 +1,614 @@
+"""Convert a feature folder written by ``tspvideo extract`` into what a downstream localizer reads.
+
+Input: one float32 ``[T, C]`` ``.npy`` per video plus its JSON sidecar (``clip_len`` L, ``fps``,
+``stride``, ``feature_times``, ``video_duration``); feature i is the clip of 15 fps frames
+``[i*stride, i*stride + L)``, centred at ``(i*stride + L/2) / fps`` seconds.
+
+Formats (what each consumer's public data loader opens; see ``docs/export.md`` for the details):
+
+- ``actionformer`` / ``tridet``: ``<prefix><id>.npy`` ``[T, C]`` + ``annotations.json``
+  (``database`` with ``subset``, ``duration``, ``fps``, ``annotations[{segment, label, label_id}]``).
+- ``opentad``: ``<prefix><id>.npy`` ``[T, C]`` + ``annotations.json`` (adds ``frame``) + ``category_idx.txt``.
+- ``gtad``: one HDF5 with one ``[S, C]`` dataset per ``v_<id>`` (S = ``temporal_size``, 100 on
+  ActivityNet) + ``video_info_new.csv`` + ``anet_anno_action.json``.
+- ``bmn``: ``csv_mean_<S>/v_<id>.csv`` (header row, S rows, C columns) + the same two annotation files.
+- ``pdvc``: ``v_<id>.npy`` ``[T, C]`` (PDVC resizes itself) + caption-style JSON per subset.
+
+Fixed-length outputs are resized along time only: position k of S stands for time
+``(k + 0.5) * D / S`` (D = video duration) and takes the linear interpolation of the feature sequence
+over its centre times (held constant before the first and after the last centre).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tspvideo.errors import TspVideoError
+from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
+
+FORMATS = ("actionformer", "tridet", "opentad", "gtad", "bmn", "pdvc")
+
+# The extraction defaults (the paper's settings); used only when a sidecar lacks a value.
+DEFAULT_CLIP_LEN = 16
+DEFAULT_FPS = 15.0
+DEFAULT_STRIDE = 16
+
+# BMN's and G-TAD's post-processing drop the first two characters of a video name to get the
+# ActivityNet id; PDVC keeps the first 13 characters ("v_" + 11-character YouTube id).
+ACTIVITYNET_PREFIX = "v_"
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a feature folder
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoFeatures:
+    """One video of a feature folder: where its array is and the time grid of its features."""
+
+    stem: str
+    path: Path
+    num_features: int
+    num_channels: int
+    clip_len: int
+    fps: float
+    stride: int
+    feature_times: np.ndarray  # [T] seconds, centre of each clip
+    duration: float  # seconds
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> np.ndarray:
+        """The ``[T, C]`` float32 array."""
+        return np.asarray(np.load(self.path), dtype=np.float32)
+
+
+def clip_centre_times(num_features: int, clip_len: int = DEFAULT_CLIP_LEN, stride: int = DEFAULT_STRIDE,
+                      fps: float = DEFAULT_FPS) -> np.ndarray:
+    """Centre time (s) of each clip: ``(i * stride + clip_len / 2) / fps``."""
+    return (np.arange(num_features, dtype=np.float64) * stride + clip_len / 2.0) / fps
+
+
+def _read_sidecar(npy_path: Path) -> dict[str, Any]:
+    sidecar = npy_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise TspVideoError(f"{sidecar}: cannot read feature sidecar JSON ({error})") from error
+
+
+def read_video_features(npy_path: str | os.PathLike) -> VideoFeatures:
+    """Describe one ``.npy`` feature file using its sidecar (the extraction defaults fill gaps).
+
+    Only the array header is read here (memory-mapped), so listing a large folder is cheap.
+    Raises ``TspVideoError`` naming the file when the array or sidecar is unusable.
+    """
+    npy_path = Path(npy_path)
+    try:
+        array = np.load(npy_path, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        raise TspVideoError(f"{npy_path}: cannot read feature array ({error})") from error
+    if array.ndim != 2 or array.shape[0] < 1:
+        raise TspVideoError(f"{npy_path}: expected a [T, C] array with T >= 1, got shape {tuple(array.shape)}")
+    num_features, num_channels = (int(n) for n in array.shape)
+    meta = _read_sidecar(npy_path)
+    clip_len = int(meta.get("clip_len") or DEFAULT_CLIP_LEN)
+    fps = float(meta.get("fps") or DEFAULT_FPS)
+    stride = int(meta.get("stride") or DEFAULT_STRIDE)
+    if "num_features" in meta and meta["num_features"] is not None and int(meta["num_features"]) != num_features:
+        raise TspVideoError(f"{npy_path}: sidecar says num_features={meta['num_features']} but the array has "
+                            f"{num_features} rows")
+    if meta.get("feature_times") is not None:
+        times = np.asarray(meta["feature_times"], dtype=np.float64)
+        if times.shape != (num_features,):
+            raise TspVideoError(f"{npy_path}: sidecar feature_times has {times.size} values for "
+                                f"{num_features} features")
+    else:
+        times = clip_centre_times(num_features, clip_len, stride, fps)
+    duration = meta.get("video_duration")
+    if duration is None or not float(duration) > 0:
+        # Without a decoded duration, the video ends where the last clip ends.
+        duration = float(times[-1] + clip_len / (2.0 * fps))
+    return VideoFeatures(stem=npy_path.stem, path=npy_path, num_features=num_features,
+                         num_channels=num_channels, clip_len=clip_len, fps=fps, stride=stride,
+                         feature_times=times, duration=float(duration), meta=meta)
+
+
+def read_feature_folder(feature_dir: str | os.PathLike,
+                        failures: list[tuple[str, str]] | None = None) -> list[VideoFeatures]:
+    """All ``.npy`` feature files of a folder, sorted by stem.
+
+    A bad file is appended to ``failures`` as ``(file, reason)`` when a list is given (the rest goes
+    on), otherwise its error is raised.
+    """
+    feature_dir = Path(feature_dir)
+    if not feature_dir.is_dir():
+        raise TspVideoError(f"{feature_dir}: feature folder does not exist")
+    videos = []
+    for path in sorted(feature_dir.glob("*.npy")):
+        if path.name.startswith("."):  # temporary files of atomic writes
+            continue
+        try:
+            videos.append(read_video_features(path))
+        except TspVideoError as error:
+            if failures is None:
+                raise
+            failures.append((str(path), str(error)))
+    if not videos and not failures:
+        raise TspVideoError(f"{feature_dir}: no .npy feature files found")
+    return videos
+
+
+# --------------------------------------------------------------------------------------------------
+# Temporal resizing
+# --------------------------------------------------------------------------------------------------
+
+
+def resized_times(duration: float, size: int) -> np.ndarray:
+    """Times (s) that the ``size`` positions of a resized sequence stand for: bin centres over [0, D]."""
+    return (np.arange(size, dtype=np.float64) + 0.5) * (float(duration) / size)
+
+
+def resize_temporal(features: np.ndarray, feature_times: np.ndarray, duration: float, size: int) -> np.ndarray:
+    """Resize ``[T, C]`` features to ``[size, C]`` along time only.
+
+    Position k takes the value at time ``(k + 0.5) * duration / size``, linearly interpolated between
+    the two nearest feature centre times; before the first / after the last centre the edge feature
+    is held. Channels are never mixed.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    times = np.asarray(feature_times, dtype=np.float64)
+    if features.ndim != 2 or times.shape != (features.shape[0],):
+        raise ValueError(f"features {features.shape} and feature_times {times.shape} do not match")
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    targets = resized_times(duration, size)
+    if features.shape[0] == 1:
+        return np.repeat(features, size, axis=0)
+    # Index of the right neighbour of each target, then a convex combination of two rows.
+    right = np.clip(np.searchsorted(times, targets, side="right"), 1, len(times) - 1)
+    left = right - 1
+    span = times[right] - times[left]
+    weight = np.clip((targets - times[left]) / np.where(span > 0, span, 1.0), 0.0, 1.0)[:, None]
+    out = (1.0 - weight) * features[left].astype(np.float64) + weight * features[right].astype(np.float64)
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Annotations
+# --------------------------------------------------------------------------------------------------
+
+
+def load_annotations(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The ``database`` of an ActivityNet-style annotation JSON (``{"database": {id: {...}}}``)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise TspVideoError(f"{path}: cannot read annotation JSON ({error})") from error
+    database = data.get("database", data) if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise TspVideoError(f"{path}: expected an ActivityNet-style JSON with a 'database' object")
+    for video_id, info in database.items():
+        if not isinstance(info, dict) or "subset" not in info:
+            raise TspVideoError(f"{path}: video {video_id!r} has no 'subset'")
+    return database
+
+
+def label_names(database: dict[str, dict[str, Any]], label_map: list[str] | None = None) -> list[str]:
+    """Class names in class-id order: ``label_map`` when given, else the sorted names in the database.
+
+    Sorted names are what OpenTAD's ``category_idx.txt`` holds; on THUMOS14 they put CliffDiving at
+    id 4, which ActionFormer's THUMOS loader expects.
+    """
+    found = sorted({a["label"] for info in database.values() for a in info.get("annotations", [])})
+    if label_map is None:
+        return found
+    missing = [name for name in found if name not in label_map]
+    if missing:
+        raise TspVideoError(f"label map lacks classes found in the annotations: {missing[:5]}")
+    return list(label_map)
+
+
+def strip_prefix(name: str, prefix: str) -> str:
+    """``name`` without ``prefix`` when it starts with it."""
+    return name[len(prefix):] if prefix and name.startswith(prefix) else name
+
+
+def match_annotations(database: dict[str, Any], stems: Iterable[str], prefix: str = "") -> dict[str, str]:
+    """Map annotation id -> feature stem.
+
+    Accepts stems equal to the id, or differing by ``prefix`` or by ActivityNet's ``v_`` on either
+    side (ActivityNet files are often named ``v_<id>.mp4`` while the JSON keys are bare ids).
+    """
+    stems = set(stems)
+    matched = {}
+    for video_id in database:
+        candidates = [video_id, prefix + video_id, strip_prefix(video_id, prefix),
+                      ACTIVITYNET_PREFIX + video_id, strip_prefix(video_id, ACTIVITYNET_PREFIX)]
+        for candidate in candidates:
+            if candidate in stems:
+                matched[video_id] = candidate
+                break
+    return matched
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: files, consumer config values, missing videos and failures."""
+
+    format: str
+    out_dir: Path
+    num_videos: int
+    config: dict[str, Any]
+    files: list[str]
+    missing_features: list[str]
+    failures: list[tuple[str, str]]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (what ``export_info.json`` holds)."""
+        return {"format": self.format, "out_dir": str(self.out_dir), "num_videos": self.num_videos,
+                "config": self.config, "files": self.files, "missing_features": self.missing_features,
+                "failures": [{"file": f, "error": e} for f, e in self.failures], "notes": self.notes}
+
+
+def _common_grid(videos: list[VideoFeatures]) -> tuple[int, float, int, int]:
+    """(clip_len, fps, stride, channels) shared by all videos; a consumer config holds one value each."""
+    grids = {(v.clip_len, v.fps, v.stride) for v in videos}
+    if len(grids) > 1:
+        raise TspVideoError(f"videos were extracted with different (clip_len, fps, stride): {sorted(grids)}; "
+                            "export them separately")
+    channels = {v.num_channels for v in videos}
+    if len(channels) > 1:
+        raise TspVideoError(f"videos have different feature sizes C: {sorted(channels)}")
+    clip_len, fps, stride = grids.pop()
+    return clip_len, fps, stride, channels.pop()
+
+
+def _segments(info: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in info.get("annotations", []) if "segment" in a and "label" in a]
+
+
+def _duration(info: dict[str, Any], video: VideoFeatures) -> float:
+    return float(info.get("duration") or video.duration)
+
+
+def _write_csv_atomic(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    save_text_atomic(path, buffer.getvalue())
+
+
+def _bmn_frames(duration: float, fps: float) -> int:
+    """A frame count for BMN/G-TAD's ``duration_frame``/``feature_frame``.
+
+    Both are only used as ratios, except that BMN's post-processing rescales the duration by
+    ``duration_frame // 16 * 16 / duration_frame``; a multiple of 16 keeps that factor exactly 1.
+    """
+    return 16 * max(1, round(duration * fps / 16))
+
+
+def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLike,
+                    annotations: str | os.PathLike | dict[str, Any] | None = None, prefix: str | None = None,
+                    temporal_size: int = 100, label_map: list[str] | None = None) -> ExportResult:
+    """Write the features of ``feature_dir`` (and annotation files) in the layout ``fmt`` reads.
+
+    Args:
+        feature_dir: folder of ``<stem>.npy`` + ``<stem>.json`` written by ``tspvideo extract``.
+        fmt: one of ``FORMATS``.
+        out_dir: output folder (created); every file is written atomically.
+        annotations: ActivityNet-style JSON (path or loaded dict); when given, the consumer's
+            annotation/metadata files are written too, for the videos that have features.
+        prefix: prepended to each stem for file names / keys unless the stem already starts with it.
+            Default ``""``, but ``"v_"`` for ``gtad``/``bmn``/``pdvc`` whose code assumes it.
+        temporal_size: fixed length S for ``gtad`` and ``bmn`` (100 on ActivityNet).
+        label_map: class names in id order (default: sorted names found in the annotations).
+
+    Returns:
+        An ``ExportResult``; ``export_info.json`` and ``README_export.txt`` in ``out_dir`` say the same.
+    """
+    if fmt not in FORMATS:
+        raise TspVideoError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if temporal_size < 1:
+        raise TspVideoError(f"--temporal-size must be >= 1, got {temporal_size}")
+    if prefix is None:
+        prefix = ACTIVITYNET_PREFIX if fmt in ("gtad", "bmn", "pdvc") else ""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[str, str]] = []
+    videos = read_feature_folder(feature_dir, failures)
+    if not videos:
+        raise TspVideoError(f"{feature_dir}: no readable feature files ({len(failures)} failed)")
+    clip_len, fps, stride, channels = _common_grid(videos)
+    by_stem = {v.stem: v for v in videos}
+
+    database: dict[str, Any] | None = None
+    if annotations is not None:
+        database = annotations if isinstance(annotations, dict) else load_annotations(annotations)
+        database = database.get("database", database)
+    matched = match_annotations(database, by_stem, prefix) if database is not None else {}
+    missing = sorted(set(database) - set(matched)) if database is not None else []
+
+    def name_of(stem: str) -> str:
+        return stem if prefix and stem.startswith(prefix) else prefix + stem
+
+    notes: list[str] = []
+    files: list[str] = []
+    writer = {"actionformer": _export_actionformer, "tridet": _export_actionformer,
+              "opentad": _export_opentad, "gtad": _export_gtad, "bmn": _export_bmn,
+              "pdvc": _export_pdvc}[fmt]
+    config = writer(videos=videos, out_dir=out_dir, name_of=name_of, prefix=prefix, database=database,
+                    matched=matched, temporal_size=temporal_size, label_map=label_map, grid=(clip_len, fps, stride),
+                    channels=channels, files=files, notes=notes, failures=failures)
+
+    if fmt in ("gtad", "bmn", "pdvc"):
+        odd = [name_of(v.stem) for v in videos if not name_of(v.stem).startswith(ACTIVITYNET_PREFIX)]
+        if odd:
+            notes.append(f"{len(odd)} names do not start with 'v_' (e.g. {odd[0]!r}); {fmt}'s code assumes "
+                         "ActivityNet names 'v_<id>'")
+    if fmt == "pdvc":
+        long_names = [name_of(v.stem) for v in videos if len(name_of(v.stem)) != 13]
+        if long_names:
+            notes.append(f"PDVC opens '<key[:13]>.npy'; {len(long_names)} names are not 13 characters long "
+                         f"(e.g. {long_names[0]!r}): rename them or adapt PDVC's get_feats")
+    if missing:
+        save_text_atomic(out_dir / "missing_features.txt", "".join(f"{m}\n" for m in missing))
+        files.append("missing_features.txt")
+        notes.append(f"{len(missing)} annotated videos have no features and were left out of the annotation "
+                     "files (listed in missing_features.txt; OpenTAD can take it as block_list)")
+    if failures:
+        save_text_atomic(out_dir / "failures.txt", "".join(f"{f}\t{e}\n" for f, e in failures))
+        files.append("failures.txt")
+
+    result = ExportResult(format=fmt, out_dir=out_dir, num_videos=len(videos) - _count_failed(failures, videos),
+                          config=config, files=files, missing_features=missing, failures=failures, notes=notes)
+    save_json_atomic(out_dir / "export_info.json", result.to_dict())
+    save_text_atomic(out_dir / "README_export.txt", _readme(result, (clip_len, fps, stride)))
+    return result
+
+
+def _count_failed(failures: list[tuple[str, str]], videos: list[VideoFeatures]) -> int:
+    paths = {str(v.path) for v in videos}
+    return sum(1 for f, _ in failures if f in paths)
+
+
+def _load_or_fail(video: VideoFeatures, failures: list[tuple[str, str]]) -> np.ndarray | None:
+    try:
+        return video.load()
+    except (OSError, ValueError) as error:
+        failures.append((str(video.path), f"cannot load features ({error})"))
+        return None
+
+
+def _annotated(database, matched, videos, failures):
+    """(annotation info, video) for annotated videos whose features were written, in id order."""
+    failed = {f for f, _ in failures}
+    by_stem = {v.stem: v for v in videos if str(v.path) not in failed}
+    return [(database[vid], by_stem[matched[vid]]) for vid in sorted(matched) if matched[vid] in by_stem]
+
+
+# ---- ActionFormer / TriDet -----------------------------------------------------------------------
+
+
+def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched, label_map, grid, channels,
+                         files, failures, notes, **_):
+    clip_len, fps, stride = grid
+    for video in videos:
+        feats = _load_or_fail(video, failures)
+        if feats is not None:
+            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # [T, C]: the loader transposes
+    files.append("<name>.npy")
+    config = {"feat_folder": str(out_dir), "file_prefix": prefix or None, "file_ext": ".npy",
+              "input_dim": channels, "feat_stride": stride, "num_frames": clip_len, "default_fps": fps,
+              "max_seq_len": _suggest_max_seq_len(videos)}
+    if database is not None:
+        names = label_names(database, label_map)
+        out_db = {}
+        for info, video in _annotated(database, matched, videos, failures):
+            key = strip_prefix(name_of(video.stem), prefix)  # the loader opens prefix + key + ext
+            out_db[key] = {"subset": info["subset"], "duration": _duration(info, video), "fps": fps,
+                           "annotations": [{"segment": [float(s) for s in a["segment"]], "label": a["label"],
+                                            "label_id": names.index(a["label"])} for a in _segments(info)]}
+        save_json_atomic(out_dir / "annotations.json", {"version": "tspvideo-export", "database": out_db},
+                         indent=None)
+        files.append("annotations.json")
+        config.update(json_file=str(out_dir / "annotations.json"), num_classes=len(names))
+        notes.append("num_classes: use 1 for class-agnostic proposals (ActionFormer's ActivityNet setting) or "
+                     f"{len(names)} for multi-class detection")
+    notes.append("ActionFormer maps seconds to feature index as (t * fps - num_frames / 2) / feat_stride, i.e. "
+                 "feature i is centred at (i * feat_stride + num_frames / 2) / fps: exactly the extraction grid")
+    return config
+
+
+def _suggest_max_seq_len(videos: list[VideoFeatures]) -> int:
+    """A power-of-two-friendly max_seq_len covering the longest video (ActionFormer pads to it)."""
+    longest = max(v.num_features for v in videos)
+    return int(max(64, 64 * math.ceil(longest / 64)))
+
+
+# ---- OpenTAD -------------------------------------------------------------------------------------
+
+
+def _export_opentad(*, videos, out_dir, name_of, prefix, database, matched, label_map, grid, channels,
+                    files, failures, notes, **_):
+    clip_len, fps, stride = grid
+    for video in videos:
+        feats = _load_or_fail(video, failures)
+        if feats is not None:
+            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # LoadFeats(feat_format="npy"): [T, C]
+    files.append("<name>.npy")
+    if clip_len % 2:
+        notes.append(f"clip_len {clip_len} is odd: OpenTAD's integer offset_frames cannot hold {clip_len / 2}")
+    config = {"data_path": str(out_dir) + os.sep, "feat_format": "npy", "prefix": prefix, "suffix": "",
+              "feature_stride": stride, "sample_stride": 1, "offset_frames": clip_len // 2, "fps": fps,
+              "in_channels": channels}
+    if database is not None:
+        names = label_names(database, label_map)
+        out_db = {}
+        for info, video in _annotated(database, matched, videos, failures):
+            key = strip_prefix(name_of(video.stem), prefix)  # LoadFeats opens prefix + key + suffix.npy
+            duration = _duration(info, video)
+            out_db[key] = {"subset": info["subset"], "duration": duration,
+                           # frame / duration is the fps OpenTAD's THUMOS datasets use
+                           "frame": int(round(duration * fps)),
+                           "annotations": [{"segment": [float(s) for s in a["segment"]], "label": a["label"]}
+                                           for a in _segments(info)]}
+        save_json_atomic(out_dir / "annotations.json", {"version": "tspvideo-export", "database": out_db},
+                         indent=None)
+        save_text_atomic(out_dir / "category_idx.txt", "".join(f"{n}\n" for n in names))
+        files += ["annotations.json", "category_idx.txt"]
+        config.update(ann_file=str(out_dir / "annotations.json"), class_map=str(out_dir / "category_idx.txt"),
+                      num_classes=len(names))
+    notes.append("OpenTAD maps seconds to feature index as (t * fps - offset_frames) / feature_stride; with "
+                 f"fps={fps:g}, offset_frames={clip_len // 2}, feature_stride={stride} this is the extraction grid")
+    return config
+
+
+# ---- G-TAD and BMN (BSN-style ActivityNet files) -------------------------------------------------
+
+
+def _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures):
+    """``video_info_new.csv`` (video, subset, ...) and ``anet_anno_action.json`` keyed by ``v_<id>``."""
+    rows, anno = [], {}
+    for info, video in _annotated(database, matched, videos, failures):
+        name = name_of(video.stem)
+        # The resized grid spans the decoded duration, so duration_second is that duration and
+        # feature_frame == duration_frame (BMN's "corrected_second" is then the duration itself).
+        frames = _bmn_frames(video.duration, fps)
+        rows.append([name, frames, video.duration, fps, fps, info["subset"], frames])
+        anno[name] = {"duration_second": video.duration, "duration_frame": frames, "feature_frame": frames,
+                      "subset": info["subset"],
+                      "annotations": [{"segment": [float(s) for s in a["segment"]], "label": a["label"]}
+                                      for a in _segments(info)]}
+    _write_csv_atomic(out_dir / "video_info_new.csv",
+                      ["video", "numFrame", "seconds", "fps", "rfps", "subset", "featureFrame"], rows)
+    save_json_atomic(out_dir / "anet_anno_action.json", anno, indent=None)
+    files += ["video_info_new.csv", "anet_anno_action.json"]
+
+
+def _export_gtad(*, videos, out_dir, name_of, database, matched, temporal_size, grid, channels, files,
+                 failures, notes, **_):
+    import h5py
+
+    clip_len, fps, stride = grid
+    h5_name = f"gtad_features_{temporal_size}.hdf5"
+    with atomic_path(out_dir / h5_name) as tmp, h5py.File(tmp, "w") as h5:
+        for video in videos:
+            feats = _load_or_fail(video, failures)
+            if feats is None:
+                continue
+            # G-TAD reads h5[video_name][()] as [T, C] and transposes; resized here so its own
+            # F.interpolate (which ignores feature times) is skipped.
+            h5.create_dataset(name_of(video.stem),
+                              data=resize_temporal(feats, video.feature_times, video.duration, temporal_size))
+    files.append(h5_name)
+    config = {"feature_path": str(out_dir / h5_name), "temporal_scale": temporal_size, "feat_dim": channels,
+              "max_duration": temporal_size}
+    if database is not None:
+        _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures)
+        config.update(video_info=str(out_dir / "video_info_new.csv"),
+                      video_anno=str(out_dir / "anet_anno_action.json"))
+    notes.append(f"resized to {temporal_size} positions; position k stands for time (k + 0.5) * duration / "
+                 f"{temporal_size} (linear interpolation over feature centre times)")
+    return config
+
+
+def _export_bmn(*, videos, out_dir, name_of, database, matched, temporal_size, grid, channels, files,
+                failures, notes, **_):
+    clip_len, fps, stride = grid
+    sub = f"csv_mean_{temporal_size}"
+    header = [f"f{c}" for c in range(channels)]
+    for video in videos:
+        feats = _load_or_fail(video, failures)
+        if feats is None:
+            continue
+        resized = resize_temporal(feats, video.feature_times, video.duration, temporal_size)
+        # pandas.read_csv takes the first line as the header; the S rows below are the sequence.
+        _write_csv_atomic(out_dir / sub / f"{name_of(video.stem)}.csv", header,
+                          ([f"{x:.7g}" for x in row] for row in resized))
+    files.append(f"{sub}/<name>.csv")
+    config = {"feature_path": str(out_dir) + os.sep, "temporal_scale": temporal_size, "feat_dim": channels}
+    if database is not None:
+        _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures)
+        config.update(video_info=str(out_dir / "video_info_new.csv"),
+                      video_anno=str(out_dir / "anet_anno_action.json"))
+    notes.append(f"BMN opens feature_path + 'csv_mean_{temporal_size}/' + name + '.csv'; set feat_dim to "
+                 f"{channels} (400 for the original TSN features)")
+    notes.append(f"resized to {temporal_size} positions; position k stands for time (k + 0.5) * duration / "
+                 f"{temporal_size} (linear interpolation over feature centre times)")
+    return config
+
+
+# ---- PDVC ----------------------------------------------------------------------------------------
+
+
+def _export_pdvc(*, videos, out_dir, name_of, database, matched, grid, channels, files, failures, notes, **_):
+    for video in videos:
+        feats = _load_or_fail(video, failures)
+        if feats is not None:
+            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # [T, C]; PDVC resizes to 100
+    files.append("<name>.npy")
+    config = {"visual_feature_type": ["tsp"], "visual_feature_folder": [str(out_dir)],
+              "feature_dim": channels, "data_rescale": 1, "frame_embedding_num": 100}
+    if channels != 512:
+        notes.append(f"PDVC's 'tsp' feature type asserts 512 channels; these have {channels}")
+    if database is not None:
+        per_subset: dict[str, dict[str, Any]] = {}
+        for info, video in _annotated(database, matched, videos, failures):
+            segs = _segments(info)
+            if not segs:
+                continue
+            per_subset.setdefault(info["subset"], {})[name_of(video.stem)] = {
+                "duration": _duration(info, video),
+                "timestamps": [[float(s) for s in a["segment"]] for a in segs],
+                # no captions in an ActivityNet-style file: the class name stands in for the sentence
+                "sentences": [a["label"] for a in segs]}
+        for subset, anno in sorted(per_subset.items()):
+            save_json_atomic(out_dir / f"pdvc_{subset}.json", anno, indent=None)
+            files.append(f"pdvc_{subset}.json")
+        notes.append("pdvc_<subset>.json use class names as sentences (event localization only); for dense "
+                     "captioning use the ActivityNet Captions files, whose keys 'v_<id>' match these features")
+    return config
+
+
+# ---- README --------------------------------------------------------------------------------------
+
+
+def _readme(result: ExportResult, grid: tuple[int, float, int]) -> str:
+    clip_len, fps, stride = grid
+    lines = [
+        f"tspvideo export --format {result.format}",
+        f"{result.num_videos} videos written to {result.out_dir}",
+        "",
+        "Time grid of the source features: feature i covers 15 fps frames [i*stride, i*stride + L) and is",
+        f"centred at (i*stride + L/2)/fps s, with L={clip_len}, stride={stride}, fps={fps:g}.",
+        "",
+        "Values for the consumer's config:",
+    ]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in result.config.items()]
+    lines += ["", "Files:"] + [f"  {f}" for f in result.files]
+    if result.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in result.notes]
+    if result.failures:
+        lines += ["", f"{len(result.failures)} files failed (failures.txt)."]
+    return "\n".join(lines) + "\n"
