@@ -1,0 +1,49 @@
+"""``tspvideo transcode``: optional re-encode of a video folder for faster random clip reads.
+
+Constant frame rate, short side ``--short-side`` pixels, a keyframe every ``--gop`` frames; names and
+sub-folders are kept so segment tables still match. Resumable: existing outputs are skipped. Exit 1
+when any input failed (listed in ``OUT_DIR/transcode_failures.csv``), else 0.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tspvideo.commands import add_command
+from tspvideo.errors import TspVideoError
+
+
+def register(subparsers) -> None:
+    """Add the ``transcode`` command."""
+    p = add_command(subparsers, "transcode",
+                    "re-encode videos to constant fps, small frames, short keyframe interval (optional)")
+    p.add_argument("in_dir", type=Path, metavar="IN_DIR", help="folder of videos (searched recursively)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (same relative names)")
+    p.add_argument("--fps", type=float, default=30.0, help="constant output frame rate")
+    p.add_argument("--short-side", type=int, default=128, help="short side of the output frames, pixels")
+    p.add_argument("--gop", type=int, default=16, help="keyframe interval, frames")
+    p.add_argument("--crf", type=int, default=23, help="x264 quality (lower is better and larger)")
+    p.add_argument("--preset", default="veryfast", help="x264 preset")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                   help="parallel processes (one video each)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Transcode the folder; print a summary."""
+    from tspvideo.data.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
+
+    if args.fps <= 0 or args.short_side < 2 or args.gop < 1 or args.workers < 1:
+        raise TspVideoError("--fps, --short-side (>= 2), --gop and --workers must be positive")
+    options = TranscodeOptions(fps=args.fps, short_side=args.short_side, gop=args.gop, crf=args.crf,
+                               preset=args.preset)
+    report = transcode_folder(args.in_dir, args.out_dir, options, workers=args.workers,
+                              progress=not args.no_progress)
+    print(f"{args.out_dir}: {len(report.done)} transcoded, {len(report.skipped)} already there, "
+          f"{len(report.failed)} failed")
+    if report.failed:
+        print(f"failures listed in {args.out_dir / FAILURES_FILE}")
+        return 1
+    return 0
