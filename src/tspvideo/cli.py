@@ -19,10 +19,16 @@ COMMAND_MODULES = [
     "synth",
     "extract",
     "gvf",
+    "train",
+    "evaluate",
+    "demo",
+    "models",
     "export",
     "probe",
     "annotations",
     "transcode",
+    "eval",
+    "similarity",
 ]
 
 
