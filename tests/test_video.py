@@ -103,3 +103,20 @@ def test_sliding_clips_cover_the_grid(num_frames, clip_len, stride):
     for i, clip in enumerate(clips):
         assert clip.shape == (3, clip_len, 2, 2)
         assert clip[0, :, 0, 0].tolist() == list(range(i * stride, i * stride + clip_len))
+
+
+def test_torchcodec_backend_matches_pyav(tmp_path):
+    """The optional backend samples the same frames (it needs torchcodec and a system FFmpeg)."""
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except (ImportError, RuntimeError, OSError) as error:  # RuntimeError/OSError: FFmpeg libraries missing
+        pytest.skip(f"optional torchcodec backend unavailable: {type(error).__name__}")
+    write_index_video(tmp_path / "cfr.mp4", num_frames=61, fps=Fraction(30000, 1001))
+    write_index_video(tmp_path / "vfr.mp4", timestamps=[0, 0.05, 0.1, 0.3, 0.31, 0.32, 0.6, 0.9, 1.0, 1.2, 1.25])
+    for name in ("cfr.mp4", "vfr.mp4"):
+        pyav = [read_frame_index(f) for _, f in iter_sampled_frames(tmp_path / name, fps=15)]
+        codec = [read_frame_index(f) for _, f in iter_sampled_frames(tmp_path / name, fps=15, backend="torchcodec")]
+        assert codec == pyav
+        window = [read_frame_index(f) for _, f in iter_sampled_frames(tmp_path / name, fps=15, start_index=3,
+                                                                        end_index=9, backend="torchcodec")]
+        assert window == pyav[3:9]

@@ -36,7 +36,8 @@ def _open_error(path: Path, error: Exception) -> VideoDecodeError:
     return VideoDecodeError(f"{path}: cannot decode video ({cause})")
 
 
-def _check_file(path: Path) -> None:
+def check_video_file(path: Path) -> None:
+    """Raise :class:`VideoDecodeError` when ``path`` is missing, not a file, unreadable or empty."""
     if not path.exists():
         raise VideoDecodeError(f"{path}: file not found")
     if not path.is_file():
@@ -45,6 +46,23 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise VideoDecodeError(f"{path}: empty file (0 bytes)")
+
+
+TRUNCATION_TOLERANCE_S = 0.5  # decoded end may fall short of the declared duration by this much (or 2%)
+
+
+def _check_complete(path: Path, stream, decoded_end: Fraction) -> None:
+    """Raise when the frames ended well before the duration the stream declares (a truncated file).
+
+    An mp4 whose index (moov) comes first still opens when its data is cut short; FFmpeg then simply
+    stops early, which would silently give features of part of the video.
+    """
+    if not stream.duration or stream.time_base is None:
+        return  # e.g. Matroska stores no per-stream duration: nothing to compare with
+    declared = Fraction(stream.duration) * stream.time_base
+    if declared - decoded_end > max(Fraction(TRUNCATION_TOLERANCE_S), declared / 50):
+        raise VideoDecodeError(f"{path}: truncated or incomplete file: frames end at {float(decoded_end):.2f} s "
+                               f"but the file declares {float(declared):.2f} s")
 
 
 class _Sampler:
@@ -146,7 +164,11 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
                 if sampler.done():
                     return
         except av.error.FFmpegError as error:
-            raise _open_error(path, error) from error
+            if last_time is None:
+                raise _open_error(path, error) from error
+            # Corrupt data after some good frames: fail the whole video rather than guess (see docs/reliability.md).
+            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise VideoDecodeError(f"{path}: corrupt video data after {float(last_time):.2f} s ({cause})") from error
         if last_time is None:
             raise VideoDecodeError(f"{path}: no frame could be decoded")
         duration = sampler.previous[1].duration if sampler.previous is not None else None
@@ -156,21 +178,47 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
             last_duration = Fraction(frame_step)
         elif last_duration is None:
             last_duration = Fraction(1, int(fps))
+        _check_complete(path, stream, last_time + last_duration)
         for index, sampled in sampler.finish(last_time + last_duration):
             yield index, to_array(sampled)
 
 
+def _packet_end_time(path: Path) -> Fraction:
+    """End of the video stream from its packets (last presentation time plus duration), no decoding."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = stream.start_time or 0
+        last_pts, last_duration = None, 0
+        for packet in container.demux(stream):
+            # Packets come in decode order: the last shown is the one with the largest pts.
+            if packet.pts is not None and (last_pts is None or packet.pts > last_pts):
+                last_pts, last_duration = packet.pts, packet.duration or 0
+        if last_pts is None:
+            raise VideoDecodeError(f"{path}: no video packets")
+        return Fraction(last_pts + last_duration - origin) * stream.time_base
+
+
 def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int | None,
                      size: tuple[int, int] | None, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    import torch
+    import torch.nn.functional as F
+
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as error:
         raise TspVideoError("the torchcodec backend needs `pip install torchcodec` and a system FFmpeg") from error
     try:
         decoder = VideoDecoder(str(path), seek_mode="exact")
-        meta = decoder.metadata
-        begin = Fraction(meta.begin_stream_seconds or 0).limit_denominator(10**6)
-        end = Fraction(meta.end_stream_seconds).limit_denominator(10**6)
+        begin = Fraction(decoder.metadata.begin_stream_seconds or 0).limit_denominator(10**6)
+        # torchcodec gives the last frame no duration; the packets say how long it is shown, so the
+        # end (and the number of sampled frames) agrees with the PyAV backend.
+        end = begin + _packet_end_time(path)
+        # torchcodec refuses times at or after its own end (the last frame's start on some files);
+        # such targets are shown the last frame.
+        decodable_end = float(decoder.metadata.end_stream_seconds)
+        last_frame = decoder.get_frame_at(len(decoder) - 1).data
     except Exception as error:
         raise _open_error(path, error) from error
     # torchcodec returns, for each time, the frame played at it: the rule above.
@@ -179,12 +227,15 @@ def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int
     for first in range(start_index, stop, chunk):
         indices = list(range(first, min(first + chunk, stop)))
         times = [float(begin + Fraction(j) / fps) for j in indices]
+        inside = [t for t in times if t < decodable_end]
         try:
-            batch = decoder.get_frames_played_at(seconds=times).data  # [N, 3, H, W] uint8
+            batch = decoder.get_frames_played_at(seconds=inside).data if inside else last_frame[None, :0]
         except Exception as error:
             raise _open_error(path, error) from error
+        if len(inside) < len(times):
+            tail = last_frame[None].expand(len(times) - len(inside), *last_frame.shape)
+            batch = torch.cat([batch, tail]) if len(batch) else tail.clone()
         if size is not None:
-            import torch.nn.functional as F
             batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
             batch = batch.round().clamp(0, 255).byte()
         yield from zip(indices, batch.permute(0, 2, 3, 1).numpy(), strict=True)
@@ -200,7 +251,7 @@ def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index:
     Raises :class:`VideoDecodeError` naming the file when it cannot be decoded.
     """
     path = Path(path)
-    _check_file(path)
+    check_video_file(path)
     if fps <= 0:
         raise TspVideoError(f"fps must be positive, got {fps}")
     fps_fraction = _as_fraction(fps)
