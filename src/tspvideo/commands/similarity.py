@@ -1,0 +1,113 @@
+"""``tspvideo similarity``: clip-to-clip cosine similarity of features (Figure 2) and fg/bg scores."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tspvideo.commands import add_command
+from tspvideo.errors import TspVideoError
+from tspvideo.evaluation.io import load_ground_truth
+from tspvideo.evaluation.similarity import (
+    DEFAULT_CLIP_LEN,
+    DEFAULT_FPS,
+    DEFAULT_STRIDE,
+    compare_feature_sets,
+    format_comparison_table,
+    format_scores_table,
+    gt_video_lookup,
+    load_features,
+    plot_similarity,
+    temporal_sensitivity_scores,
+    video_segments,
+)
+from tspvideo.fileio import save_json_atomic
+
+
+def register(subparsers) -> None:
+    """Add the ``similarity`` subcommand."""
+    parser = add_command(
+        subparsers, "similarity",
+        help="feature similarity matrix with ground truth (Figure 2) and fg/bg separability scores",
+        description="Single video: tspvideo similarity A.npy [B.npy ...] --annotations GT.json --out FIG.png "
+                    "(one matrix per feature file of the same video). Dataset: tspvideo similarity "
+                    "--compare A_DIR B_DIR --annotations GT.json (scores side by side).",
+    )
+    parser.add_argument("features", nargs="*", metavar="FEATURES.npy",
+                        help="[T, C] feature files of one video (e.g. the same video with two encoders)")
+    parser.add_argument("--compare", nargs="+", metavar="DIR", default=None,
+                        help="feature folders (one .npy per video) to score over a dataset")
+    parser.add_argument("--annotations", metavar="GT.json", default=None,
+                        help="ActivityNet-style ground truth giving the foreground segments")
+    parser.add_argument("--subset", default=None, help="ground-truth subset to use (default: all)")
+    parser.add_argument("--video", default=None,
+                        help="ground-truth video id of the feature files (default: the file name stem)")
+    parser.add_argument("--out", metavar="FIG.png", default=None, help="save the similarity figure here")
+    parser.add_argument("--json", metavar="FILE.json", default=None, help="write the scores as JSON")
+    parser.add_argument("--clip-len", type=int, default=DEFAULT_CLIP_LEN,
+                        help="frames per clip, when the feature file has no JSON sidecar")
+    parser.add_argument("--fps", type=float, default=DEFAULT_FPS, help="sampling rate, when no sidecar")
+    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="clip stride (frames), when no sidecar")
+    parser.add_argument("--probe-folds", type=int, default=5, help="cross-validation folds of the fg/bg probe")
+    parser.add_argument("--probe-max-samples", type=int, default=5000,
+                        help="features drawn (seed 0) for the probe across videos in --compare")
+    parser.add_argument("--per-video-probe", action="store_true",
+                        help="with --compare, also fit a probe per video (slower: tens of ms a video)")
+    parser.set_defaults(func=run)
+
+
+def _labels(paths: list[Path]) -> list[str]:
+    # Feature files of one video usually share the stem, so label them by their folder.
+    labels = [p.parent.name or p.stem for p in paths]
+    return labels if len(set(labels)) == len(labels) else [str(p) for p in paths]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score (and plot) one video's feature files, or compare feature folders over a dataset."""
+    if args.compare and args.features:
+        raise TspVideoError("give either feature files or --compare folders, not both")
+    if args.compare:
+        if args.annotations is None:
+            raise TspVideoError("--compare needs --annotations (the ground truth defines foreground)")
+        result = compare_feature_sets(args.compare, args.annotations, subset=args.subset,
+                                      clip_len=args.clip_len, fps=args.fps, stride=args.stride,
+                                      probe_folds=args.probe_folds, probe_max_samples=args.probe_max_samples,
+                                      per_video_probe=args.per_video_probe)
+        print(f"{len(result['videos'])} videos present in every folder and in the ground truth")
+        print(format_comparison_table(result))
+        if args.json:
+            save_json_atomic(args.json, result)
+            print(f"wrote {args.json}")
+        return 0
+
+    if not args.features:
+        raise TspVideoError("give one or more FEATURES.npy files, or --compare DIR DIR ...")
+    if args.out is None and args.annotations is None:
+        raise TspVideoError("nothing to do: pass --out FIG.png and/or --annotations GT.json")
+    paths = [Path(p) for p in args.features]
+    loaded = [load_features(p, args.clip_len, args.fps, args.stride) for p in paths]
+    video = args.video or paths[0].stem
+    segments: list[tuple[float, float]] = []
+    scores: dict[str, Any] = {}
+    if args.annotations is not None:
+        gt = load_ground_truth(args.annotations, subset=args.subset)
+        lookup = gt_video_lookup(gt)
+        if video not in lookup:
+            raise TspVideoError(f"video {video!r} is not in {args.annotations}"
+                                + (f" (subset {args.subset})" if args.subset else "")
+                                + "; pass --video with its ground-truth id")
+        segments = video_segments(gt, lookup[video])
+        labels = _labels(paths)
+        for label, (features, times) in zip(labels, loaded, strict=True):
+            scores[label] = temporal_sensitivity_scores(features, times, segments, args.probe_folds)
+        print(f"video {video}: {len(segments)} ground-truth segments")
+        print(format_scores_table(scores))
+    if args.out:
+        panels = [(label, f, t) for label, (f, t) in zip(_labels(paths), loaded, strict=True)]
+        plot_similarity(panels, segments, args.out, title=video)
+        print(f"wrote {args.out}")
+    if args.json:
+        save_json_atomic(args.json, {"video": video, "segments": segments, "scores": scores})
+        print(f"wrote {args.json}")
+    return 0
