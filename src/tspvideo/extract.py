@@ -13,6 +13,7 @@ import csv
 import datetime
 import io
 import os
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from tspvideo.data.clips import clip_centers, iter_clips, num_clips
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
 from tspvideo.data.video import iter_sampled_frames
 from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic
+from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
@@ -94,6 +95,56 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return list(by_stem.values())
 
 
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a scratch file in it, so an unwritable folder fails before any decoding."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".tspvideo-write-test.", suffix=".tmp", dir=out_dir)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as error:
+        raise write_error(out_dir, error) from error
+
+
+def _header_duration(path: Path) -> float | None:
+    """The video stream's duration from the file's header (no decoding), or None when it gives none.
+
+    Raises (any exception) when the file cannot be opened or has no video stream.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1_000_000 if container.duration else None
+
+
+def check_clip_fits(videos: Sequence[Path], settings: ClipSettings) -> None:
+    """Raise before any work when one clip is longer than every video (by header durations).
+
+    Stops at the first video long enough, so this costs one header read in the usual case. Unreadable
+    videos are left out (each fails on its own later); a header without a duration ends the check.
+    """
+    clip_seconds = settings.clip_len / settings.fps
+    known: list[tuple[float, Path]] = []
+    for video in videos:
+        try:
+            duration = _header_duration(video)
+        except Exception:  # unreadable: reported with its cause during extraction
+            continue
+        if duration is None:
+            return
+        if duration * settings.fps + 1e-6 >= settings.clip_len:
+            return
+        known.append((duration, video))
+    if known:
+        longest, name = max(known)
+        raise TspVideoError(f"a clip of {settings.clip_len} frames at {settings.fps:g} fps ({clip_seconds:.2f} s) is "
+                            f"longer than every one of the {len(known)} video(s) (longest: {name}, {longest:.2f} s); "
+                            "lower --clip-len")
+
+
 def shard(videos: Sequence[Path], shard_id: int, num_shards: int) -> list[Path]:
     """This shard's share of the videos: every ``num_shards``-th in a fixed order."""
     if not 0 <= shard_id < num_shards:
@@ -121,13 +172,16 @@ class VideoClipStream(IterableDataset):
     """
 
     def __init__(self, videos: Sequence[Path], settings: ClipSettings, batch_size: int,
-                 prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0) -> None:
+                 prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
+                 decoder_resize: bool = False) -> None:
         self.videos = list(videos)
         self.settings = settings
         self.batch_size = batch_size
         self.prep = prep
         self.backend = backend
         self.decode_threads = decode_threads
+        # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
+        self.decoder_size = prep.resize if decoder_resize else None
 
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
@@ -147,7 +201,7 @@ class VideoClipStream(IterableDataset):
         batch: list[torch.Tensor] = []
         try:
             frames = counted(iter_sampled_frames(video, self.settings.fps, backend=self.backend,
-                                                 threads=self.decode_threads))
+                                                 threads=self.decode_threads, size=self.decoder_size))
             for clip in iter_clips(frames, self.settings.clip_len, self.settings.stride,
                                    lambda x: preprocess_frames(x, self.prep)):
                 batch.append(clip)
@@ -197,6 +251,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                     batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
                     shard_id: int = 0, num_shards: int = 1, amp: str | None = None,
                     channels_last: bool = False, backend: str = "pyav", decode_threads: int = 0,
+                    decoder_resize: bool = False,
                     prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
                     overwrite: bool = False) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
@@ -205,7 +260,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model, weights...).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir)
     report = ExtractionReport()
     mine = shard(videos, shard_id, num_shards)
     todo = []
@@ -218,7 +273,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
-    stream = VideoClipStream(todo, settings, batch_size, prep, backend, decode_threads)
+    model_description = {**model_description, "decoder_resize": decoder_resize}
+    stream = VideoClipStream(todo, settings, batch_size, prep, backend, decode_threads, decoder_resize)
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers,
                         pin_memory=torch_device.type == "cuda", prefetch_factor=4 if num_workers else None)
     partial: dict[int, list[np.ndarray]] = {}

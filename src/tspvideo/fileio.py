@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tspvideo.errors import TspVideoError
 
 
 @contextlib.contextmanager
@@ -21,16 +24,35 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     file system, which is atomic. On error the temporary file is removed and nothing is left behind.
     """
     final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
-    os.close(fd)
+    try:
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
+        os.close(fd)
+    except OSError as error:
+        raise write_error(final_path, error) from error
     tmp_path = Path(tmp_name)
     try:
         yield tmp_path
         os.replace(tmp_path, final_path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:  # disk full, no permission...: one line naming the output
+            raise write_error(final_path, error) from error
+        raise
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        with contextlib.suppress(OSError):
+            tmp_path.unlink(missing_ok=True)
+
+
+# Errors that mean "this output cannot be written here": full disk, quota, permissions, read-only mount.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def write_error(path: str | os.PathLike, error: OSError) -> TspVideoError:
+    """A one-line error naming the output that could not be written and why (with a hint for a full disk)."""
+    cause = error.strerror or str(error) or type(error).__name__
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return TspVideoError(f"cannot write {path}: {cause}" + ("; free some space and rerun (finished outputs are "
+                                                           "kept)" if full else ""))
 
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:

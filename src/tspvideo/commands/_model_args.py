@@ -37,6 +37,8 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--backend", choices=BACKENDS, default="pyav", help="video decoding backend")
     run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default: float32)")
     run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
+    run.add_argument("--decoder-resize", action="store_true",
+                     help="resize in the decoder (faster; features differ slightly from the reference path)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -44,7 +46,9 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
     """The model chosen by the arguments and its description for sidecars."""
     if args.random_init:
         print(f"warning: {args.random_init} with random weights: features are for testing only", file=sys.stderr)
-        model = create_model(args.random_init, heads=("region",), gvf=None)
+        with torch.random.fork_rng():  # fixed random weights: a resumed run must continue with the same model
+            torch.manual_seed(0)
+            model = create_model(args.random_init, heads=("region",), gvf=None)
         return model.eval(), {"weights": "random-init", "model_config": model.config.to_dict()}
     source = args.model or args.checkpoint
     if not source:

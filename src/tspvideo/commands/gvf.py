@@ -8,7 +8,7 @@ from pathlib import Path
 from tspvideo.commands import add_command
 from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, preprocessing
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import extract_dataset, failures_path, find_videos
+from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos
 from tspvideo.gvf import POOLS, write_gvf
 
 
@@ -37,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
             raise TspVideoError("give either FEATURE_DIR or --videos, not both")
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
+        settings = clip_settings(args)
+        check_clip_fits(videos, settings)
         model, description = build_encoder(args)
-        report = extract_dataset(videos, feature_dir, model, description, clip_settings(args),
+        report = extract_dataset(videos, feature_dir, model, description, settings,
                                  batch_size=args.batch_size, device=args.device, num_workers=args.workers,
                                  amp=args.amp, channels_last=args.channels_last, backend=args.backend,
-                                 decode_threads=args.decode_threads, prep=preprocessing(description),
+                                 decode_threads=args.decode_threads, decoder_resize=args.decoder_resize,
+                                 prep=preprocessing(description),
                                  progress=not args.no_progress)
         failed = len(report.failed)
         if failed:

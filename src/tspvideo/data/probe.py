@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
+from tspvideo.data.video import check_video_file
 from tspvideo.errors import VideoDecodeError
 
 
@@ -51,8 +52,7 @@ def probe_video(path: str | os.PathLike, check_decode: bool = True) -> VideoInfo
     the cause.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VideoDecodeError(f"{path}: file not found")
+    check_video_file(path)  # missing, not a file, unreadable, empty: the same messages as decoding
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
