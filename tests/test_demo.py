@@ -1,0 +1,52 @@
+"""`tspvideo demo` end to end (smaller still than its defaults), and the trained checkpoint in other commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tspvideo.cli import main as cli_main
+from tspvideo.demo import DemoConfig, format_summary, run_demo
+from tspvideo.models.weights import load_model
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
+    config = DemoConfig(num_videos=4, num_classes=2, min_duration=6.0, max_duration=7.0, clip_len=4,
+                        clips_per_segment=2, resize=(32, 43), crop=32, epochs=1, batch_size=4, workers=0,
+                        gvf_stride=24, feature_stride=24,
+                        progress=False)
+    summary = run_demo(tmp_path / "demo", config)
+    out = tmp_path / "demo"
+    videos = sorted((out / "data" / "videos").glob("*.mp4"))
+    assert len(videos) == 4
+    assert (out / "gvf.h5").is_file()
+    features = sorted((out / "features").glob("*.npy"))
+    assert [f.stem for f in features] == [v.stem for v in videos]
+    array = np.load(features[0])
+    sidecar = json.loads(features[0].with_suffix(".json").read_text())
+    assert array.shape == (sidecar["num_features"], 512) and sidecar["clip_len"] == 4
+    assert summary["best_epoch"] == 1 and len(summary["epochs"]) == 1
+    assert 0.0 <= summary["best"]["valid_acc_mean"] <= 1.0
+    assert json.loads((out / "summary.json").read_text())["best_epoch"] == 1
+    printed = capsys.readouterr().out
+    assert "valid acc mean" in printed and "random" in printed
+    assert "best epoch: 1" in format_summary(summary)
+
+    # The run's best.pth is a model other commands take: evaluate and extract.
+    best = out / "run" / "best.pth"
+    model, description = load_model(str(best))
+    assert model.config.heads == ("action", "region") and description["label_map"] == ["horizontal_oscillation",
+                                                                                      "vertical_oscillation"]
+    data = out / "data"
+    result_json = tmp_path / "eval.json"
+    code = cli_main(["evaluate", "--checkpoint", str(best), "--valid-csv", str(data / "valid.csv"),
+                     "--video-dir", str(data / "videos"), "--gvf", str(out / "gvf.h5"), "--workers", "0",
+                     "--device", "cpu", "--no-progress", "--json", str(result_json)])
+    assert code == 0
+    evaluated = json.loads(result_json.read_text())
+    for key in ("acc_action", "acc_region", "acc_mean"):  # same clips, same model: the training run's numbers
+        assert abs(evaluated[key] - summary["epochs"][0][f"valid_{key}"]) < 1e-6
+    code = cli_main(["extract", str(videos[0]), "--checkpoint", str(best), "--out", str(tmp_path / "extract"),
+                     "--clip-len", "4", "--stride", "48", "--workers", "0", "--device", "cpu", "--no-progress"])
+    assert code == 0 and (tmp_path / "extract" / f"{videos[0].stem}.npy").is_file()

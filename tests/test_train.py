@@ -1,0 +1,267 @@
+"""Training: loss of equation (1), schedule, overfitting, variants, exact resume, checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import tspvideo.train as train
+from tspvideo.cli import main as cli_main
+from tspvideo.demo import DemoConfig, prepare_dataset
+from tspvideo.models.tsp import ModelConfig, TSPModel
+from tspvideo.models.weights import read_checkpoint
+
+
+class TinyFeatures(nn.Module):
+    """A BatchNorm-free stand-in for the backbone (fast on CPU, and batch-size independent for DDP tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv3d(3, 4, kernel_size=3, stride=(1, 2, 2), padding=1)
+        self.layer1 = nn.Conv3d(4, 8, kernel_size=3, stride=2, padding=1)
+        self.proj = nn.Linear(8, 512)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.layer1(F.relu(self.stem(x))))
+        return self.proj(x.mean(dim=(2, 3, 4)))
+
+
+def tiny_create_model(backbone: str, num_classes: int = 0, heads=("action", "region"), gvf="max") -> TSPModel:
+    """``create_model`` with the backbone swapped for :class:`TinyFeatures` (same heads and names)."""
+    model = TSPModel(ModelConfig(backbone=backbone, num_classes=num_classes, heads=tuple(heads), gvf=gvf))
+    model.features = TinyFeatures()
+    return model
+
+
+def patch_tiny_model() -> None:
+    """Make ``tspvideo.train`` build tiny models (also used by the torchrun worker script)."""
+    train.create_model = tiny_create_model
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Four short synthetic videos, their segment tables and a random GVF file."""
+    root = tmp_path_factory.mktemp("train-data")
+    config = DemoConfig(num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0, progress=False)
+    paths = prepare_dataset(root, config)
+    rng = np.random.default_rng(0)
+    paths["gvf"] = root / "gvf.h5"
+    with h5py.File(paths["gvf"], "w") as h5:
+        for video in sorted(paths["videos"].glob("*.mp4")):
+            h5.create_dataset(video.stem, data=rng.standard_normal(512).astype(np.float32))
+    return paths
+
+
+def train_argv(data, out, *extra: str) -> list[str]:
+    return ["--train-csv", str(data["train"]), "--valid-csv", str(data["valid"]), "--video-dir", str(data["videos"]),
+            "--label-map", str(data["label_map"]), "--gvf", str(data["gvf"]), "--out", str(out),
+            "--backbone", "r2plus1d_18", "--weights", "none", "--clip-len", "4", "--clips-per-segment", "2",
+            "--resize", "24", "32", "--crop", "16", "--batch-size", "4", "--workers", "0", "--device", "cpu",
+            "--no-progress", *extra]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train.add_train_arguments(parser)
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loss and schedule
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_loss_is_equation_1_and_background_adds_no_action_loss():
+    torch.manual_seed(0)
+    action_logits = torch.randn(4, 3, requires_grad=True)
+    region_logits = torch.randn(4, 2, requires_grad=True)
+    action = torch.tensor([2, -1, 0, -1])
+    region = torch.tensor([0, 1, 0, 1])
+    outputs = {"features": torch.zeros(4, 512), "action": action_logits, "region": region_logits}
+    loss, parts = train.tsp_loss(outputs, action, region, alpha_action=0.7, alpha_region=1.3)
+    per_clip = []
+    for i in range(4):  # equation (1), clip by clip
+        value = 1.3 * F.cross_entropy(region_logits[i:i + 1], region[i:i + 1])
+        if region[i] == 0:  # foreground
+            value = value + 0.7 * F.cross_entropy(action_logits[i:i + 1], action[i:i + 1])
+        per_clip.append(value)
+    assert torch.allclose(loss, torch.stack(per_clip).mean())
+    loss.backward()
+    assert torch.all(action_logits.grad[[1, 3]] == 0)  # background rows: no action gradient
+    assert torch.all(action_logits.grad[[0, 2]] != 0)
+
+    changed = action_logits.detach().clone()
+    changed[[1, 3]] = 100 * torch.randn(2, 3)
+    loss2, _ = train.tsp_loss({**outputs, "action": changed}, action, region, 0.7, 1.3)
+    assert torch.allclose(loss.detach(), loss2)
+
+    foreground, _ = train.tsp_loss(outputs, action, region, 0.7, 1.3, action_norm="foreground")
+    expected = 0.7 * F.cross_entropy(action_logits, action, ignore_index=-1) + 1.3 * F.cross_entropy(region_logits,
+                                                                                                      region)
+    assert torch.allclose(foreground, expected)
+
+    background_only, parts = train.tsp_loss(outputs, torch.full((4,), -1), torch.ones(4, dtype=torch.long))
+    assert torch.isfinite(background_only) and parts["action"] == 0.0
+
+
+def test_schedule_learning_rates_follow_the_formula():
+    iters, warmup, milestones, gamma = 10, 2, [4, 6], 0.01
+    schedule = train.WarmupMultiStep(iters, warmup, milestones, gamma)
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD([{"params": [model.weight], "lr": 1e-4}, {"params": [model.bias], "lr": 2e-3}],
+                                lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    def formula(it: int) -> float:
+        factor = 1e-5 + (1 - 1e-5) * it / (warmup * iters) if it < warmup * iters else 1.0
+        return factor * gamma ** sum(it >= m * iters for m in milestones)
+
+    seen = {}
+    for it in range(80):
+        seen[it] = [group["lr"] for group in optimizer.param_groups]
+        optimizer.step()
+        scheduler.step()
+    for it in (0, 1, 10, 19, 20, 39, 40, 41, 59, 60, 79):
+        assert seen[it][0] == pytest.approx(1e-4 * formula(it), rel=1e-9)
+        assert seen[it][1] == pytest.approx(2e-3 * formula(it), rel=1e-9)
+    assert seen[20][1] == pytest.approx(2e-3)  # warm-up over: the base rate
+    assert seen[40][1] == pytest.approx(2e-5) and seen[60][1] == pytest.approx(2e-7)
+    assert train.WarmupMultiStep(iters, 0, [], gamma)(0) == 1.0
+
+
+def test_tiny_batch_overfits():
+    # The TSP model and loss with a small backbone: a real one takes seconds per step on 2 CPU cores.
+    torch.manual_seed(0)
+    model = tiny_create_model("r3d_18", num_classes=3, heads=("action", "region"), gvf="max")
+    clips, gvf = torch.randn(4, 3, 4, 16, 16), torch.randn(4, 512)
+    action, region = torch.tensor([0, 2, -1, 1]), torch.tensor([0, 0, 1, 0])
+    groups = train.parameter_groups(model, 0.1, 0.2, freeze_stem=False)
+    optimizer = torch.optim.SGD(groups, momentum=0.9, weight_decay=0.005)
+    model.train()
+    losses = []
+    for _ in range(20):
+        outputs = model(clips, gvf)
+        loss, _ = train.tsp_loss(outputs, action, region)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.05 * losses[0]
+    counts = train.accuracy_counts({k: v.detach() for k, v in outputs.items()}, action, region)
+    assert counts["action_correct"] == counts["action_total"] == 3
+    assert counts["region_correct"] == counts["region_total"] == 4
+
+
+# ----------------------------------------------------------------------------------------------------
+# Whole runs (tiny backbone)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["model"]
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    common = ("--lr-warmup-epochs", "1", "--lr-milestones", "1", "--fc-lr", "0.05", "--backbone-lr", "0.01")
+    assert cli_main(["train", *train_argv(data, straight, "--epochs", "2", *common)]) == 0
+    assert train.main(parse(train_argv(data, resumed, "--epochs", "1", *common)))["best"]["epoch"] == 0
+    one_epoch = _weights(resumed / "checkpoint.pth")
+    result = train.main(parse(train_argv(data, resumed, "--epochs", "2", "--resume", *common)))
+
+    a, b = _weights(straight / "checkpoint.pth"), _weights(resumed / "checkpoint.pth")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert any(not torch.equal(one_epoch[k], b[k]) for k in b)  # the resumed epoch did train
+    full_a, full_b = read_checkpoint(straight / "checkpoint.pth"), read_checkpoint(resumed / "checkpoint.pth")
+    assert full_a["epoch"] == full_b["epoch"] == 1
+    assert full_a["lr_scheduler"]["last_epoch"] == full_b["lr_scheduler"]["last_epoch"]
+    for state_a, state_b in zip(full_a["optimizer"]["state"].values(), full_b["optimizer"]["state"].values(),
+                                strict=True):
+        assert torch.equal(state_a["momentum_buffer"], state_b["momentum_buffer"])
+
+    # metrics.csv has one row per epoch, also across the resume
+    with open(resumed / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    with open(straight / "metrics.csv", newline="") as f:
+        assert [r["train_loss"] for r in csv.DictReader(f)] == [r["train_loss"] for r in rows]
+    assert 0.0 <= float(rows[-1]["valid_acc_mean"]) <= 1.0
+    assert result["best"]["epoch"] in (0, 1)
+    assert (resumed / "best.pth").is_file() and (resumed / "train.log").is_file()
+    assert not list(resumed.glob("*.tmp"))
+
+
+def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    out = tmp_path / "run"
+    train.main(parse(train_argv(data, out, "--epochs", "1", "--lr-warmup-epochs", "0")))
+    best = read_checkpoint(out / "best.pth")
+    assert {"model", "model_config", "label_map", "preprocessing", "epoch", "args"} <= best.keys()
+    assert "optimizer" not in best  # model-only: small, for extraction
+    assert best["preprocessing"] == "tsp" and best["label_map"] == data_label_map(data)
+    assert ModelConfig.from_dict(best["model_config"]) == ModelConfig("r2plus1d_18", 2, ("action", "region"), "max")
+    assert best["model"]["fc1.weight"].shape == (2, 512) and best["model"]["fc2.weight"].shape == (2, 1024)
+    full = read_checkpoint(out / "checkpoint.pth")
+    assert {"optimizer", "lr_scheduler", "scaler", "rng", "best"} <= full.keys()
+    # the stem is frozen by default, the rest trains
+    torch.manual_seed(0)
+    initial = tiny_create_model("r2plus1d_18", 2, ("action", "region"), "max").state_dict()
+    assert torch.equal(full["model"]["features.stem.weight"], initial["features.stem.weight"])
+    assert not torch.equal(full["model"]["features.layer1.weight"], initial["features.layer1.weight"])
+    unfrozen = tmp_path / "unfrozen"
+    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem")))
+    assert not torch.equal(_weights(unfrozen / "checkpoint.pth")["features.stem.weight"],
+                           initial["features.stem.weight"])
+
+
+def data_label_map(data) -> list[str]:
+    import json
+
+    return json.loads(data["label_map"].read_text())
+
+
+@pytest.mark.parametrize("flags, heads_keys, config", [
+    (["--heads", "action"], {"fc.weight": (2, 512)}, (("action",), None)),
+    (["--heads", "region"], {"fc.weight": (2, 1024)}, (("region",), "max")),
+    (["--no-gvf"], {"fc1.weight": (2, 512), "fc2.weight": (2, 512)}, (("action", "region"), None)),
+    (["--gvf-pool", "avg", "--alpha-action", "0.5"], {"fc2.weight": (2, 1024)}, (("action", "region"), "avg")),
+])
+def test_variants_from_flags(data, tmp_path, monkeypatch, flags, heads_keys, config):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    argv = train_argv(data, tmp_path / "run", "--epochs", "1", *flags)
+    if "--no-gvf" in flags or flags[:2] == ["--heads", "action"]:
+        argv = [a for i, a in enumerate(argv) if a != "--gvf" and (i == 0 or argv[i - 1] != "--gvf")]
+    result = train.main(parse(argv))
+    checkpoint = read_checkpoint(tmp_path / "run" / "best.pth")
+    for key, shape in heads_keys.items():
+        assert checkpoint["model"][key].shape == shape
+    assert tuple(checkpoint["model_config"]["heads"]) == config[0] and checkpoint["model_config"]["gvf"] == config[1]
+    row = result["metrics"][-1]
+    if config[0] == ("action",):  # TAC: foreground clips only, no region accuracy
+        assert math.isnan(row.get("valid_acc_region", math.nan))
+        assert row["valid_acc_mean"] == row["valid_acc_action"]
+    if config[0] == ("region",):
+        assert checkpoint["label_map"] is None and row["valid_acc_mean"] == row["valid_acc_region"]
+
+
+def test_clear_errors_for_inconsistent_flags(data, tmp_path):
+    from tspvideo.errors import TspVideoError
+
+    argv = train_argv(data, tmp_path / "run", "--epochs", "1")
+    without_gvf = [a for i, a in enumerate(argv) if a != "--gvf" and argv[i - 1] != "--gvf"]
+    with pytest.raises(TspVideoError, match="needs --gvf"):
+        train.main(parse(without_gvf))
+    with pytest.raises(TspVideoError, match="fewer than one batch"):
+        train.main(parse(argv + ["--batch-size", "1000"]))
+    assert cli_main(["train", *without_gvf]) == 2
