@@ -27,12 +27,10 @@ from tqdm import tqdm
 from tspvideo import __version__
 from tspvideo.data.clips import clip_centers, iter_clips, num_clips
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.data.video import iter_sampled_frames
+from tspvideo.data.video import is_video_file, iter_sampled_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            videos += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+            videos += sorted(p for p in path.rglob("*") if is_video_file(p))
         elif path.suffix.lower() in (".txt", ".lst"):
             if not path.is_file():
                 raise TspVideoError(f"video list not found: {path}")

@@ -42,6 +42,7 @@ from tspvideo.data.segments import (
     Segment,
     format_float,
 )
+from tspvideo.data.video import VIDEO_EXTENSIONS, is_video_file
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
 
@@ -52,7 +53,6 @@ BACKGROUND_RULES = ("merged", "original")
 ACTIVITYNET_SUBSETS = {"training": "train", "validation": "valid"}
 THUMOS14_SPLITS = {"val": "train", "test": "test"}  # the paper trains on THUMOS14 validation
 THUMOS14_AMBIGUOUS = "Ambiguous"
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def index_video_dirs(video_dirs: Iterable[str | os.PathLike]) -> dict[str, Path]
         if not folder.is_dir():
             raise TspVideoError(f"{folder}: video folder not found")
         for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file() and not path.name.startswith("."):
+            if is_video_file(path):
                 index.setdefault(video_key(path.name), path)
     return index
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
+from tspvideo.data.video import is_video_file
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.fileio import atomic_path
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 FAILURES_FILE = "transcode_failures.csv"
 
 
@@ -144,7 +144,7 @@ def find_videos(in_dir: str | os.PathLike) -> list[Path]:
     """Video files under ``in_dir`` (recursively, hidden files skipped), sorted."""
     in_dir = Path(in_dir)
     return sorted(p for p in in_dir.rglob("*")
-                  if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() and not p.name.startswith("."))
+                  if is_video_file(p))
 
 
 def transcode_folder(

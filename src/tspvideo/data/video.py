@@ -24,6 +24,12 @@ import numpy as np
 from tspvideo.errors import TspVideoError, VideoDecodeError
 
 BACKENDS = ("pyav", "torchcodec")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+
+
+def is_video_file(path: Path) -> bool:
+    """Whether a folder entry counts as a video: a visible regular file with a video extension."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".") and path.is_file()
 
 
 def _as_fraction(value: float | Fraction) -> Fraction:
