@@ -30,13 +30,27 @@ class MeanEncoder(torch.nn.Module):  # cheap: the measurement is about decoding 
 
 video, out, stride, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+samples = []
+
+def sample():  # resident memory once a second, to see whether it grows during the run
+    import os
+    while True:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            samples.append(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20)
+        time.sleep(1)
+
+import threading
+threading.Thread(target=sample, daemon=True).start()
 started = time.perf_counter()
 report = extract_dataset([Path(video)], out, MeanEncoder(), {"weights": "mean"}, ClipSettings(16, 15.0, stride),
                          batch_size=batch, num_workers=0, progress=False)
 assert not report.failed, report.failed
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+half = len(samples) // 2
 print(json.dumps({"clips": report.clips, "seconds": time.perf_counter() - started,
-                  "rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024}))
+                  "rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024,
+                  "max_rss_first_half_mib": max(samples[:half] or samples),
+                  "max_rss_second_half_mib": max(samples[half:])}))
 """
 
 
@@ -68,11 +82,13 @@ def main() -> None:
 
     print(f"\nextraction peak memory, {args.size} h264 30 fps, stride {args.stride}, batch {args.batch_size}, "
           f"workers 0, cheap encoder")
-    print("| video length | file MiB | clips | extraction s | RSS after imports MiB | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
+    print("| video length | file MiB | clips | extraction s | RSS after imports MiB | max RSS 1st half MiB "
+          "| max RSS 2nd half MiB | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for minutes, size_mib, stats, _ in rows:
         print(f"| {minutes:g} min | {size_mib:.1f} | {stats['clips']} | {stats['seconds']:.1f} "
-              f"| {stats['rss_before_mib']:.0f} | {stats['peak_rss_mib']:.0f} |")
+              f"| {stats['rss_before_mib']:.0f} | {stats['max_rss_first_half_mib']:.0f} "
+              f"| {stats['max_rss_second_half_mib']:.0f} | {stats['peak_rss_mib']:.0f} |")
 
 
 if __name__ == "__main__":
