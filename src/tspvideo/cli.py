@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "transcode",
     "eval",
     "similarity",
+    "experiment",
 ]
 
 
