@@ -407,16 +407,21 @@ def _annotated(database, matched, videos, failures):
     return [(database[vid], by_stem[matched[vid]]) for vid in sorted(matched) if matched[vid] in by_stem]
 
 
+def _write_npy_per_video(videos, out_dir: Path, name_of, failures) -> None:
+    """Copy each readable feature file as ``<name>.npy`` (``[T, C]``); unreadable ones go to ``failures``."""
+    for video in videos:
+        feats = _load_or_fail(video, failures)
+        if feats is not None:
+            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)
+
+
 # ---- ActionFormer / TriDet -----------------------------------------------------------------------
 
 
 def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched, label_map, grid, channels,
                          files, failures, notes, **_):
     clip_len, fps, stride = grid
-    for video in videos:
-        feats = _load_or_fail(video, failures)
-        if feats is not None:
-            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # [T, C]: the loader transposes
+    _write_npy_per_video(videos, out_dir, name_of, failures)  # [T, C]: the loader transposes
     files.append("<name>.npy")
     config = {"feat_folder": str(out_dir), "file_prefix": prefix or None, "file_ext": ".npy",
               "input_dim": channels, "feat_stride": stride, "num_frames": clip_len, "default_fps": fps,
@@ -452,10 +457,7 @@ def _suggest_max_seq_len(videos: list[VideoFeatures]) -> int:
 def _export_opentad(*, videos, out_dir, name_of, prefix, database, matched, label_map, grid, channels,
                     files, failures, notes, **_):
     clip_len, fps, stride = grid
-    for video in videos:
-        feats = _load_or_fail(video, failures)
-        if feats is not None:
-            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # LoadFeats(feat_format="npy"): [T, C]
+    _write_npy_per_video(videos, out_dir, name_of, failures)  # LoadFeats(feat_format="npy"): [T, C]
     files.append("<name>.npy")
     if clip_len % 2:
         notes.append(f"clip_len {clip_len} is odd: OpenTAD's integer offset_frames cannot hold {clip_len / 2}")
@@ -563,10 +565,7 @@ def _export_bmn(*, videos, out_dir, name_of, database, matched, temporal_size, g
 
 
 def _export_pdvc(*, videos, out_dir, name_of, database, matched, grid, channels, files, failures, notes, **_):
-    for video in videos:
-        feats = _load_or_fail(video, failures)
-        if feats is not None:
-            save_npy_atomic(out_dir / f"{name_of(video.stem)}.npy", feats)  # [T, C]; PDVC resizes to 100
+    _write_npy_per_video(videos, out_dir, name_of, failures)  # [T, C]; PDVC resizes to 100
     files.append("<name>.npy")
     config = {"visual_feature_type": ["tsp"], "visual_feature_folder": [str(out_dir)],
               "feature_dim": channels, "data_rescale": 1, "frame_embedding_num": 100}

@@ -40,6 +40,7 @@ from tspvideo.data.segments import (
     REGION_LABELS,
     SEGMENT_COLUMNS,
     Segment,
+    check_header,
     format_float,
 )
 from tspvideo.data.video import VIDEO_EXTENSIONS, is_video_file
@@ -188,10 +189,7 @@ def read_metadata_csv(paths: Iterable[str | os.PathLike]) -> dict[str, VideoMeta
             raise TspVideoError(f"{path}: metadata CSV not found")
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in METADATA_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise TspVideoError(f"{path}: missing column(s) {', '.join(missing)}; "
-                                    f"expected {','.join(METADATA_COLUMNS)}")
+            check_header(path, reader.fieldnames, list(METADATA_COLUMNS))
             for row in reader:
                 try:
                     meta = VideoMeta(
@@ -536,10 +534,7 @@ def check_segment_table(
     seen: dict[tuple, int] = {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in SEGMENT_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TspVideoError(f"{path}: missing column(s) {', '.join(missing)}; "
-                                f"expected {','.join(SEGMENT_COLUMNS)}")
+        check_header(path, reader.fieldnames, list(SEGMENT_COLUMNS))
         for row in reader:
             line = reader.line_num
             video = (row.get("video-name") or "").strip()

@@ -92,7 +92,8 @@ def _parse_frames(path: Path, line: int, text: str) -> int:
     return int(value)
 
 
-def _check_header(path: Path, fieldnames: list[str] | None, required: list[str]) -> None:
+def check_header(path: str | os.PathLike, fieldnames: list[str] | None, required: list[str]) -> None:
+    """Raise a clear error naming the file when a CSV header lacks any of ``required``."""
     if not fieldnames:
         raise TspVideoError(f"{path}: empty file, expected a CSV header with columns {', '.join(required)}")
     missing = [c for c in required if c not in fieldnames]
@@ -112,7 +113,7 @@ def read_segment_table(path: str | os.PathLike) -> list[Segment]:
     segments = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        _check_header(path, reader.fieldnames, SEGMENT_COLUMNS)
+        check_header(path, reader.fieldnames, SEGMENT_COLUMNS)
         for row in reader:
             line = reader.line_num
             if None in row.values() or None in row:
