@@ -70,6 +70,26 @@ def per_clip_frames(path: Path, start_index: int, clip_len: int, fps: Fraction) 
     return np.stack(picked)
 
 
+class PerClipDataset(torch.utils.data.Dataset):
+    """The original approach as a dataset: item k seeks, decodes and preprocesses clip k on its own.
+
+    With DataLoader workers this is how the original extracted on a GPU: every worker decodes whole
+    clips independently, so at stride s each frame is decoded about ``clip_len * 2 / s`` times.
+    """
+
+    def __init__(self, clips: list[tuple[Path, int]], settings: ClipSettings) -> None:
+        self.clips = clips  # (video, index of the clip's first sampled frame)
+        self.settings = settings
+        self.fps = Fraction(settings.fps).limit_denominator(1001)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        path, start = self.clips[k]
+        return preprocess_clip(torch.from_numpy(per_clip_frames(path, start, self.settings.clip_len, self.fps)))
+
+
 def baseline_rate(path: Path, model, settings: ClipSettings, count: int, batch_size: int, amp, channels_last) -> float:
     """Clips/s of the per-clip approach over the first ``count`` clips."""
     fps = Fraction(settings.fps).limit_denominator(1001)

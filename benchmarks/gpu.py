@@ -1,29 +1,77 @@
-"""Extraction on one GPU: model-only vs end-to-end clips/s, decode workers, and the FLOP ceiling.
+"""Extraction on one GPU: the card's rate, model-only vs end-to-end clips/s, decode workers, per-clip baseline.
 
-One script for one run on a lent GPU machine (it also runs on CPU with ``--device cpu`` for a dry run):
+One script for one run on a GPU machine; ``--device cpu --quick`` is a dry run of every section on CPU:
 
-    python benchmarks/gpu.py --backbone r2plus1d_34 --workers 4 8 12 --amp bf16 --channels-last
+    python benchmarks/gpu.py --real bigbuckbunny.mp4 --all-modes --compile | tee gpu.log
 
-It prints the device and versions, the FLOPs of one clip (``torch.utils.flop_counter``), the measured
-model-only rate with and without bf16/channels_last (and ``torch.compile`` with ``--compile``), the
-implied TFLOP/s, and end-to-end extraction clips/s for each number of decode workers on synthetic
-640x360 videos, so the end-to-end / model-only ratio shows whether decoding keeps up.
+Sections, each printed as a table as soon as it is measured:
+1. the card's bf16 matrix-multiply rate (the practical ceiling for convolutions);
+2. per backbone: GFLOP per 16x112x112 clip (``torch.utils.flop_counter``) and model-only clips/s in
+   fp32, bf16, bf16 + channels_last (and torch.compile), with TFLOP/s and the share of the card's rate;
+3. end-to-end ``extract_dataset`` clips/s on synthetic 640x360 h264 videos (and a real 720p video) for
+   each number of decode workers, exact reference preprocessing and decoder resize, stride 16 and 1;
+4. the original implementation's approach (``PerClipDataset``: every clip seeks and decodes on its own,
+   DataLoader workers, fp32 as the original ran) on clips of the same videos, and our speed-up over it.
+A time budget (``--budget-s``) skips what would not fit, saying so, so a lent machine's time is never lost.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
-from tspvideo.extract import ClipSettings, extract_dataset
-from tspvideo.models.tsp import create_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extract import PerClipDataset, write_test_video  # noqa: E402
+
+from tspvideo.data.clips import num_clips  # noqa: E402
+from tspvideo.extract import ClipSettings, _autocast, extract_dataset  # noqa: E402
+from tspvideo.models.tsp import create_model  # noqa: E402
+
+
+class Budget:
+    """Wall-clock budget shared by the sections."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def allows(self, what: str, needs: float = 0.0) -> bool:
+        if self.left() > needs:
+            return True
+        print(f"skipped (time budget): {what}", flush=True)
+        return False
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_tflops(device: torch.device, size: int, repeats: int = 10) -> float:
+    """Median bf16 TFLOP/s of a size^3 matrix product on random data."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    rates = []
+    for step in range(repeats + 3):
+        sync(device)
+        started = time.perf_counter()
+        a @ b
+        sync(device)
+        if step >= 3:
+            rates.append(2 * size**3 / (time.perf_counter() - started) / 1e12)
+    return statistics.median(rates)
 
 
 def clip_flops(model: torch.nn.Module, clip_len: int, device: torch.device) -> float:
@@ -36,88 +84,198 @@ def clip_flops(model: torch.nn.Module, clip_len: int, device: torch.device) -> f
     return float(counter.get_total_flops())
 
 
-def model_rate(model, device, batch_size: int, clip_len: int, amp: bool, channels_last: bool, steps: int) -> float:
-    """Median clips/s of the model alone over ``steps`` timed batches (after warm-up)."""
-    clips = torch.randn(batch_size, 3, clip_len, 112, 112, device=device)
+def model_rate(model, device, batch_size: int, amp: str | None, channels_last: bool, steps: int) -> float:
+    """Median clips/s of the model alone over ``steps`` timed batches, after warm-up."""
+    clips = torch.randn(batch_size, 3, 16, 112, 112, device=device)
     if channels_last:
         clips = clips.contiguous(memory_format=torch.channels_last_3d)
     rates = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for step in range(steps + 2):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+    with torch.inference_mode(), _autocast(device, amp):
+        for step in range(steps + 3):
+            sync(device)
             started = time.perf_counter()
             model(clips)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if step >= 2:  # the first calls pay for cuDNN autotuning / compilation
+            sync(device)
+            if step >= 3:  # the first calls pay for cuDNN autotuning / compilation
                 rates.append(batch_size / (time.perf_counter() - started))
     return statistics.median(rates)
 
 
+def make_videos(folder: Path, count: int, seconds: float, real: Path | None) -> dict[str, list[Path]]:
+    """Synthetic 640x360 videos written in parallel, and ``count`` copies of the real video if given."""
+    synthetic = [folder / f"synthetic_{i:02d}.mp4" for i in range(count)]
+    with ProcessPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
+        list(pool.map(write_test_video, synthetic, [seconds] * count))
+    videos = {f"synthetic 640x360, {count} x {seconds:g} s": synthetic}
+    if real is not None:
+        copies = []
+        for i in range(count):  # copies, so every decode worker has a video of its own
+            copies.append(folder / f"real_{i:02d}{real.suffix}")
+            shutil.copyfile(real, copies[-1])
+        videos[f"{real.name}, {count} copies"] = copies
+    return videos
+
+
+def end_to_end(videos, model, device, stride: int, batch_size: int, workers: int, amp, channels_last,
+               decoder_resize: bool) -> tuple[float, int]:
+    """Clips/s of ``extract_dataset`` over ``videos``, and the number of clips."""
+    with tempfile.TemporaryDirectory() as out:
+        report = extract_dataset(videos, out, model, {"weights": "random"}, ClipSettings(16, 15.0, stride),
+                                 batch_size=batch_size, device=str(device), num_workers=workers, amp=amp,
+                                 channels_last=channels_last, decoder_resize=decoder_resize, progress=False)
+    if report.failed:
+        sys.exit(f"extraction failed: {report.failed}")
+    return report.clips / report.seconds, report.clips
+
+
+def spread_clips(videos: list[Path], frames_per_video: int, stride: int, count: int) -> list[tuple[Path, int]]:
+    """``count`` clips of the stride's grid, spread evenly over all videos."""
+    per_video = num_clips(frames_per_video, 16, stride)
+    grid = [(video, k * stride) for video in videos for k in range(per_video)]
+    step = max(1, len(grid) // count)
+    return grid[::step][:count]
+
+
+def baseline(clips, model, device, settings: ClipSettings, batch_size: int, workers: int, amp, channels_last) -> float:
+    """Clips/s of the original approach: DataLoader workers each decode whole clips on their own."""
+    loader = torch.utils.data.DataLoader(PerClipDataset(clips, settings), batch_size=batch_size,
+                                         num_workers=workers, pin_memory=device.type == "cuda")
+    sync(device)
+    started = time.perf_counter()
+    with torch.inference_mode(), _autocast(device, amp):
+        for batch in loader:
+            batch = batch.to(device, non_blocking=True)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last_3d)
+            model(batch).float().cpu()
+    return len(clips) / (time.perf_counter() - started)
+
+
+def versions(device: torch.device) -> str:
+    import av
+    import numpy
+    import torchvision
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        extra = (f"; CUDA {torch.version.cuda}; cuDNN {torch.backends.cudnn.version()}"
+                 f" (TF32 convolutions allowed: {torch.backends.cudnn.allow_tf32})")
+    else:
+        name, extra = platform.processor() or platform.machine(), ""
+    return (f"device: {name}; {os.cpu_count()} CPU cores; Python {sys.version.split()[0]}; torch {torch.__version__}"
+            f"{extra}; torchvision {torchvision.__version__}; PyAV {av.__version__}; NumPy {numpy.__version__}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", default="r2plus1d_34")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backbones", nargs="+", default=["r2plus1d_34", "r2plus1d_18"])
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--workers", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--videos", type=int, default=4, help="synthetic 640x360 videos for the end-to-end runs")
-    parser.add_argument("--seconds", type=float, default=60, help="length of each synthetic video")
-    parser.add_argument("--amp", choices=["bf16"], default="bf16")
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--steps", type=int, default=10, help="timed batches per model-only rate")
+    parser.add_argument("--workers", type=int, nargs="+", default=[4, 8, 14], help="decode workers to try")
+    parser.add_argument("--videos", type=int, default=16, help="synthetic 640x360 videos")
+    parser.add_argument("--seconds", type=float, default=40, help="length of each synthetic video")
+    parser.add_argument("--real", type=Path, help="a real video to copy --videos times (e.g. 720p)")
+    parser.add_argument("--baseline-clips", type=int, default=320, help="clips for each per-clip baseline run")
+    parser.add_argument("--all-modes", action="store_true",
+                        help="model-only fp32 and bf16 too, and a bf16 baseline (else only the modes compared)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (model only)")
-    parser.add_argument("--decoder-resize", action="store_true", help="resize in the decoder end to end")
+    parser.add_argument("--budget-s", type=float, default=450, help="skip sections that would run past this")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a dry run on CPU")
     args = parser.parse_args()
-
+    budget = Budget(args.budget_s)
     device = torch.device(args.device)
+    torch.manual_seed(0)
+    print(versions(device), flush=True)
+
+    tmp = Path(tempfile.mkdtemp())
+    started = time.perf_counter()
+    videos = make_videos(tmp, args.videos, args.seconds, args.real)
+    print(f"videos written in {time.perf_counter() - started:.1f} s", flush=True)
+
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-    print(f"device: {name}; torch {torch.__version__}; cuda {torch.version.cuda}; python {sys.version.split()[0]}")
-    model = create_model(args.backbone, heads=("region",), gvf=None).features.eval().to(device)
-    flops = clip_flops(model, 16, device)
-    print(f"{args.backbone}: {flops / 1e9:.1f} GFLOP per 16x112x112 clip")
+    card = matmul_tflops(device, 1024 if args.quick else 8192)
+    print(f"\ncard bf16 matrix product: {card:.0f} TFLOP/s (median of 10, random data)", flush=True)
 
-    print("\n| model-only mode | clips/s | TFLOP/s |")
-    print("|---|---|---|")
-    amp = args.amp == "bf16"
-    modes = [("fp32", False, False), ("bf16", amp, False), ("bf16 + channels_last", amp, True)]
-    best = 0.0
-    for label, use_amp, channels_last in modes:
-        m = model.to(memory_format=torch.channels_last_3d) if channels_last else model
-        rate = model_rate(m, device, args.batch_size, 16, use_amp, channels_last, args.steps)
-        best = max(best, rate)
-        print(f"| {label} | {rate:.1f} | {rate * flops / 1e12:.1f} |")
-    if args.compile:
-        compiled = torch.compile(model.to(memory_format=torch.channels_last_3d))
-        rate = model_rate(compiled, device, args.batch_size, 16, amp, True, args.steps)
-        best = max(best, rate)
-        print(f"| bf16 + channels_last + compile | {rate:.1f} | {rate * flops / 1e12:.1f} |")
+    models, best_rates = {}, {}
+    print("\n| backbone | GFLOP/clip | mode | batch | clips/s | TFLOP/s | share of card bf16 rate |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    for name in args.backbones:
+        model = create_model(name, heads=("region",), gvf=None).features.eval().to(device)
+        flops = clip_flops(model, 16, device)
+        for label, amp, channels_last in [("fp32 (TF32 allowed)", None, False), ("bf16", "bf16", False),
+                                          ("bf16 + channels_last", "bf16", True)]:
+            if label != "bf16 + channels_last" and not args.all_modes:
+                continue
+            if not budget.allows(f"{name} {label} model-only"):
+                continue
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last_3d)
+            rate = model_rate(model, device, args.batch_size, amp, channels_last, args.steps)
+            print(f"| {name} | {flops / 1e9:.1f} | {label} | {args.batch_size} | {rate:.1f} | "
+                  f"{rate * flops / 1e12:.1f} | {rate * flops / 1e12 / card:.0%} |", flush=True)
+        models[name] = model
+        best_rates[name] = rate  # bf16 + channels_last, the mode extraction runs in below
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from extract import write_test_video
+    main_name = args.backbones[0]
+    worker_counts = [w for w in args.workers if w <= (os.cpu_count() or 1)] or [1]
+    print(f"\nend to end: {main_name}, bf16 + channels_last, batch {args.batch_size}; "
+          "e2e / model = end-to-end over model-only clips/s")
+    print("| videos | stride | preprocessing | decode workers | clips | clips/s | e2e / model |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    ours: dict[tuple[str, int, str], float] = {}
+    for stride in (16, 1):
+        for video_label, paths in videos.items():
+            preps = [("reference", False), ("decoder resize", True)] if video_label.startswith("synthetic") \
+                else [("reference", False)]
+            for prep_label, decoder_resize in preps:
+                # Stride 1 is model-bound (each sampled frame is decoded once and ends 1 clip): fewer runs.
+                counts = worker_counts if stride == 16 else worker_counts[-(1 if decoder_resize else 2):]
+                if not video_label.startswith("synthetic") and stride == 1:
+                    counts = worker_counts[-1:]
+                for workers in counts:
+                    if not budget.allows(f"{video_label} stride {stride} {prep_label} {workers} workers", 60):
+                        continue
+                    rate, clips = end_to_end(paths, models[main_name], device, stride, args.batch_size, workers,
+                                             "bf16", True, decoder_resize)
+                    key = (video_label, stride, prep_label)
+                    ours[key] = max(ours.get(key, 0.0), rate)
+                    print(f"| {video_label} | {stride} | {prep_label} | {workers} | {clips} | {rate:.1f} | "
+                          f"{rate / best_rates[main_name]:.2f} |", flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        videos = []
-        for i in range(args.videos):
-            path = Path(tmp) / f"video_{i}.mp4"
-            write_test_video(path, args.seconds)
-            videos.append(path)
-        print(f"\nend to end: {args.videos} synthetic 640x360 videos of {args.seconds:g} s, stride 16, "
-              f"amp={args.amp}, channels_last={args.channels_last}, decoder_resize={args.decoder_resize}")
-        print("| decode workers | clips | clips/s | end-to-end / best model-only |")
-        print("|---|---|---|---|")
-        for workers in args.workers:
-            with tempfile.TemporaryDirectory() as out:
-                report = extract_dataset(videos, out, model, {"weights": "random"}, ClipSettings(16, 15.0, 16),
-                                         batch_size=args.batch_size, device=str(device), num_workers=workers,
-                                         amp=args.amp, channels_last=args.channels_last,
-                                         decoder_resize=args.decoder_resize, progress=False)
-            rate = report.clips / report.seconds
-            print(f"| {workers} | {report.clips} | {rate:.1f} | {rate / best:.2f} |")
+    workers = max(worker_counts)
+    synthetic_label, synthetic = next(iter(videos.items()))
+    frames = int(args.seconds * 15)
+    print(f"\nper-clip baseline (the original's approach: each clip seeks and decodes on its own), {workers} "
+          f"DataLoader workers, {synthetic_label}, clips spread over all videos; ours = best end-to-end "
+          "above (reference preprocessing, bf16 + channels_last)")
+    print("| backbone | stride | baseline precision | clips | baseline clips/s | ours clips/s | speed-up |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    for name in args.backbones:
+        for stride in (16, 1):
+            if name != main_name:  # ours for the other backbones: best worker count, reference preprocessing
+                if not budget.allows(f"{name} stride {stride} end to end", 60):
+                    continue
+                ours[(synthetic_label, stride, name)], _ = end_to_end(
+                    synthetic, models[name], device, stride, args.batch_size, workers, "bf16", True, False)
+            our_rate = ours.get((synthetic_label, stride, "reference" if name == main_name else name))
+            clips = spread_clips(synthetic, frames, stride, args.baseline_clips)
+            precisions = [("fp32", None, False), ("bf16 + channels_last", "bf16", True)]
+            for precision, amp, channels_last in precisions[:2 if args.all_modes else 1]:
+                if our_rate is None or not budget.allows(f"{name} stride {stride} {precision} baseline", 45):
+                    continue
+                base = baseline(clips, models[name], device, ClipSettings(16, 15.0, stride), args.batch_size,
+                                workers, amp, channels_last)
+                print(f"| {name} | {stride} | {precision} | {len(clips)} | {base:.1f} | {our_rate:.1f} | "
+                      f"{our_rate / base:.1f}x |", flush=True)
+
+    if args.compile and budget.allows("torch.compile", 120):
+        compiled = torch.compile(models[main_name])
+        rate = model_rate(compiled, device, args.batch_size, "bf16", True, args.steps)
+        print(f"\n{main_name} bf16 + channels_last + torch.compile: {rate:.1f} clips/s model-only "
+              f"(eager {best_rates[main_name]:.1f})", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,33 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tspvideo import __version__
-from tspvideo.data.clips import clip_centers, iter_clips, num_clips
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.data.video import is_video_file, iter_sampled_frames
+from tspvideo.data.clips import clip_centers, num_clips
+from tspvideo.data.transforms import PREPROCESSING, Preprocessing
+from tspvideo.data.video import is_video_file
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
-
-
-@dataclass(frozen=True)
-class ClipSettings:
-    """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames."""
-
-    clip_len: int = 16
-    fps: float = 15.0
-    stride: int = 16
-
-    def __post_init__(self) -> None:
-        if self.clip_len <= 0:
-            raise TspVideoError(f"clip length must be positive, got {self.clip_len}")
-        if self.stride <= 0:
-            raise TspVideoError(f"stride must be positive, got {self.stride}")
-        if self.fps <= 0:
-            raise TspVideoError(f"fps must be positive, got {self.fps}")
+from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, header_duration, plan_units
 
 
 @dataclass
@@ -104,20 +88,6 @@ def check_writable(out_dir: Path) -> None:
         raise write_error(out_dir, error) from error
 
 
-def _header_duration(path: Path) -> float | None:
-    """The video stream's duration from the file's header (no decoding), or None when it gives none.
-
-    Raises (any exception) when the file cannot be opened or has no video stream.
-    """
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.duration and stream.time_base:
-            return float(stream.duration * stream.time_base)
-        return container.duration / 1_000_000 if container.duration else None
-
-
 def check_clip_fits(videos: Sequence[Path], settings: ClipSettings) -> None:
     """Raise before any work when one clip is longer than every video (by header durations).
 
@@ -128,7 +98,7 @@ def check_clip_fits(videos: Sequence[Path], settings: ClipSettings) -> None:
     known: list[tuple[float, Path]] = []
     for video in videos:
         try:
-            duration = _header_duration(video)
+            duration = header_duration(video)
         except Exception:  # unreadable: reported with its cause during extraction
             continue
         if duration is None:
@@ -161,60 +131,71 @@ def is_done(out_dir: Path, video: Path) -> bool:
     return npy.is_file() and sidecar.is_file()
 
 
-class VideoClipStream(IterableDataset):
-    """Yields, per video, batches of preprocessed clips and then one end-of-video record.
+class _VideoProgress:
+    """Collects each video's features from its units and says when a video is complete.
 
-    Items are dicts: ``{"video": i, "clips": [B, 3, L, h, w]}`` for each batch, then
-    ``{"video": i, "end": True, "num_frames": N, "error": None | str}``. With DataLoader workers, each
-    worker takes every k-th video, so whole videos stream from one worker.
+    A video is complete once all its units have sent their end record and every clip cut from their
+    frames has been through the model; it is then either ``(features [T, C], num_frames)`` in clip
+    order, or an error message naming the file.
     """
 
-    def __init__(self, videos: Sequence[Path], settings: ClipSettings, batch_size: int,
-                 prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
-                 decoder_resize: bool = False) -> None:
+    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
+                 assembler: ClipAssembler) -> None:
         self.videos = list(videos)
+        self.units = list(units)
         self.settings = settings
-        self.batch_size = batch_size
-        self.prep = prep
-        self.backend = backend
-        self.decode_threads = decode_threads
-        # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
-        self.decoder_size = prep.resize if decoder_resize else None
+        self.assembler = assembler
+        self.units_left = [0] * len(self.videos)
+        for unit in self.units:
+            self.units_left[unit.video] += 1
+        self.num_frames = [0] * len(self.videos)
+        self.errors: dict[int, str] = {}
+        self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.received = [0] * len(self.videos)
+        self.ended: list[int] = []
 
-    def __iter__(self) -> Iterator[dict]:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        for index in range(worker, len(self.videos), workers):
-            yield from self._video_items(index)
+    def add_features(self, unit_ids: np.ndarray, clip_ids: np.ndarray, features: np.ndarray) -> None:
+        video_ids = np.array([self.units[u].video for u in unit_ids])
+        for video in np.unique(video_ids):
+            mine = video_ids == video
+            self.pieces.setdefault(int(video), []).append((clip_ids[mine], features[mine]))
+            self.received[video] += int(mine.sum())
 
-    def _video_items(self, index: int) -> Iterator[dict]:
-        video = self.videos[index]
-        counter = {"frames": 0}
+    def end_unit(self, unit: int, num_frames: int, error: str | None) -> None:
+        video = self.units[unit].video
+        self.units_left[video] -= 1
+        self.num_frames[video] = max(self.num_frames[video], num_frames)
+        if error is not None:
+            self.errors.setdefault(video, error)
+        if self.units_left[video] == 0:
+            self.ended.append(video)
 
-        def counted(frames):
-            for item in frames:
-                counter["frames"] = item[0] + 1
-                yield item
+    def pop_finished(self) -> Iterator[tuple[int, tuple[np.ndarray, int] | str]]:
+        """Videos that just completed, each with its features or its error."""
+        still = []
+        for video in self.ended:
+            made = sum(self.assembler.made(u) for u, unit in enumerate(self.units) if unit.video == video)
+            if video not in self.errors and self.received[video] < made:
+                still.append(video)  # some of its clips are still waiting for a batch
+                continue
+            yield video, self._outcome(video, made)
+            self.pieces.pop(video, None)
+        self.ended = still
 
-        batch: list[torch.Tensor] = []
-        try:
-            frames = counted(iter_sampled_frames(video, self.settings.fps, backend=self.backend,
-                                                 threads=self.decode_threads, size=self.decoder_size))
-            for clip in iter_clips(frames, self.settings.clip_len, self.settings.stride,
-                                   lambda x: preprocess_frames(x, self.prep)):
-                batch.append(clip)
-                if len(batch) == self.batch_size:
-                    yield {"video": index, "clips": torch.stack(batch)}
-                    batch = []
-            if batch:
-                yield {"video": index, "clips": torch.stack(batch)}
-        except Exception as error:  # one bad video must not stop the others; the error names it
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if str(video) not in message:
-                message = f"{video}: {type(error).__name__}: {message}"
-            yield {"video": index, "end": True, "num_frames": counter["frames"], "error": message}
-            return
-        yield {"video": index, "end": True, "num_frames": counter["frames"], "error": None}
+    def _outcome(self, video: int, made: int) -> tuple[np.ndarray, int] | str:
+        path, num_frames = self.videos[video], self.num_frames[video]
+        if video in self.errors:
+            return self.errors[video]
+        expected = num_clips(num_frames, self.settings.clip_len, self.settings.stride)
+        if expected == 0:
+            return (f"{path}: too short: {num_frames} frames at {self.settings.fps:g} fps, "
+                    f"fewer than one clip of {self.settings.clip_len}")
+        pieces = self.pieces.get(video, [])
+        clip_ids = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, dtype=int)
+        if made != expected or not np.array_equal(np.sort(clip_ids), np.arange(expected)):
+            return f"{path}: internal error: {len(clip_ids)} clips, expected {expected}"
+        features = np.concatenate([p[1] for p in pieces])
+        return features[np.argsort(clip_ids, kind="stable")], num_frames
 
 
 def write_failures(path: Path, failed: dict[str, str]) -> None:
@@ -272,43 +253,44 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     model_description = {**model_description, "decoder_resize": decoder_resize}
-    stream = VideoClipStream(todo, settings, batch_size, prep, backend, decode_threads, decoder_resize)
-    loader = DataLoader(stream, batch_size=None, num_workers=num_workers,
-                        pin_memory=torch_device.type == "cuda", prefetch_factor=4 if num_workers else None)
-    partial: dict[int, list[np.ndarray]] = {}
+    units = plan_units(todo, settings, num_workers)
+    stream = FrameStream(todo, units, settings, prep, backend, decode_threads, decoder_resize)
+    # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
+    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
+                        prefetch_factor=4 if num_workers else None, in_order=False)
+    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
+    assembler = ClipAssembler(units, settings, batch_size, torch_device, layout)
+    videos = _VideoProgress(todo, units, settings, assembler)
     started = time.perf_counter()
     bar = tqdm(total=len(todo), unit="video", disable=not progress, desc=f"extract {out_dir.name}")
-    with torch.inference_mode():
-        for item in loader:
-            index = item["video"]
-            if "clips" in item:
-                clips = item["clips"].to(torch_device, non_blocking=True)
-                if channels_last:
-                    clips = clips.contiguous(memory_format=torch.channels_last_3d)
-                with _autocast(torch_device, amp):
-                    features = model(clips)
-                partial.setdefault(index, []).append(features.float().cpu().numpy())
-                report.clips += len(clips)
-                bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")
-                continue
+
+    def run_model(flush: bool = False) -> None:
+        for unit_ids, clip_ids, clips in assembler.batches(flush):
+            with _autocast(torch_device, amp):
+                features = model(clips).float().cpu().numpy()
+            videos.add_features(unit_ids, clip_ids, features)
+            report.clips += len(features)
+            bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")
+        for index, outcome in videos.pop_finished():
             video = todo[index]
-            chunks = partial.pop(index, [])
-            error = item["error"]
-            if error is None:
-                expected = num_clips(int(item["num_frames"]), settings.clip_len, settings.stride)
-                if expected == 0:
-                    error = (f"{video}: too short: {item['num_frames']} frames at {settings.fps:g} fps, "
-                             f"fewer than one clip of {settings.clip_len}")
-                elif sum(len(c) for c in chunks) != expected:
-                    error = f"{video}: internal error: {sum(len(c) for c in chunks)} clips, expected {expected}"
-            if error is not None:
-                report.failed[str(video)] = error
-                bar.write(f"failed: {error}")
+            if isinstance(outcome, str):
+                report.failed[str(video)] = outcome
+                bar.write(f"failed: {outcome}")
             else:
-                _write_video_features(out_dir, video, np.concatenate(chunks), int(item["num_frames"]),
-                                      settings, model_description, prep)
+                features, num_frames = outcome
+                _write_video_features(out_dir, video, features, num_frames, settings, model_description, prep)
                 report.written.append(str(video))
             bar.update(1)
+
+    with torch.inference_mode():
+        for item in loader:
+            if "frames" in item:
+                assembler.add(item["unit"], item["indices"], item["frames"])
+            else:
+                assembler.finish(item["unit"])
+                videos.end_unit(item["unit"], int(item["num_frames"]), item["error"])
+            run_model()
+        run_model(flush=True)
     bar.close()
     report.seconds = time.perf_counter() - started
     write_failures(failures_path(out_dir, shard_id, num_shards), report.failed)

@@ -1,0 +1,269 @@
+"""The extraction pipeline's two halves: decode workers stream frames, the model's process builds clips.
+
+Work is cut into units: a whole video, or, when there are few videos for the decode workers, a
+stretch of a long video (a range of its clips, decoded after a seek; frames are picked by timestamp,
+so a stretch gives exactly the frames a full decode would). Workers take the next unit as they free
+up, so long and short videos balance.
+
+A worker sends each sampled frame that some clip needs once, preprocessed (``[n, 3, h, w]`` float),
+never whole clips: at stride 1 a clip shares 15 of its 16 frames with the previous one, and sending
+clips would move 16 times the data. :class:`ClipAssembler`, in the model's process and on the
+model's device, cuts the clips out of those frames and batches them across units and videos.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from tspvideo.data.clips import num_clips
+from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
+from tspvideo.data.video import iter_sampled_frames
+from tspvideo.errors import TspVideoError
+
+# Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
+# a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
+FRAMES_PER_ITEM = 64
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames."""
+
+    clip_len: int = 16
+    fps: float = 15.0
+    stride: int = 16
+
+    def __post_init__(self) -> None:
+        if self.clip_len <= 0:
+            raise TspVideoError(f"clip length must be positive, got {self.clip_len}")
+        if self.stride <= 0:
+            raise TspVideoError(f"stride must be positive, got {self.stride}")
+        if self.fps <= 0:
+            raise TspVideoError(f"fps must be positive, got {self.fps}")
+
+    def first_frame(self, clip: int) -> int:
+        """Index of the first sampled frame of clip ``clip``."""
+        return clip * self.stride
+
+    def needs(self, frame: int) -> bool:
+        """Whether some clip covers sampled frame ``frame`` (not so between clips when stride > clip_len)."""
+        return self.stride <= self.clip_len or frame % self.stride < self.clip_len
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Clips ``first_clip .. end_clip - 1`` of one video (``end_clip=None``: to the video's end)."""
+
+    video: int
+    first_clip: int = 0
+    end_clip: int | None = None
+
+    def frame_range(self, settings: ClipSettings) -> tuple[int, int | None]:
+        """Sampled frames to decode: ``[start, end)``, ``end=None`` for the video's end."""
+        start = settings.first_frame(self.first_clip)
+        if self.end_clip is None:
+            return start, None
+        return start, settings.first_frame(self.end_clip - 1) + settings.clip_len
+
+
+def header_duration(path: Path) -> float | None:
+    """The video stream's duration from the file's header (no decoding), or None when it gives none.
+
+    Raises (any exception) when the file cannot be opened or has no video stream.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1_000_000 if container.duration else None
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def plan_units(videos: Sequence[Path], settings: ClipSettings, num_workers: int,
+               part_frames: int = 2048) -> list[WorkUnit]:
+    """Cut the videos into work units; with several workers, largest files first (short ones end the run).
+
+    Videos are split only when there are fewer than four per decode worker: then a long video would
+    otherwise keep one worker busy while the others idle. A part covers about ``part_frames`` sampled
+    frames (2048 at 15 fps: 2.3 min), so the seek each part starts with costs a few percent at most.
+    Durations come from file headers; the last part of a video is open-ended, so a wrong header
+    changes how the work is shared, never the features.
+    """
+    if num_workers <= 1:  # nothing to balance: keep the given order
+        return [WorkUnit(i) for i in range(len(videos))]
+    order = sorted(range(len(videos)), key=lambda i: -_file_size(videos[i]))
+    if len(videos) >= 4 * num_workers:
+        return [WorkUnit(i) for i in order]
+    per_part = max(1, part_frames // settings.stride)
+    units = []
+    for i in order:
+        try:
+            duration = header_duration(videos[i])
+        except Exception:  # unreadable: one unit, which reports the error with its cause
+            duration = None
+        clips = num_clips(int(duration * settings.fps), settings.clip_len, settings.stride) if duration else 0
+        parts = max(1, math.floor(clips / per_part))
+        bounds = [round(k * clips / parts) for k in range(parts)] + [None]
+        units.extend(WorkUnit(i, bounds[k], bounds[k + 1]) for k in range(parts))
+    return units
+
+
+class FrameStream(IterableDataset):
+    """Worker side: decodes units and yields their needed sampled frames, preprocessed, in order.
+
+    Items are dicts: ``{"unit": u, "indices": LongTensor[n], "frames": [n, 3, h, w]}``, then, per unit,
+    ``{"unit": u, "end": True, "num_frames": N, "error": None | str}`` where N is one past the last
+    sampled frame the unit decoded (0 when none). With DataLoader workers, each worker takes the next
+    unit not yet taken.
+    """
+
+    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
+                 prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
+                 decoder_resize: bool = False) -> None:
+        self.videos = list(videos)
+        self.units = list(units)
+        self.settings = settings
+        self.prep = prep
+        self.backend = backend
+        self.decode_threads = decode_threads
+        # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
+        self.decoder_size = prep.resize if decoder_resize else None
+        self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        threads = self.decode_threads
+        if info is None:
+            for unit in range(len(self.units)):
+                yield from self._unit_items(unit, threads)
+            return
+        if threads == 0:  # FFmpeg's "auto" would start a thread per core in every worker
+            threads = max(1, (os.cpu_count() or 1) // info.num_workers)
+        while True:
+            with self.next_unit.get_lock():
+                unit = self.next_unit.value
+                self.next_unit.value += 1
+            if unit >= len(self.units):
+                return
+            yield from self._unit_items(unit, threads)
+
+    def _unit_items(self, unit: int, threads: int) -> Iterator[dict]:
+        work = self.units[unit]
+        video = self.videos[work.video]
+        start, end = work.frame_range(self.settings)
+        last = -1
+        indices: list[int] = []
+        frames: list[np.ndarray] = []
+        try:
+            for j, frame in iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
+                                                backend=self.backend, threads=threads, size=self.decoder_size):
+                last = j
+                if not self.settings.needs(j):
+                    continue
+                indices.append(j)
+                frames.append(frame)
+                if len(frames) == FRAMES_PER_ITEM:
+                    yield self._item(unit, indices, frames)
+                    indices, frames = [], []
+            if frames:
+                yield self._item(unit, indices, frames)
+        except Exception as error:  # one bad video must not stop the others; the error names it
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if str(video) not in message:
+                message = f"{video}: {type(error).__name__}: {message}"
+            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": message}
+            return
+        yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None}
+
+    def _item(self, unit: int, indices: list[int], frames: list[np.ndarray]) -> dict:
+        return {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long),
+                "frames": preprocess_frames(torch.from_numpy(np.stack(frames)), self.prep)}
+
+
+class ClipAssembler:
+    """Model side: cuts each unit's clips out of its frames and groups clips into batches.
+
+    Frames live on ``device`` until no coming clip of their unit needs them, so a unit holds at most
+    ``clip_len`` frames beyond the item being cut. Batches mix units and videos; each clip is tagged
+    ``(unit, clip index)``. ``memory_format`` is the clips' layout (``torch.channels_last_3d`` or not).
+    """
+
+    def __init__(self, units: Sequence[WorkUnit], settings: ClipSettings, batch_size: int,
+                 device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+        self.units = list(units)
+        self.memory_format = memory_format
+        self.settings = settings
+        self.batch_size = batch_size
+        self.device = device
+        self._frames: dict[int, torch.Tensor] = {}
+        self._indices: dict[int, np.ndarray] = {}
+        self._next_clip = {u: unit.first_clip for u, unit in enumerate(self.units)}
+        self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # (units, clips, [B, 3, L, h, w])
+        self._pending_count = 0
+
+    def add(self, unit: int, indices: torch.Tensor, frames: torch.Tensor) -> None:
+        """Take a unit's next frames; the clips they complete join the pending batch."""
+        frames = frames.to(self.device, non_blocking=True)
+        if unit in self._frames:
+            frames = torch.cat([self._frames[unit], frames])
+            indices = np.concatenate([self._indices[unit], indices.numpy()])
+        else:
+            indices = indices.numpy()
+        clip_len, stride = self.settings.clip_len, self.settings.stride
+        first = self._next_clip[unit]
+        end_clip = self.units[unit].end_clip
+        # Clips whose last frame has arrived (frames arrive in order, so all of theirs have too).
+        ready = (int(indices[-1]) - clip_len + 1) // stride + 1 - first if len(indices) else 0
+        if end_clip is not None:
+            ready = min(ready, end_clip - first)
+        if ready > 0:
+            starts = np.arange(first, first + ready) * stride
+            positions = torch.from_numpy(np.searchsorted(indices, starts)).to(self.device)
+            gather = positions[:, None] + torch.arange(clip_len, device=self.device)
+            # [B, L, 3, h, w] -> [B, 3, L, h, w], laid out as the model wants it (the layout changes the
+            # order of float sums inside the model, so the reference layout keeps features bit-exact).
+            clips = frames[gather].permute(0, 2, 1, 3, 4).contiguous(memory_format=self.memory_format)
+            self._pending.append((np.full(ready, unit), np.arange(first, first + ready), clips))
+            self._pending_count += ready
+            self._next_clip[unit] = first + ready
+        drop = int(np.searchsorted(indices, self.settings.first_frame(self._next_clip[unit])))
+        self._frames[unit] = frames[drop:]
+        self._indices[unit] = indices[drop:]
+
+    def made(self, unit: int) -> int:
+        """How many clips of ``unit`` have been cut so far."""
+        return self._next_clip[unit] - self.units[unit].first_clip
+
+    def finish(self, unit: int) -> None:
+        """Forget a unit's leftover frames (after its end record)."""
+        self._frames.pop(unit, None)
+        self._indices.pop(unit, None)
+
+    def batches(self, flush: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
+        """Full batches ``(units, clip indices, clips)``; with ``flush``, the rest too."""
+        while self._pending_count >= self.batch_size or (flush and self._pending_count):
+            units = np.concatenate([p[0] for p in self._pending])
+            clip_ids = np.concatenate([p[1] for p in self._pending])
+            clips = torch.cat([p[2] for p in self._pending]) if len(self._pending) > 1 else self._pending[0][2]
+            take = min(self.batch_size, len(units))
+            rest = len(units) - take
+            self._pending = [(units[take:], clip_ids[take:], clips[take:])] if rest else []
+            self._pending_count = rest
+            yield units[:take], clip_ids[:take], clips[:take]

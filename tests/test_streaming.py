@@ -1,0 +1,89 @@
+"""Work units, frame streaming and clip assembly: splitting videos never changes a feature."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from test_extract import TinyEncoder
+
+import tspvideo.extract as extract_module
+from tspvideo.data.synthetic import write_index_video
+from tspvideo.extract import extract_dataset, find_videos
+from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    write_index_video(folder / "long.mp4", num_frames=150, fps=30, size=(64, 48))  # 75 frames at 15 fps
+    write_index_video(folder / "short.mp4", num_frames=40, fps=25, size=(48, 64))  # 24 frames at 15 fps
+    return folder
+
+
+def clips_of(paths, units, settings, batch_size=3):
+    """All clips the stream + assembler make, as {(video, clip index): clip}."""
+    stream = FrameStream(paths, units, settings)
+    assembler = ClipAssembler(units, settings, batch_size, torch.device("cpu"))
+    out, ends = {}, {}
+    for item in stream:
+        if "frames" in item:
+            assembler.add(item["unit"], item["indices"], item["frames"])
+        else:
+            ends[item["unit"]] = (item["num_frames"], item["error"])
+        for unit_ids, clip_ids, clips in assembler.batches():
+            out.update({(units[u].video, int(k)): c for u, k, c in zip(unit_ids, clip_ids, clips, strict=True)})
+    for unit_ids, clip_ids, clips in assembler.batches(flush=True):
+        out.update({(units[u].video, int(k)): c for u, k, c in zip(unit_ids, clip_ids, clips, strict=True)})
+    return out, ends
+
+
+@pytest.mark.parametrize("stride", [1, 5, 20])
+def test_parts_give_exactly_the_clips_of_a_whole_decode(videos, stride):
+    paths = [videos / "long.mp4"]
+    settings = ClipSettings(clip_len=8, fps=15, stride=stride)
+    whole, ends = clips_of(paths, [WorkUnit(0)], settings)
+    expected = (75 - 8) // stride + 1
+    assert sorted(k for _, k in whole) == list(range(expected)) and ends == {0: (75, None)}
+    cut = [0, 1, expected // 2, expected - 1]
+    units = [WorkUnit(0, a, b) for a, b in zip(cut, cut[1:], strict=False)] + [WorkUnit(0, cut[-1], None)]
+    parts, part_ends = clips_of(paths, units, settings)
+    assert parts.keys() == whole.keys()
+    for key, clip in whole.items():
+        assert torch.equal(parts[key], clip)
+    assert max(n for n, _ in part_ends.values()) == 75 and all(e is None for _, e in part_ends.values())
+
+
+def test_a_part_past_the_end_yields_nothing_and_no_error(videos):
+    settings = ClipSettings(clip_len=8, fps=15, stride=4)
+    units = [WorkUnit(0, 0, 30), WorkUnit(0, 30, None)]  # the header said more frames than there are
+    clips, ends = clips_of([videos / "short.mp4"], units, settings)
+    assert sorted(k for _, k in clips) == list(range((24 - 8) // 4 + 1))
+    assert ends[0] == (24, None) and ends[1] == (0, None)
+
+
+def test_plan_splits_long_videos_only_when_workers_would_idle(videos):
+    paths = find_videos([videos])
+    settings = ClipSettings(clip_len=8, fps=15, stride=2)
+    assert plan_units(paths, settings, num_workers=0) == [WorkUnit(0), WorkUnit(1)]
+    units = plan_units(paths, settings, num_workers=2, part_frames=16)
+    long_parts = [u for u in units if paths[u.video].name == "long.mp4"]
+    assert len(long_parts) > 2 and long_parts[0].first_clip == 0 and long_parts[-1].end_clip is None
+    assert all(a.end_clip == b.first_clip for a, b in zip(long_parts, long_parts[1:], strict=False))
+    assert plan_units(paths * 4, settings, num_workers=2, part_frames=16) == \
+        [WorkUnit(i) for i in sorted(range(8), key=lambda i: -paths[i % 2].stat().st_size)]
+
+
+def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monkeypatch):
+    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    paths = find_videos([videos])
+    extract_dataset(paths, tmp_path / "one", TinyEncoder(), {}, settings, batch_size=4, progress=False)
+    monkeypatch.setattr(extract_module, "plan_units", functools.partial(plan_units, part_frames=12))
+    report = extract_dataset(paths, tmp_path / "split", TinyEncoder(), {}, settings, batch_size=5,
+                             num_workers=2, progress=False)
+    assert sorted(report.written) == sorted(map(str, paths)) and not report.failed
+    for name in ("long", "short"):
+        np.testing.assert_array_equal(np.load(tmp_path / "split" / f"{name}.npy"),
+                                      np.load(tmp_path / "one" / f"{name}.npy"))
