@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract import PerClipDataset, write_test_video  # noqa: E402
 
 from tspvideo.data.clips import num_clips  # noqa: E402
-from tspvideo.extract import ClipSettings, _autocast, extract_dataset  # noqa: E402
-from tspvideo.models.tsp import create_model  # noqa: E402
+from tspvideo.extract import ClipSettings, extract_dataset  # noqa: E402
+from tspvideo.models.tsp import create_model
+from tspvideo.precision import autocast  # noqa: E402
 
 
 class Budget:
@@ -90,7 +91,7 @@ def model_rate(model, device, batch_size: int, amp: str | None, channels_last: b
     if channels_last:
         clips = clips.contiguous(memory_format=torch.channels_last_3d)
     rates = []
-    with torch.inference_mode(), _autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp):
         for step in range(steps + 3):
             sync(device)
             started = time.perf_counter()
@@ -142,7 +143,7 @@ def baseline(clips, model, device, settings: ClipSettings, batch_size: int, work
                                          num_workers=workers, pin_memory=device.type == "cuda")
     sync(device)
     started = time.perf_counter()
-    with torch.inference_mode(), _autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp):
         for batch in loader:
             batch = batch.to(device, non_blocking=True)
             if channels_last:

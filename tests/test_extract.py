@@ -182,3 +182,16 @@ def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):
     gvf = read_gvf(tmp_path / "g.h5")
     assert set(gvf) == {"a", "b"} and gvf["a"].shape == (512,)
     np.testing.assert_allclose(gvf["b"], np.load(tmp_path / "g_features" / "b.npy").mean(axis=0), rtol=1e-6)
+
+
+def test_default_decode_workers_follow_the_device(monkeypatch):
+    import argparse
+
+    from tspvideo.commands import _model_args
+
+    monkeypatch.setattr(_model_args.os, "cpu_count", lambda: 16)
+    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cpu")) == 1
+    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cuda:0")) == 14
+    assert _model_args.decode_workers(argparse.Namespace(workers=3, device="cuda")) == 3
+    with pytest.raises(TspVideoError, match="--workers"):
+        _model_args.decode_workers(argparse.Namespace(workers=-1, device="cpu"))

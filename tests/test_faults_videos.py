@@ -239,6 +239,28 @@ def test_same_content_gives_the_same_features(extracted):
     np.testing.assert_array_equal(np.load(out / "spaces and ünïcödé.npy"), good)
 
 
+def test_split_across_workers_fails_and_succeeds_the_same_videos(faults, extracted, tmp_path, monkeypatch):
+    """Every video cut into parts of 2 clips over 2 workers: the same failures, the same features.
+
+    (Equal up to float rounding: batches mix other clips, which changes the matrix product's blocking.)
+    """
+    import tspvideo.extract as extract_module
+    from tspvideo.streaming import plan_units
+
+    report, out = extracted
+    deny_unreadable(monkeypatch)
+    monkeypatch.setattr(extract_module, "plan_units",
+                        lambda videos, settings, workers: plan_units(videos, settings, 100, part_frames=8))
+    split = extract_dataset(list(faults.values()), tmp_path, TinyEncoder(), {"weights": "tiny"}, SETTINGS,
+                            batch_size=3, num_workers=2, progress=False)
+    assert split.failed.keys() == report.failed.keys()
+    assert sorted(split.written) == sorted(report.written)
+    for path in split.written:
+        stem = Path(path).stem
+        np.testing.assert_allclose(np.load(tmp_path / f"{stem}.npy"), np.load(out / f"{stem}.npy"),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_rotation_is_not_applied(faults):
     """The display matrix is there (FFmpeg reports -90 degrees) but frames stay in stored orientation."""
     with av.open(str(faults["rotated.mp4"])) as container:

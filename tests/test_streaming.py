@@ -11,7 +11,7 @@ from test_extract import TinyEncoder
 
 import tspvideo.extract as extract_module
 from tspvideo.data.synthetic import write_index_video
-from tspvideo.extract import extract_dataset, find_videos
+from tspvideo.extract import extract_dataset, find_videos, stream_features
 from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
 
 
@@ -87,3 +87,14 @@ def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monk
     for name in ("long", "short"):
         np.testing.assert_array_equal(np.load(tmp_path / "split" / f"{name}.npy"),
                                       np.load(tmp_path / "one" / f"{name}.npy"))
+
+
+def test_stream_features_of_a_window_equal_those_rows_of_the_whole_video(videos, tmp_path):
+    settings = ClipSettings(clip_len=8, fps=15, stride=2)
+    paths = [videos / "long.mp4"]
+    [(index, (whole, num_frames))] = list(stream_features(paths, TinyEncoder(), settings, batch_size=4))
+    assert index == 0 and num_frames == 75 and len(whole) == (75 - 8) // 2 + 1
+    [(_, (window, _))] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 10, 25)]))
+    np.testing.assert_array_equal(window, whole[10:25])
+    [(_, error)] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 40, 50)]))
+    assert isinstance(error, str) and "long.mp4" in error and "no clip from clip 40" in error

@@ -63,6 +63,17 @@ def test_read_frames_seeks_to_the_same_frames_as_streaming(tmp_path):
         read_frames(path, 70, 16, fps=15)
 
 
+def test_reading_from_any_frame_of_a_vfr_video_matches_a_full_decode(tmp_path):
+    """Seeks that land after the target (variable frame rate, B-frames) back off to an earlier keyframe."""
+    path = tmp_path / "vfr.mp4"
+    times = [0.0, 0.03, 0.05, 0.2, 0.21, 0.4, 0.52, 0.61, 0.8, 0.95, 1.0, 1.1, 1.33, 1.4, 1.41, 1.6, 1.75, 1.9]
+    write_index_video(path, timestamps=times)
+    streamed = [read_frame_index(f) for _, f in iter_sampled_frames(path, fps=15)]
+    for start in range(1, len(streamed) - 4):
+        window = iter_sampled_frames(path, fps=15, start_index=start, end_index=start + 4)
+        assert [(j, read_frame_index(f)) for j, f in window] == list(enumerate(streamed))[start:start + 4], start
+
+
 def test_decoder_side_resize(tmp_path):
     path = tmp_path / "index.mp4"
     write_index_video(path, num_frames=10, fps=30, size=(96, 64))

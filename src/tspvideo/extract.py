@@ -15,7 +15,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +25,23 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tspvideo import __version__
-from tspvideo.data.clips import clip_centers, num_clips
+from tspvideo.data.clips import clip_centers
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing
 from tspvideo.data.video import is_video_file
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
-from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, header_duration, plan_units
+from tspvideo.precision import autocast
+from tspvideo.streaming import (
+    ClipAssembler,
+    ClipSettings,
+    FeatureOutcome,
+    FrameStream,
+    VideoProgress,
+    WorkUnit,
+    header_duration,
+    plan_units,
+)
 
 
 @dataclass
@@ -131,73 +141,6 @@ def is_done(out_dir: Path, video: Path) -> bool:
     return npy.is_file() and sidecar.is_file()
 
 
-class _VideoProgress:
-    """Collects each video's features from its units and says when a video is complete.
-
-    A video is complete once all its units have sent their end record and every clip cut from their
-    frames has been through the model; it is then either ``(features [T, C], num_frames)`` in clip
-    order, or an error message naming the file.
-    """
-
-    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
-                 assembler: ClipAssembler) -> None:
-        self.videos = list(videos)
-        self.units = list(units)
-        self.settings = settings
-        self.assembler = assembler
-        self.units_left = [0] * len(self.videos)
-        for unit in self.units:
-            self.units_left[unit.video] += 1
-        self.num_frames = [0] * len(self.videos)
-        self.errors: dict[int, str] = {}
-        self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self.received = [0] * len(self.videos)
-        self.ended: list[int] = []
-
-    def add_features(self, unit_ids: np.ndarray, clip_ids: np.ndarray, features: np.ndarray) -> None:
-        video_ids = np.array([self.units[u].video for u in unit_ids])
-        for video in np.unique(video_ids):
-            mine = video_ids == video
-            self.pieces.setdefault(int(video), []).append((clip_ids[mine], features[mine]))
-            self.received[video] += int(mine.sum())
-
-    def end_unit(self, unit: int, num_frames: int, error: str | None) -> None:
-        video = self.units[unit].video
-        self.units_left[video] -= 1
-        self.num_frames[video] = max(self.num_frames[video], num_frames)
-        if error is not None:
-            self.errors.setdefault(video, error)
-        if self.units_left[video] == 0:
-            self.ended.append(video)
-
-    def pop_finished(self) -> Iterator[tuple[int, tuple[np.ndarray, int] | str]]:
-        """Videos that just completed, each with its features or its error."""
-        still = []
-        for video in self.ended:
-            made = sum(self.assembler.made(u) for u, unit in enumerate(self.units) if unit.video == video)
-            if video not in self.errors and self.received[video] < made:
-                still.append(video)  # some of its clips are still waiting for a batch
-                continue
-            yield video, self._outcome(video, made)
-            self.pieces.pop(video, None)
-        self.ended = still
-
-    def _outcome(self, video: int, made: int) -> tuple[np.ndarray, int] | str:
-        path, num_frames = self.videos[video], self.num_frames[video]
-        if video in self.errors:
-            return self.errors[video]
-        expected = num_clips(num_frames, self.settings.clip_len, self.settings.stride)
-        if expected == 0:
-            return (f"{path}: too short: {num_frames} frames at {self.settings.fps:g} fps, "
-                    f"fewer than one clip of {self.settings.clip_len}")
-        pieces = self.pieces.get(video, [])
-        clip_ids = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, dtype=int)
-        if made != expected or not np.array_equal(np.sort(clip_ids), np.arange(expected)):
-            return f"{path}: internal error: {len(clip_ids)} clips, expected {expected}"
-        features = np.concatenate([p[1] for p in pieces])
-        return features[np.argsort(clip_ids, kind="stable")], num_frames
-
-
 def write_failures(path: Path, failed: dict[str, str]) -> None:
     """Write (or remove, when empty) the failures CSV: ``video,error`` per failed video."""
     if not failed:
@@ -218,11 +161,50 @@ def failures_path(out_dir: Path, shard_id: int = 0, num_shards: int = 1) -> Path
     return out_dir / ("failures.csv" if num_shards == 1 else f"failures.shard-{shard_id}-of-{num_shards}.csv")
 
 
-def _autocast(device: torch.device, amp: str | None):
-    if amp is None:
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return torch.autocast(device_type=device.type, dtype=dtype)
+def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: ClipSettings = ClipSettings(), *,
+                    units: Sequence[WorkUnit] | None = None, batch_size: int = 32, device: str = "cpu",
+                    num_workers: int = 0, amp: str | None = None, channels_last: bool = False,
+                    backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
+                    prep: Preprocessing = PREPROCESSING["tsp"],
+                    on_clips: Callable[[int], None] | None = None) -> Iterator[tuple[int, FeatureOutcome]]:
+    """Features of ``videos``, in memory, as each video completes (nothing is written).
+
+    Yields ``(index into videos, (features [T, C] float32, num_frames))``, or ``(index, error)`` for a
+    video that failed. ``units`` restricts the work to ranges of clips (default: every clip of every
+    video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
+    batch of n clips. ``model`` as in :func:`extract_dataset`.
+    """
+    torch_device = torch.device(device)
+    model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    units = plan_units(videos, settings, num_workers) if units is None else list(units)
+    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize)
+    # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
+    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
+                        prefetch_factor=4 if num_workers else None, in_order=False)
+    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
+    assembler = ClipAssembler(units, settings, batch_size, torch_device, layout)
+    progress = VideoProgress(videos, units, settings, assembler)
+
+    def run_model(flush: bool = False) -> Iterator[tuple[int, FeatureOutcome]]:
+        for unit_ids, clip_ids, clips in assembler.batches(flush):
+            with autocast(torch_device, amp):
+                features = model(clips).float().cpu().numpy()
+            progress.add_features(unit_ids, clip_ids, features)
+            if on_clips is not None:
+                on_clips(len(features))
+        yield from progress.pop_finished()
+
+    with torch.inference_mode():
+        for item in loader:
+            if "frames" in item:
+                assembler.add(item["unit"], item["indices"], item["frames"])
+            else:
+                assembler.finish(item["unit"])
+                progress.end_unit(item["unit"], int(item["num_frames"]), item["error"])
+            yield from run_model()
+        yield from run_model(flush=True)
 
 
 def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: torch.nn.Module,
@@ -248,49 +230,27 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
             report.skipped.append(str(video))
         else:
             todo.append(video)
-    torch_device = torch.device(device)
-    model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
     model_description = {**model_description, "decoder_resize": decoder_resize}
-    units = plan_units(todo, settings, num_workers)
-    stream = FrameStream(todo, units, settings, prep, backend, decode_threads, decoder_resize)
-    # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
-    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
-                        prefetch_factor=4 if num_workers else None, in_order=False)
-    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
-    assembler = ClipAssembler(units, settings, batch_size, torch_device, layout)
-    videos = _VideoProgress(todo, units, settings, assembler)
     started = time.perf_counter()
     bar = tqdm(total=len(todo), unit="video", disable=not progress, desc=f"extract {out_dir.name}")
 
-    def run_model(flush: bool = False) -> None:
-        for unit_ids, clip_ids, clips in assembler.batches(flush):
-            with _autocast(torch_device, amp):
-                features = model(clips).float().cpu().numpy()
-            videos.add_features(unit_ids, clip_ids, features)
-            report.clips += len(features)
-            bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")
-        for index, outcome in videos.pop_finished():
-            video = todo[index]
-            if isinstance(outcome, str):
-                report.failed[str(video)] = outcome
-                bar.write(f"failed: {outcome}")
-            else:
-                features, num_frames = outcome
-                _write_video_features(out_dir, video, features, num_frames, settings, model_description, prep)
-                report.written.append(str(video))
-            bar.update(1)
+    def count(clips: int) -> None:
+        report.clips += clips
+        bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")
 
-    with torch.inference_mode():
-        for item in loader:
-            if "frames" in item:
-                assembler.add(item["unit"], item["indices"], item["frames"])
-            else:
-                assembler.finish(item["unit"])
-                videos.end_unit(item["unit"], int(item["num_frames"]), item["error"])
-            run_model()
-        run_model(flush=True)
+    for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
+                                          num_workers=num_workers, amp=amp, channels_last=channels_last,
+                                          backend=backend, decode_threads=decode_threads,
+                                          decoder_resize=decoder_resize, prep=prep, on_clips=count):
+        video = todo[index]
+        if isinstance(outcome, str):
+            report.failed[str(video)] = outcome
+            bar.write(f"failed: {outcome}")
+        else:
+            features, num_frames = outcome
+            _write_video_features(out_dir, video, features, num_frames, settings, model_description, prep)
+            report.written.append(str(video))
+        bar.update(1)
     bar.close()
     report.seconds = time.perf_counter() - started
     write_failures(failures_path(out_dir, shard_id, num_shards), report.failed)

@@ -33,6 +33,9 @@ from tspvideo.errors import TspVideoError
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
 FRAMES_PER_ITEM = 64
 
+# What becomes of one video: its features [T, C] and its number of sampled frames, or an error message.
+FeatureOutcome = tuple[np.ndarray, int] | str
+
 
 @dataclass(frozen=True)
 class ClipSettings:
@@ -267,3 +270,75 @@ class ClipAssembler:
             self._pending = [(units[take:], clip_ids[take:], clips[take:])] if rest else []
             self._pending_count = rest
             yield units[:take], clip_ids[:take], clips[:take]
+
+
+class VideoProgress:
+    """Collects each video's features from its units and says when a video is complete.
+
+    A video is complete once all its units have sent their end record and every clip cut from their
+    frames has been through the model; it is then either ``(features [T, C], num_frames)`` in clip
+    order, or an error message naming the file.
+    """
+
+    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
+                 assembler: ClipAssembler) -> None:
+        self.videos = list(videos)
+        self.units = list(units)
+        self.settings = settings
+        self.assembler = assembler
+        self.units_left = [0] * len(self.videos)
+        for unit in self.units:
+            self.units_left[unit.video] += 1
+        self.num_frames = [0] * len(self.videos)
+        self.errors: dict[int, str] = {}
+        self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.received = [0] * len(self.videos)
+        self.ended: list[int] = []
+
+    def add_features(self, unit_ids: np.ndarray, clip_ids: np.ndarray, features: np.ndarray) -> None:
+        video_ids = np.array([self.units[u].video for u in unit_ids])
+        for video in np.unique(video_ids):
+            mine = video_ids == video
+            self.pieces.setdefault(int(video), []).append((clip_ids[mine], features[mine]))
+            self.received[video] += int(mine.sum())
+
+    def end_unit(self, unit: int, num_frames: int, error: str | None) -> None:
+        video = self.units[unit].video
+        self.units_left[video] -= 1
+        self.num_frames[video] = max(self.num_frames[video], num_frames)
+        if error is not None:
+            self.errors.setdefault(video, error)
+        if self.units_left[video] == 0:
+            self.ended.append(video)
+
+    def pop_finished(self) -> Iterator[tuple[int, FeatureOutcome]]:
+        """Videos that just completed, each with its features or its error."""
+        still = []
+        for video in self.ended:
+            made = sum(self.assembler.made(u) for u, unit in enumerate(self.units) if unit.video == video)
+            if video not in self.errors and self.received[video] < made:
+                still.append(video)  # some of its clips are still waiting for a batch
+                continue
+            yield video, self._outcome(video, made)
+            self.pieces.pop(video, None)
+        self.ended = still
+
+    def _outcome(self, video: int, made: int) -> FeatureOutcome:
+        path, num_frames = self.videos[video], self.num_frames[video]
+        if video in self.errors:
+            return self.errors[video]
+        mine = [unit for unit in self.units if unit.video == video]
+        first = min(unit.first_clip for unit in mine)
+        end = num_clips(num_frames, self.settings.clip_len, self.settings.stride)
+        if all(unit.end_clip is not None for unit in mine):  # a window of clips, not the whole video
+            end = min(end, max(unit.end_clip for unit in mine))
+        if end <= first:
+            what = "too short" if first == 0 else f"no clip from clip {first} on"
+            return (f"{path}: {what}: {num_frames} frames at {self.settings.fps:g} fps, clips of "
+                    f"{self.settings.clip_len} every {self.settings.stride}")
+        pieces = self.pieces.get(video, [])
+        clip_ids = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, dtype=int)
+        if made != end - first or not np.array_equal(np.sort(clip_ids), np.arange(first, end)):
+            return f"{path}: internal error: {len(clip_ids)} clips, expected {end - first}"
+        features = np.concatenate([p[1] for p in pieces])
+        return features[np.argsort(clip_ids, kind="stable")], num_frames

@@ -21,7 +21,6 @@ released layout that ``tspvideo extract --checkpoint`` reads).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import logging
@@ -56,6 +55,7 @@ from tspvideo.fileio import atomic_path
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
 from tspvideo.models.weights import load_backbone_weights, read_checkpoint
+from tspvideo.precision import autocast
 
 log = logging.getLogger("tspvideo.train")
 
@@ -228,12 +228,6 @@ def _reduce(totals: dict[str, float], device: torch.device) -> dict[str, float]:
     return dict(zip(keys, all_reduce_sum([totals[k] for k in keys], device), strict=True))
 
 
-def _autocast(device: torch.device, amp: str | None):
-    if amp is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[amp])
-
-
 def _to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple:
     clips = batch["clip"].to(device, non_blocking=True)
     if channels_last:
@@ -260,7 +254,7 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
     started = time.perf_counter()
     for batch in loader:
         clips, gvf, action, region = _to_device(batch, device, args.channels_last)
-        with _autocast(device, args.amp):
+        with autocast(device, args.amp):
             outputs = model(clips, gvf)
         loss, parts = tsp_loss(outputs, action, region, args.alpha_action, args.alpha_region, args.action_loss_norm)
         if not torch.isfinite(loss):
@@ -310,7 +304,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     heads: list[str] = []
     for batch in tqdm(loader, desc=desc, unit="batch", disable=not show_progress, leave=False, dynamic_ncols=True):
         clips, gvf, action, region = _to_device(batch, device, channels_last)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             outputs = model(clips, gvf)
         heads = [h for h in HEAD_CHOICES if h in outputs]
         for key, value in accuracy_counts(outputs, action, region).items():

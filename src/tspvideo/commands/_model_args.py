@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -32,8 +33,11 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("runtime")
     run.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
     run.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    run.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: in the main process)")
-    run.add_argument("--decode-threads", type=int, default=0, help="FFmpeg threads per video (0: automatic)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="decoding worker processes (0: in the main process; default: CPU cores - 2 with a GPU, "
+                          "whose model outruns decoding, else 1, as the model needs the cores)")
+    run.add_argument("--decode-threads", type=int, default=0,
+                     help="FFmpeg threads per decoder (0: CPU cores / workers)")
     run.add_argument("--backend", choices=BACKENDS, default="pyav", help="video decoding backend")
     run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default: float32)")
     run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
@@ -54,6 +58,17 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
     if not source:
         raise TspVideoError("choose the weights: --model NAME, --checkpoint PATH or --random-init BACKBONE")
     return load_model(source, gvf=args.gvf_pool)
+
+
+def decode_workers(args: argparse.Namespace) -> int:
+    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1."""
+    if args.workers is not None:
+        if args.workers < 0:
+            raise TspVideoError(f"--workers must be 0 or more, got {args.workers}")
+        return args.workers
+    if torch.device(args.device).type == "cpu":
+        return 1
+    return max(1, (os.cpu_count() or 2) - 2)
 
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:

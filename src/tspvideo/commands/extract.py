@@ -7,7 +7,13 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, preprocessing
+from tspvideo.commands._model_args import (
+    add_encoder_args,
+    build_encoder,
+    clip_settings,
+    decode_workers,
+    preprocessing,
+)
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos, merge_to_h5
 
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     model, description = build_encoder(args)
     report = extract_dataset(
         videos, args.out, model, description, settings, batch_size=args.batch_size, device=device,
-        num_workers=args.workers, shard_id=shard_id, num_shards=num_shards, amp=args.amp,
+        num_workers=decode_workers(args), shard_id=shard_id, num_shards=num_shards, amp=args.amp,
         channels_last=args.channels_last, backend=args.backend, decode_threads=args.decode_threads,
         decoder_resize=args.decoder_resize,
         prep=preprocessing(description), progress=not args.no_progress, overwrite=args.overwrite)

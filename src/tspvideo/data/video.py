@@ -119,6 +119,33 @@ class _ArrayCache:
         return self.array
 
 
+def _decode_from(container, stream, target: Fraction | None, origin: int) -> Iterator:
+    """Decoded frames from the keyframe at or before ``target`` (seconds from the stream's start).
+
+    A seek by timestamp can land on a keyframe after the target (B-frame reordering, variable frame
+    rate, coarse indexes), which would sample a later frame than a full decode does. So the first frame
+    is checked and the seek backs off, down to decoding from the start, until it is at or before the
+    target: reading from anywhere gives exactly the frames of a full decode.
+    """
+    if target is None:
+        yield from container.decode(stream)
+        return
+    for back in (0, 1, 4, 16, None):  # seconds before the target; None: from the start
+        start = target - back if back is not None else None
+        pts = origin if start is None or start <= 0 else origin + int(math.floor(start / stream.time_base))
+        container.seek(pts, stream=stream, backward=True, any_frame=False)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is None and start is not None:
+            continue  # nothing decodes from there: start earlier
+        if first is None:
+            return
+        if start is None or (first.pts is not None and Fraction(first.pts - origin) * stream.time_base <= target):
+            yield first
+            yield from frames
+            return
+
+
 def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | None, threads: int,
                size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
     import av
@@ -137,13 +164,8 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
         if time_base is None:
             raise VideoDecodeError(f"{path}: video stream has no time base")
         origin = stream.start_time or 0
-        if start_index > 0:
-            # Seek to the keyframe at or before the first target; the sampler skips what comes before.
-            target_pts = int(math.floor(Fraction(start_index) / fps / time_base)) + origin
-            try:
-                container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-            except av.error.FFmpegError as error:
-                raise _open_error(path, error) from error
+        # From the keyframe at or before the first target (the sampler skips what comes before).
+        target = Fraction(start_index) / fps if start_index > 0 else None
         sampler = _Sampler(fps, start_index, end_index)
         to_array = _ArrayCache(size)
         last_time = None
@@ -151,7 +173,7 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
         frame_step = (1 / stream.average_rate) if stream.average_rate else None
         decoded = 0
         try:
-            for frame in container.decode(stream):
+            for frame in _decode_from(container, stream, target, origin):
                 if frame.pts is None:
                     # Streams without timestamps: count frames at the average rate.
                     if frame_step is None:
