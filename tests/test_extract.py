@@ -186,12 +186,16 @@ def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):
 
 def test_default_decode_workers_follow_the_device(monkeypatch):
     import argparse
+    import os
 
     from tspvideo.commands import _model_args
 
-    monkeypatch.setattr(_model_args.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cpu")) == 1
     assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cuda:0")) == 14
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun with 4 ranks on this machine: 4 cores each
+    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cuda:0")) == 2
     assert _model_args.decode_workers(argparse.Namespace(workers=3, device="cuda")) == 3
     with pytest.raises(TspVideoError, match="--workers"):
         _model_args.decode_workers(argparse.Namespace(workers=-1, device="cpu"))

@@ -37,6 +37,20 @@ FRAMES_PER_ITEM = 64
 FeatureOutcome = tuple[np.ndarray, int] | str
 
 
+def cpu_share() -> int:
+    """CPU cores this process may use: those it is allowed to run on, shared among the local ranks
+    when launched by torchrun (``LOCAL_WORLD_SIZE``), so that ranks do not oversubscribe the machine."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        ranks = 1
+    return max(1, cores // ranks)
+
+
 @dataclass(frozen=True)
 class ClipSettings:
     """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames."""
@@ -158,7 +172,7 @@ class FrameStream(IterableDataset):
                 yield from self._unit_items(unit, threads)
             return
         if threads == 0:  # FFmpeg's "auto" would start a thread per core in every worker
-            threads = max(1, (os.cpu_count() or 1) // info.num_workers)
+            threads = max(1, cpu_share() // info.num_workers)
         while True:
             with self.next_unit.get_lock():
                 unit = self.next_unit.value
@@ -200,29 +214,41 @@ class FrameStream(IterableDataset):
                 "frames": preprocess_frames(torch.from_numpy(np.stack(frames)), self.prep)}
 
 
+@dataclass
+class _ReadyClips:
+    """Clips of one unit that are complete but not yet batched: where they start in a frame tensor."""
+
+    unit: int
+    clip_ids: np.ndarray  # clip index of each
+    positions: torch.Tensor  # position of each clip's first frame in ``frames``
+    frames: torch.Tensor  # [n, 3, h, w] on the device (shared with the unit's buffer, not copied)
+
+
 class ClipAssembler:
     """Model side: cuts each unit's clips out of its frames and groups clips into batches.
 
     Frames live on ``device`` until no coming clip of their unit needs them, so a unit holds at most
-    ``clip_len`` frames beyond the item being cut. Batches mix units and videos; each clip is tagged
-    ``(unit, clip index)``. ``memory_format`` is the clips' layout (``torch.channels_last_3d`` or not).
+    ``clip_len`` frames beyond the item being cut. Clips are only materialised one batch at a time (at
+    stride 1 one item of 64 frames completes 64 clips). Batches mix units and videos; each clip is
+    tagged ``(unit, clip index)``. ``memory_format`` is the clips' layout (``torch.channels_last_3d`` or not).
     """
 
     def __init__(self, units: Sequence[WorkUnit], settings: ClipSettings, batch_size: int,
                  device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> None:
         self.units = list(units)
-        self.memory_format = memory_format
         self.settings = settings
         self.batch_size = batch_size
         self.device = device
+        self.memory_format = memory_format
         self._frames: dict[int, torch.Tensor] = {}
         self._indices: dict[int, np.ndarray] = {}
         self._next_clip = {u: unit.first_clip for u, unit in enumerate(self.units)}
-        self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # (units, clips, [B, 3, L, h, w])
-        self._pending_count = 0
+        self._ready: list[_ReadyClips] = []
+        self._ready_count = 0
+        self._offsets = torch.arange(settings.clip_len, device=device)
 
     def add(self, unit: int, indices: torch.Tensor, frames: torch.Tensor) -> None:
-        """Take a unit's next frames; the clips they complete join the pending batch."""
+        """Take a unit's next frames; the clips they complete become ready for a batch."""
         frames = frames.to(self.device, non_blocking=True)
         if unit in self._frames:
             frames = torch.cat([self._frames[unit], frames])
@@ -239,12 +265,8 @@ class ClipAssembler:
         if ready > 0:
             starts = np.arange(first, first + ready) * stride
             positions = torch.from_numpy(np.searchsorted(indices, starts)).to(self.device)
-            gather = positions[:, None] + torch.arange(clip_len, device=self.device)
-            # [B, L, 3, h, w] -> [B, 3, L, h, w], laid out as the model wants it (the layout changes the
-            # order of float sums inside the model, so the reference layout keeps features bit-exact).
-            clips = frames[gather].permute(0, 2, 1, 3, 4).contiguous(memory_format=self.memory_format)
-            self._pending.append((np.full(ready, unit), np.arange(first, first + ready), clips))
-            self._pending_count += ready
+            self._ready.append(_ReadyClips(unit, np.arange(first, first + ready), positions, frames))
+            self._ready_count += ready
             self._next_clip[unit] = first + ready
         drop = int(np.searchsorted(indices, self.settings.first_frame(self._next_clip[unit])))
         self._frames[unit] = frames[drop:]
@@ -260,16 +282,27 @@ class ClipAssembler:
         self._indices.pop(unit, None)
 
     def batches(self, flush: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
-        """Full batches ``(units, clip indices, clips)``; with ``flush``, the rest too."""
-        while self._pending_count >= self.batch_size or (flush and self._pending_count):
-            units = np.concatenate([p[0] for p in self._pending])
-            clip_ids = np.concatenate([p[1] for p in self._pending])
-            clips = torch.cat([p[2] for p in self._pending]) if len(self._pending) > 1 else self._pending[0][2]
-            take = min(self.batch_size, len(units))
-            rest = len(units) - take
-            self._pending = [(units[take:], clip_ids[take:], clips[take:])] if rest else []
-            self._pending_count = rest
-            yield units[:take], clip_ids[:take], clips[:take]
+        """Full batches ``(units, clip indices, clips [B, 3, L, h, w])``; with ``flush``, the rest too."""
+        while self._ready_count >= self.batch_size or (flush and self._ready_count):
+            units, clip_ids, parts = [], [], []
+            wanted = min(self.batch_size, self._ready_count)
+            while wanted:
+                head = self._ready[0]
+                take = min(wanted, len(head.clip_ids))
+                units.append(np.full(take, head.unit))
+                clip_ids.append(head.clip_ids[:take])
+                parts.append(head.frames[head.positions[:take, None] + self._offsets])  # [take, L, 3, h, w]
+                if take == len(head.clip_ids):
+                    self._ready.pop(0)
+                else:
+                    self._ready[0] = _ReadyClips(head.unit, head.clip_ids[take:], head.positions[take:], head.frames)
+                wanted -= take
+                self._ready_count -= take
+            clips = torch.cat(parts) if len(parts) > 1 else parts[0]
+            # [B, L, 3, h, w] -> [B, 3, L, h, w], laid out as the model wants it (the layout changes the
+            # order of float sums inside the model, so the reference layout keeps features bit-exact).
+            clips = clips.permute(0, 2, 1, 3, 4).contiguous(memory_format=self.memory_format)
+            yield np.concatenate(units), np.concatenate(clip_ids), clips
 
 
 class VideoProgress:

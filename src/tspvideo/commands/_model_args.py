@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import torch
@@ -15,6 +14,7 @@ from tspvideo.extract import ClipSettings
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_model
+from tspvideo.streaming import cpu_share
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -61,14 +61,17 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
 
 
 def decode_workers(args: argparse.Namespace) -> int:
-    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1."""
+    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1.
+
+    Cores are this process's share (see :func:`cpu_share`), so torchrun ranks split the machine.
+    """
     if args.workers is not None:
         if args.workers < 0:
             raise TspVideoError(f"--workers must be 0 or more, got {args.workers}")
         return args.workers
     if torch.device(args.device).type == "cpu":
         return 1
-    return max(1, (os.cpu_count() or 2) - 2)
+    return max(1, cpu_share() - 2)
 
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:
