@@ -7,11 +7,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
-from tspvideo.data.clips import iter_clips, num_clips
+from tspvideo.data.clips import num_clips
 from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.data.video import count_sampled_frames, iter_sampled_frames, read_frames
 from tspvideo.errors import TspVideoError, VideoDecodeError
+from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
 
 
 def expected_indices(timestamps: list[Fraction], fps: Fraction, end: Fraction) -> list[int]:
@@ -104,12 +106,13 @@ def test_missing_file_and_bad_arguments(tmp_path):
 
 @pytest.mark.parametrize("num_frames, clip_len, stride", [(40, 16, 16), (40, 16, 1), (40, 4, 7), (15, 16, 16)])
 def test_sliding_clips_cover_the_grid(num_frames, clip_len, stride):
-    frames = ((j, np.full((2, 2, 3), j, dtype=np.uint8)) for j in range(num_frames))
-
-    def transform(x):  # [n, H, W, 3] uint8 -> [n, 3, H, W] float, frame by frame
-        return x.permute(0, 3, 1, 2).float()
-
-    clips = list(iter_clips(frames, clip_len, stride, transform, chunk=5))
+    settings = ClipSettings(clip_len=clip_len, fps=15, stride=stride)
+    assembler = ClipAssembler([WorkUnit(0)], settings, batch_size=3, device=torch.device("cpu"))
+    needed = [j for j in range(num_frames) if settings.needs(j)]
+    for k in range(0, len(needed), 5):  # frames arrive in chunks, as from a decode worker
+        chunk = torch.tensor(needed[k:k + 5])
+        assembler.add(0, chunk, chunk.float().view(-1, 1, 1, 1).expand(-1, 3, 2, 2))  # frame j is all j
+    clips = [clip for _, _, batch in assembler.batches(flush=True) for clip in batch]
     assert len(clips) == num_clips(num_frames, clip_len, stride)
     for i, clip in enumerate(clips):
         assert clip.shape == (3, clip_len, 2, 2)
