@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -72,6 +73,20 @@ def decode_workers(args: argparse.Namespace) -> int:
     if torch.device(args.device).type == "cpu":
         return 1
     return max(1, cpu_share() - 2)
+
+
+def runtime_options(args: argparse.Namespace, description: dict) -> dict:
+    """Keyword arguments of :func:`tspvideo.extract.extract_dataset` from the runtime flags.
+
+    Under torchrun each rank takes the GPU of its ``LOCAL_RANK``.
+    """
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return {"batch_size": args.batch_size, "device": device, "num_workers": decode_workers(args),
+            "amp": args.amp, "channels_last": args.channels_last, "backend": args.backend,
+            "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
+            "prep": preprocessing(description), "progress": not args.no_progress}
 
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:

@@ -7,13 +7,7 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.commands._model_args import (
-    add_encoder_args,
-    build_encoder,
-    clip_settings,
-    decode_workers,
-    preprocessing,
-)
+from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, runtime_options
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos, merge_to_h5
 
@@ -52,16 +46,9 @@ def run(args: argparse.Namespace) -> int:
     shard_id, num_shards = shard_from_env(args)
     videos = find_videos(args.inputs)
     check_clip_fits(videos, settings)
-    device = args.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
     model, description = build_encoder(args)
-    report = extract_dataset(
-        videos, args.out, model, description, settings, batch_size=args.batch_size, device=device,
-        num_workers=decode_workers(args), shard_id=shard_id, num_shards=num_shards, amp=args.amp,
-        channels_last=args.channels_last, backend=args.backend, decode_threads=args.decode_threads,
-        decoder_resize=args.decoder_resize,
-        prep=preprocessing(description), progress=not args.no_progress, overwrite=args.overwrite)
+    report = extract_dataset(videos, args.out, model, description, settings, shard_id=shard_id,
+                             num_shards=num_shards, overwrite=args.overwrite, **runtime_options(args, description))
     rate = report.clips / report.seconds if report.seconds > 0 else 0.0
     print(f"extract: {len(report.written)} written, {len(report.skipped)} already done, "
           f"{len(report.failed)} failed; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")

@@ -6,13 +6,7 @@ import argparse
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.commands._model_args import (
-    add_encoder_args,
-    build_encoder,
-    clip_settings,
-    decode_workers,
-    preprocessing,
-)
+from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, runtime_options
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos
 from tspvideo.gvf import POOLS, write_gvf
@@ -47,11 +41,7 @@ def run(args: argparse.Namespace) -> int:
         check_clip_fits(videos, settings)
         model, description = build_encoder(args)
         report = extract_dataset(videos, feature_dir, model, description, settings,
-                                 batch_size=args.batch_size, device=args.device, num_workers=decode_workers(args),
-                                 amp=args.amp, channels_last=args.channels_last, backend=args.backend,
-                                 decode_threads=args.decode_threads, decoder_resize=args.decoder_resize,
-                                 prep=preprocessing(description),
-                                 progress=not args.no_progress)
+                                 **runtime_options(args, description))
         failed = len(report.failed)
         if failed:
             print(f"gvf: {failed} videos failed (listed in {failures_path(feature_dir)}); pooled the others")
