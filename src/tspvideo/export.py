@@ -508,6 +508,18 @@ def _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, fil
     files += ["video_info_new.csv", "anet_anno_action.json"]
 
 
+def _finish_bsn_export(config, temporal_size, notes, out_dir, name_of, database, matched, videos, fps, files,
+                       failures) -> dict:
+    """What G-TAD and BMN exports share: BSN-style annotation files (given a database) and the grid note."""
+    if database is not None:
+        _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures)
+        config.update(video_info=str(out_dir / "video_info_new.csv"),
+                      video_anno=str(out_dir / "anet_anno_action.json"))
+    notes.append(f"resized to {temporal_size} positions; position k stands for time (k + 0.5) * duration / "
+                 f"{temporal_size} (linear interpolation over feature centre times)")
+    return config
+
+
 def _export_gtad(*, videos, out_dir, name_of, database, matched, temporal_size, grid, channels, files,
                  failures, notes, **_):
     import h5py
@@ -526,13 +538,8 @@ def _export_gtad(*, videos, out_dir, name_of, database, matched, temporal_size, 
     files.append(h5_name)
     config = {"feature_path": str(out_dir / h5_name), "temporal_scale": temporal_size, "feat_dim": channels,
               "max_duration": temporal_size}
-    if database is not None:
-        _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures)
-        config.update(video_info=str(out_dir / "video_info_new.csv"),
-                      video_anno=str(out_dir / "anet_anno_action.json"))
-    notes.append(f"resized to {temporal_size} positions; position k stands for time (k + 0.5) * duration / "
-                 f"{temporal_size} (linear interpolation over feature centre times)")
-    return config
+    return _finish_bsn_export(config, temporal_size, notes, out_dir, name_of, database, matched, videos, fps,
+                              files, failures)
 
 
 def _export_bmn(*, videos, out_dir, name_of, database, matched, temporal_size, grid, channels, files,
@@ -550,15 +557,10 @@ def _export_bmn(*, videos, out_dir, name_of, database, matched, temporal_size, g
                           ([f"{x:.7g}" for x in row] for row in resized))
     files.append(f"{sub}/<name>.csv")
     config = {"feature_path": str(out_dir) + os.sep, "temporal_scale": temporal_size, "feat_dim": channels}
-    if database is not None:
-        _write_bsn_annotations(out_dir, name_of, database, matched, videos, fps, files, failures)
-        config.update(video_info=str(out_dir / "video_info_new.csv"),
-                      video_anno=str(out_dir / "anet_anno_action.json"))
     notes.append(f"BMN opens feature_path + 'csv_mean_{temporal_size}/' + name + '.csv'; set feat_dim to "
                  f"{channels} (400 for the original TSN features)")
-    notes.append(f"resized to {temporal_size} positions; position k stands for time (k + 0.5) * duration / "
-                 f"{temporal_size} (linear interpolation over feature centre times)")
-    return config
+    return _finish_bsn_export(config, temporal_size, notes, out_dir, name_of, database, matched, videos, fps,
+                              files, failures)
 
 
 # ---- PDVC ----------------------------------------------------------------------------------------
