@@ -131,18 +131,17 @@ def _decode_from(container, stream, target: Fraction | None, origin: int) -> Ite
         yield from container.decode(stream)
         return
     for back in (0, 1, 4, 16, None):  # seconds before the target; None: from the start
-        start = target - back if back is not None else None
-        pts = origin if start is None or start <= 0 else origin + int(math.floor(start / stream.time_base))
+        from_start = back is None or target - back <= 0
+        pts = origin if from_start else origin + int(math.floor((target - back) / stream.time_base))
         container.seek(pts, stream=stream, backward=True, any_frame=False)
         frames = container.decode(stream)
         first = next(frames, None)
-        if first is None and start is not None:
-            continue  # nothing decodes from there: start earlier
-        if first is None:
-            return
-        if start is None or (first.pts is not None and Fraction(first.pts - origin) * stream.time_base <= target):
-            yield first
-            yield from frames
+        early_enough = (first is not None and first.pts is not None
+                        and Fraction(first.pts - origin) * stream.time_base <= target)
+        if from_start or early_enough:  # nothing earlier exists, or this point will do
+            if first is not None:
+                yield first
+                yield from frames
             return
 
 
