@@ -319,9 +319,10 @@ class VideoProgress:
         self.units = list(units)
         self.settings = settings
         self.assembler = assembler
-        self.units_left = [0] * len(self.videos)
-        for unit in self.units:
-            self.units_left[unit.video] += 1
+        self.units_of: list[list[int]] = [[] for _ in self.videos]  # unit ids of each video
+        for u, unit in enumerate(self.units):
+            self.units_of[unit.video].append(u)
+        self.units_left = [len(ids) for ids in self.units_of]
         self.num_frames = [0] * len(self.videos)
         self.errors: dict[int, str] = {}
         self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -348,7 +349,7 @@ class VideoProgress:
         """Videos that just completed, each with its features or its error."""
         still = []
         for video in self.ended:
-            made = sum(self.assembler.made(u) for u, unit in enumerate(self.units) if unit.video == video)
+            made = sum(self.assembler.made(u) for u in self.units_of[video])
             if video not in self.errors and self.received[video] < made:
                 still.append(video)  # some of its clips are still waiting for a batch
                 continue
@@ -360,7 +361,7 @@ class VideoProgress:
         path, num_frames = self.videos[video], self.num_frames[video]
         if video in self.errors:
             return self.errors[video]
-        mine = [unit for unit in self.units if unit.video == video]
+        mine = [self.units[u] for u in self.units_of[video]]
         first = min(unit.first_clip for unit in mine)
         end = num_clips(num_frames, self.settings.clip_len, self.settings.stride)
         if all(unit.end_clip is not None for unit in mine):  # a window of clips, not the whole video
