@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 import torch
@@ -106,7 +107,7 @@ def test_registry_and_offline_error(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(TspVideoError) as info:
         resolve_weights("r3d_18-tsp_on_activitynet")
     message = str(info.value)

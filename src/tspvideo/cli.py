@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "evaluate",
     "demo",
     "models",
+    "features",
     "export",
     "probe",
     "annotations",

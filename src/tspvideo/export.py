@@ -27,128 +27,35 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tspvideo.errors import TspVideoError
+from tspvideo.features import (  # noqa: F401  (re-exported: export was where these lived first)
+    ACTIVITYNET_PREFIX,
+    DEFAULT_CLIP_LEN,
+    DEFAULT_FPS,
+    DEFAULT_STRIDE,
+    Grid,
+    VideoFeatures,
+    clip_centre_times,
+    match_annotations,
+    match_report,
+    read_feature_folder,
+    read_features,
+    read_video_features,
+    strip_prefix,
+)
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
 
 FORMATS = ("actionformer", "tridet", "opentad", "gtad", "bmn", "pdvc")
 
-# The extraction defaults (the paper's settings); used only when a sidecar lacks a value.
-DEFAULT_CLIP_LEN = 16
-DEFAULT_FPS = 15.0
-DEFAULT_STRIDE = 16
-
 # BMN's and G-TAD's post-processing drop the first two characters of a video name to get the
 # ActivityNet id; PDVC keeps the first 13 characters ("v_" + 11-character YouTube id).
-ACTIVITYNET_PREFIX = "v_"
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading a feature folder
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class VideoFeatures:
-    """One video of a feature folder: where its array is and the time grid of its features."""
-
-    stem: str
-    path: Path
-    num_features: int
-    num_channels: int
-    clip_len: int
-    fps: float
-    stride: int
-    feature_times: np.ndarray  # [T] seconds, centre of each clip
-    duration: float  # seconds
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def load(self) -> np.ndarray:
-        """The ``[T, C]`` float32 array."""
-        return np.asarray(np.load(self.path), dtype=np.float32)
-
-
-def clip_centre_times(num_features: int, clip_len: int = DEFAULT_CLIP_LEN, stride: int = DEFAULT_STRIDE,
-                      fps: float = DEFAULT_FPS) -> np.ndarray:
-    """Centre time (s) of each clip: ``(i * stride + clip_len / 2) / fps``."""
-    return (np.arange(num_features, dtype=np.float64) * stride + clip_len / 2.0) / fps
-
-
-def _read_sidecar(npy_path: Path) -> dict[str, Any]:
-    sidecar = npy_path.with_suffix(".json")
-    if not sidecar.is_file():
-        return {}
-    try:
-        return json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TspVideoError(f"{sidecar}: cannot read feature sidecar JSON ({error})") from error
-
-
-def read_video_features(npy_path: str | os.PathLike) -> VideoFeatures:
-    """Describe one ``.npy`` feature file using its sidecar (the extraction defaults fill gaps).
-
-    Only the array header is read here (memory-mapped), so listing a large folder is cheap.
-    Raises ``TspVideoError`` naming the file when the array or sidecar is unusable.
-    """
-    npy_path = Path(npy_path)
-    try:
-        array = np.load(npy_path, mmap_mode="r")
-    except (OSError, ValueError) as error:
-        raise TspVideoError(f"{npy_path}: cannot read feature array ({error})") from error
-    if array.ndim != 2 or array.shape[0] < 1:
-        raise TspVideoError(f"{npy_path}: expected a [T, C] array with T >= 1, got shape {tuple(array.shape)}")
-    num_features, num_channels = (int(n) for n in array.shape)
-    meta = _read_sidecar(npy_path)
-    clip_len = int(meta.get("clip_len") or DEFAULT_CLIP_LEN)
-    fps = float(meta.get("fps") or DEFAULT_FPS)
-    stride = int(meta.get("stride") or DEFAULT_STRIDE)
-    if "num_features" in meta and meta["num_features"] is not None and int(meta["num_features"]) != num_features:
-        raise TspVideoError(f"{npy_path}: sidecar says num_features={meta['num_features']} but the array has "
-                            f"{num_features} rows")
-    if meta.get("feature_times") is not None:
-        times = np.asarray(meta["feature_times"], dtype=np.float64)
-        if times.shape != (num_features,):
-            raise TspVideoError(f"{npy_path}: sidecar feature_times has {times.size} values for "
-                                f"{num_features} features")
-    else:
-        times = clip_centre_times(num_features, clip_len, stride, fps)
-    duration = meta.get("video_duration")
-    if duration is None or not float(duration) > 0:
-        # Without a decoded duration, the video ends where the last clip ends.
-        duration = float(times[-1] + clip_len / (2.0 * fps))
-    return VideoFeatures(stem=npy_path.stem, path=npy_path, num_features=num_features,
-                         num_channels=num_channels, clip_len=clip_len, fps=fps, stride=stride,
-                         feature_times=times, duration=float(duration), meta=meta)
-
-
-def read_feature_folder(feature_dir: str | os.PathLike,
-                        failures: list[tuple[str, str]] | None = None) -> list[VideoFeatures]:
-    """All ``.npy`` feature files of a folder, sorted by stem.
-
-    A bad file is appended to ``failures`` as ``(file, reason)`` when a list is given (the rest goes
-    on), otherwise its error is raised.
-    """
-    feature_dir = Path(feature_dir)
-    if not feature_dir.is_dir():
-        raise TspVideoError(f"{feature_dir}: feature folder does not exist")
-    videos = []
-    for path in sorted(feature_dir.glob("*.npy")):
-        if path.name.startswith("."):  # temporary files of atomic writes
-            continue
-        try:
-            videos.append(read_video_features(path))
-        except TspVideoError as error:
-            if failures is None:
-                raise
-            failures.append((str(path), str(error)))
-    if not videos and not failures:
-        raise TspVideoError(f"{feature_dir}: no .npy feature files found")
-    return videos
+# (ACTIVITYNET_PREFIX, imported above, is that "v_".)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,29 +129,6 @@ def label_names(database: dict[str, dict[str, Any]], label_map: list[str] | None
     return list(label_map)
 
 
-def strip_prefix(name: str, prefix: str) -> str:
-    """``name`` without ``prefix`` when it starts with it."""
-    return name[len(prefix):] if prefix and name.startswith(prefix) else name
-
-
-def match_annotations(database: dict[str, Any], stems: Iterable[str], prefix: str = "") -> dict[str, str]:
-    """Map annotation id -> feature stem.
-
-    Accepts stems equal to the id, or differing by ``prefix`` or by ActivityNet's ``v_`` on either
-    side (ActivityNet files are often named ``v_<id>.mp4`` while the JSON keys are bare ids).
-    """
-    stems = set(stems)
-    matched = {}
-    for video_id in database:
-        candidates = [video_id, prefix + video_id, strip_prefix(video_id, prefix),
-                      ACTIVITYNET_PREFIX + video_id, strip_prefix(video_id, ACTIVITYNET_PREFIX)]
-        for candidate in candidates:
-            if candidate in stems:
-                matched[video_id] = candidate
-                break
-    return matched
-
-
 # --------------------------------------------------------------------------------------------------
 # Export
 # --------------------------------------------------------------------------------------------------
@@ -310,11 +194,13 @@ def _bmn_frames(duration: float, fps: float) -> int:
 
 def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLike,
                     annotations: str | os.PathLike | dict[str, Any] | None = None, prefix: str | None = None,
-                    temporal_size: int = 100, label_map: list[str] | None = None) -> ExportResult:
+                    temporal_size: int = 100, label_map: list[str] | None = None,
+                    grid: Grid | None = None) -> ExportResult:
     """Write the features of ``feature_dir`` (and annotation files) in the layout ``fmt`` reads.
 
     Args:
-        feature_dir: folder of ``<stem>.npy`` + ``<stem>.json`` written by ``tspvideo extract``.
+        feature_dir: folder of ``<stem>.npy`` + ``<stem>.json`` written by ``tspvideo extract``, an HDF5
+            file of ``[T, C]`` datasets, or a downloaded released file's name (see ``tspvideo.features``).
         fmt: one of ``FORMATS``.
         out_dir: output folder (created); every file is written atomically.
         annotations: ActivityNet-style JSON (path or loaded dict); when given, the consumer's
@@ -323,6 +209,7 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
             Default ``""``, but ``"v_"`` for ``gtad``/``bmn``/``pdvc`` whose code assumes it.
         temporal_size: fixed length S for ``gtad`` and ``bmn`` (100 on ActivityNet).
         label_map: class names in id order (default: sorted names found in the annotations).
+        grid: explicit ``clip_len`` / ``fps`` / ``stride`` (needed for an HDF5 without grid attributes).
 
     Returns:
         An ``ExportResult``; ``export_info.json`` and ``README_export.txt`` in ``out_dir`` say the same.
@@ -336,7 +223,7 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
-    videos = read_feature_folder(feature_dir, failures)
+    videos = read_features(feature_dir, grid, failures)
     if not videos:
         raise TspVideoError(f"{feature_dir}: no readable feature files ({len(failures)} failed)")
     clip_len, fps, stride, channels = _common_grid(videos)
@@ -348,6 +235,7 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         database = database.get("database", database)
     matched = match_annotations(database, by_stem, prefix) if database is not None else {}
     missing = sorted(set(database) - set(matched)) if database is not None else []
+    unannotated = match_report(database, by_stem, matched).features_without_annotations if database else []
 
     def name_of(stem: str) -> str:
         return stem if prefix and stem.startswith(prefix) else prefix + stem
@@ -376,6 +264,9 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         files.append("missing_features.txt")
         notes.append(f"{len(missing)} annotated videos have no features and were left out of the annotation "
                      "files (listed in missing_features.txt; OpenTAD can take it as block_list)")
+    if unannotated:
+        notes.append(f"{len(unannotated)} of {len(videos)} feature videos match no annotated video "
+                     f"(e.g. {', '.join(unannotated[:3])}); their features are written, without annotations")
     if failures:
         save_text_atomic(out_dir / "failures.txt", "".join(f"{f}\t{e}\n" for f, e in failures))
         files.append("failures.txt")
@@ -388,22 +279,22 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
 
 
 def _count_failed(failures: list[tuple[str, str]], videos: list[VideoFeatures]) -> int:
-    paths = {str(v.path) for v in videos}
+    paths = {v.location for v in videos}
     return sum(1 for f, _ in failures if f in paths)
 
 
 def _load_or_fail(video: VideoFeatures, failures: list[tuple[str, str]]) -> np.ndarray | None:
     try:
         return video.load()
-    except (OSError, ValueError) as error:
-        failures.append((str(video.path), f"cannot load features ({error})"))
+    except (OSError, ValueError, KeyError) as error:
+        failures.append((video.location, f"cannot load features ({error})"))
         return None
 
 
 def _annotated(database, matched, videos, failures):
     """(annotation info, video) for annotated videos whose features were written, in id order."""
     failed = {f for f, _ in failures}
-    by_stem = {v.stem: v for v in videos if str(v.path) not in failed}
+    by_stem = {v.stem: v for v in videos if v.location not in failed}
     return [(database[vid], by_stem[matched[vid]]) for vid in sorted(matched) if matched[vid] in by_stem]
 
 

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import datetime
 import io
+import json
 import os
 import tempfile
 import time
@@ -286,16 +287,53 @@ def _write_video_features(out_dir: Path, video: Path, features: np.ndarray, num_
 def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str | os.PathLike) -> int:
     """Write the ``.npy`` features of ``stems`` into one HDF5 file (a dataset per stem), atomically.
 
-    Returns the number of videos written; stems without features are left out.
+    The file carries its time grid, so it is a feature source on its own (``export``, ``probe`` ... read it
+    without flags): each dataset has the ``clip_len``, ``fps``, ``stride``, ``num_frames`` and
+    ``video_duration`` of its sidecar; the file has the grid (when all videos share it), the model and
+    the preprocessing. Returns the number of videos written; stems without features are left out.
     """
     import h5py
 
     out_dir = Path(out_dir)
     written = 0
+    shared: dict[str, object] | None = None
     with atomic_path(h5_path) as tmp, h5py.File(tmp, "w") as h5:
         for stem in sorted(stems):
             npy = out_dir / f"{stem}.npy"
-            if npy.is_file():
-                h5.create_dataset(stem, data=np.load(npy), compression="gzip")
-                written += 1
+            if not npy.is_file():
+                continue
+            dataset = h5.create_dataset(stem, data=np.load(npy), compression="gzip")
+            meta = _sidecar_of(npy)
+            for key in _H5_VIDEO_ATTRS:
+                if meta.get(key) is not None:
+                    dataset.attrs[key] = meta[key]
+            described = _h5_file_attrs(meta)
+            shared = described if shared is None else {k: v for k, v in shared.items() if described.get(k) == v}
+            written += 1
+        for key, value in (shared or {}).items():
+            h5.attrs[key] = value
     return written
+
+
+_H5_VIDEO_ATTRS = ("clip_len", "fps", "stride", "num_frames", "video_duration")
+
+
+def _sidecar_of(npy: Path) -> dict:
+    sidecar = npy.with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # no sidecar (or a broken one): the dataset goes in without grid attributes
+    return meta if isinstance(meta, dict) else {}
+
+
+def _h5_file_attrs(meta: dict) -> dict[str, object]:
+    """File-level attributes of a merged HDF5: grid, model and preprocessing (plain strings and numbers)."""
+    attrs: dict[str, object] = {k: meta[k] for k in ("clip_len", "fps", "stride") if meta.get(k) is not None}
+    for key in ("weights", "time_convention", "tspvideo_version"):
+        if isinstance(meta.get(key), str):
+            attrs[key] = meta[key]
+    for key in ("model_config", "preprocessing"):  # nested: stored as JSON text
+        if meta.get(key) is not None:
+            attrs[key] = json.dumps(meta[key], sort_keys=True)
+    return attrs

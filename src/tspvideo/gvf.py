@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tspvideo.errors import TspVideoError
+from tspvideo.features import FeatureSource
 from tspvideo.fileio import atomic_path
 
 POOLS = ("max", "avg")
@@ -32,27 +33,22 @@ def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:
 
 def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool: str = "max",
               stems: Sequence[str] | None = None) -> int:
-    """Pool every ``<stem>.npy`` of ``feature_dir`` (or only ``stems``) into one HDF5 file, atomically.
+    """Pool every video of a feature source (or only ``stems``) into one HDF5 file, atomically.
 
-    Returns the number of videos written. Missing or unreadable feature files are errors naming them.
+    ``feature_dir`` is a folder of ``<stem>.npy``, an HDF5 file of ``[T, C]`` datasets or a downloaded
+    released file's name (pooling needs no time grid). Returns the number of videos written. Missing or
+    unreadable features are errors naming them.
     """
     import h5py
 
-    feature_dir = Path(feature_dir)
-    if not feature_dir.is_dir():
-        raise TspVideoError(f"feature folder not found: {feature_dir}")
+    source = FeatureSource(feature_dir)
     if stems is None:
-        stems = sorted(p.stem for p in feature_dir.glob("*.npy"))
+        stems = source.stems()
     if not stems:
-        raise TspVideoError(f"no .npy feature files in {feature_dir}")
+        raise TspVideoError(f"no feature files in {source.path}")
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         for stem in sorted(stems):
-            path = feature_dir / f"{stem}.npy"
-            try:
-                features = np.load(path)
-            except (OSError, ValueError) as error:
-                raise TspVideoError(f"cannot read features {path}: {error}") from error
-            h5.create_dataset(stem, data=pool_features(features, pool), compression="gzip")
+            h5.create_dataset(stem, data=pool_features(source.load(stem), pool), compression="gzip")
     return len(stems)
 
 

@@ -6,20 +6,21 @@ import json
 from pathlib import Path
 
 from tspvideo.commands import add_command
+from tspvideo.commands._feature_args import SOURCE_HELP, add_grid_args, grid_from_args
 from tspvideo.errors import TspVideoError
 
 
 def register(subparsers) -> None:
     """Add the ``export`` subcommand."""
     parser = add_command(
-        subparsers, "export", "convert a feature folder for ActionFormer, TriDet, OpenTAD, G-TAD, BMN or PDVC",
-        description="Write the features of FEATURE_DIR (and, with --annotations, the annotation files) in "
+        subparsers, "export", "convert features (folder or HDF5) for ActionFormer, TriDet, OpenTAD, G-TAD, BMN or PDVC",
+        description="Write the features of FEATURES (and, with --annotations, the annotation files) in "
                     "exactly the layout the chosen localizer's data loader reads; print the values to put "
                     "into its config (also written to README_export.txt and export_info.json).",
     )
     from tspvideo.export import FORMATS
 
-    parser.add_argument("feature_dir", metavar="FEATURE_DIR", help="folder of <stem>.npy + <stem>.json")
+    parser.add_argument("feature_dir", metavar="FEATURES", help=SOURCE_HELP)
     parser.add_argument("--format", required=True, choices=FORMATS, help="the consumer")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--annotations", default=None,
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
                         help="fixed temporal length for gtad and bmn (ignored by the others)")
     parser.add_argument("--label-map", default=None,
                         help="JSON list of class names in class-id order (default: sorted names)")
+    add_grid_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,6 +49,7 @@ def run(args) -> int:
         if not isinstance(label_map, list):
             raise TspVideoError(f"{args.label_map}: a label map is a JSON list of class names")
     result = export_features(args.feature_dir, args.format, args.out, annotations=args.annotations,
-                             prefix=args.prefix, temporal_size=args.temporal_size, label_map=label_map)
+                             prefix=args.prefix, temporal_size=args.temporal_size, label_map=label_map,
+                             grid=grid_from_args(args))
     print((Path(result.out_dir) / "README_export.txt").read_text(encoding="utf-8"), end="")
     return 1 if result.failures else 0

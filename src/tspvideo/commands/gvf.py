@@ -16,10 +16,12 @@ def register(subparsers) -> None:
     """Add the ``gvf`` subcommand."""
     parser = add_command(
         subparsers, "gvf", "pool clip features into global video features (HDF5)",
-        "Either pool an existing feature folder (tspvideo gvf FEATURE_DIR --out gvf.h5), or extract with an "
+        "Either pool existing features (tspvideo gvf FEATURES --out gvf.h5; a folder or an HDF5), or extract with an "
         "initial encoder and pool in one go (tspvideo gvf --videos DIR_OR_LIST --model NAME --out gvf.h5). "
         "One float32 (C,) dataset per video keyed by its stem.")
-    parser.add_argument("feature_dir", nargs="?", help="folder of <stem>.npy features")
+    parser.add_argument("feature_dir", nargs="?", metavar="FEATURES",
+                        help="folder of <stem>.npy features, HDF5 file of [T, C] datasets, or a downloaded "
+                             "released name")
     parser.add_argument("--videos", nargs="+", help="videos, folders or lists to extract from first")
     parser.add_argument("--features-out", help="where --videos features go (default: OUT without suffix + _features)")
     parser.add_argument("--out", required=True, help="output HDF5 file")

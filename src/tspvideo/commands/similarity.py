@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tspvideo.commands import add_command
+from tspvideo.commands._feature_args import grid_from_args
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.io import load_ground_truth
 from tspvideo.evaluation.similarity import (
@@ -22,6 +23,7 @@ from tspvideo.evaluation.similarity import (
     temporal_sensitivity_scores,
     video_segments,
 )
+from tspvideo.features import FeatureSource, match_annotations
 from tspvideo.fileio import save_json_atomic
 
 
@@ -34,10 +36,11 @@ def register(subparsers) -> None:
                     "(one matrix per feature file of the same video). Dataset: tspvideo similarity "
                     "--compare A_DIR B_DIR --annotations GT.json (scores side by side).",
     )
-    parser.add_argument("features", nargs="*", metavar="FEATURES.npy",
-                        help="[T, C] feature files of one video (e.g. the same video with two encoders)")
-    parser.add_argument("--compare", nargs="+", metavar="DIR", default=None,
-                        help="feature folders (one .npy per video) to score over a dataset")
+    parser.add_argument("features", nargs="*", metavar="FEATURES",
+                        help="[T, C] feature files of one video (e.g. the same video with two encoders): .npy "
+                             "files, or HDF5 files / released names from which --video is taken")
+    parser.add_argument("--compare", nargs="+", metavar="SOURCE", default=None,
+                        help="feature folders, HDF5 files or downloaded released names to score over a dataset")
     parser.add_argument("--annotations", metavar="GT.json", default=None,
                         help="ActivityNet-style ground truth giving the foreground segments")
     parser.add_argument("--subset", default=None, help="ground-truth subset to use (default: all)")
@@ -45,10 +48,13 @@ def register(subparsers) -> None:
                         help="ground-truth video id of the feature files (default: the file name stem)")
     parser.add_argument("--out", metavar="FIG.png", default=None, help="save the similarity figure here")
     parser.add_argument("--json", metavar="FILE.json", default=None, help="write the scores as JSON")
-    parser.add_argument("--clip-len", type=int, default=DEFAULT_CLIP_LEN,
-                        help="frames per clip, when the feature file has no JSON sidecar")
-    parser.add_argument("--fps", type=float, default=DEFAULT_FPS, help="sampling rate, when no sidecar")
-    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="clip stride (frames), when no sidecar")
+    parser.add_argument("--clip-len", type=int, default=None,
+                        help=f"frames per clip, when the files do not say (a .npy without sidecar: {DEFAULT_CLIP_LEN})")
+    parser.add_argument("--fps", type=float, default=None,
+                        help=f"sampling rate, when the files do not say (a .npy without sidecar: {DEFAULT_FPS:g})")
+    parser.add_argument("--stride", type=int, default=None,
+                        help=f"clip stride (frames), when the files do not say (a .npy without sidecar: "
+                             f"{DEFAULT_STRIDE})")
     parser.add_argument("--probe-folds", type=int, default=5, help="cross-validation folds of the fg/bg probe")
     parser.add_argument("--probe-max-samples", type=int, default=5000,
                         help="features drawn (seed 0) for the probe across videos in --compare")
@@ -63,6 +69,22 @@ def _labels(paths: list[Path]) -> list[str]:
     return labels if len(set(labels)) == len(labels) else [str(p) for p in paths]
 
 
+def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """(features, centre times) of ``video`` from a .npy file, or from an HDF5 / released file by key."""
+    if path.suffix == ".npy":
+        return load_features(path, args.clip_len or DEFAULT_CLIP_LEN, args.fps or DEFAULT_FPS,
+                             args.stride or DEFAULT_STRIDE)
+    if not args.video:
+        raise TspVideoError(f"{path}: pass --video KEY to say which video of the file to show")
+    source = FeatureSource(path)
+    stems = source.stems()
+    matched = match_annotations([video], stems)
+    if video not in matched:
+        raise TspVideoError(f"{source.path}: no features for video {video!r} (with or without the v_ prefix)")
+    found = [v for v in source.videos(grid_from_args(args)) if v.stem == matched[video]][0]
+    return found.load(), found.feature_times
+
+
 def run(args: argparse.Namespace) -> int:
     """Score (and plot) one video's feature files, or compare feature folders over a dataset."""
     if args.compare and args.features:
@@ -75,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
                                       probe_folds=args.probe_folds, probe_max_samples=args.probe_max_samples,
                                       per_video_probe=args.per_video_probe)
         print(f"{len(result['videos'])} videos present in every folder and in the ground truth")
+        for name, scored in result["sets"].items():
+            print(f"{name}: {scored['feature_match']}")
         print(format_comparison_table(result))
         if args.json:
             save_json_atomic(args.json, result)
@@ -86,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and args.annotations is None:
         raise TspVideoError("nothing to do: pass --out FIG.png and/or --annotations GT.json")
     paths = [Path(p) for p in args.features]
-    loaded = [load_features(p, args.clip_len, args.fps, args.stride) for p in paths]
     video = args.video or paths[0].stem
+    loaded = [_load_one(p, video, args) for p in paths]
     segments: list[tuple[float, float]] = []
     scores: dict[str, Any] = {}
     if args.annotations is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.io import GroundTruth, JsonSource, load_ground_truth
+from tspvideo.features import FeatureSource, Grid, VideoFeatures, match_annotations, match_report, read_features
 
 __all__ = [
     "DEFAULT_CLIP_LEN",
@@ -310,10 +311,14 @@ def video_segments(gt: GroundTruth, index: int) -> list[tuple[float, float]]:
     return list(zip(gt.start[rows].tolist(), gt.end[rows].tolist(), strict=True))
 
 
-def _feature_files(feature_dir: Path) -> dict[str, Path]:
-    if not feature_dir.is_dir():
-        raise TspVideoError(f"feature folder {feature_dir} does not exist")
-    return {p.stem: p for p in sorted(feature_dir.glob("*.npy"))}
+def _finite_features(video: VideoFeatures) -> np.ndarray:
+    try:
+        features = video.load()
+    except (OSError, ValueError, KeyError) as error:
+        raise TspVideoError(f"feature file {video.location} is not readable: {error}") from error
+    if not np.all(np.isfinite(features)):
+        raise TspVideoError(f"feature file {video.location}: features must be finite numbers")
+    return features
 
 
 def _mean_or_none(values: list[Any]) -> float | None:
@@ -323,22 +328,25 @@ def _mean_or_none(values: list[Any]) -> float | None:
 
 def dataset_temporal_sensitivity(feature_dir: str | Path, ground_truth: JsonSource | GroundTruth,
                                  subset: str | None = None, videos: list[str] | None = None,
-                                 clip_len: int = DEFAULT_CLIP_LEN, fps: float = DEFAULT_FPS,
-                                 stride: int = DEFAULT_STRIDE, probe_folds: int = 5,
+                                 clip_len: int | None = None, fps: float | None = None,
+                                 stride: int | None = None, probe_folds: int = 5,
                                  probe_max_samples: int = 5000, per_video_probe: bool = False,
                                  seed: int = 0) -> dict[str, Any]:
-    """:func:`temporal_sensitivity_scores` for every ``.npy`` of a folder that the ground truth knows.
+    """:func:`temporal_sensitivity_scores` for every video of a feature source that the ground truth knows.
 
-    ``videos`` restricts to those file stems. Returns ``summary`` (per-video means of each score,
-    ``num_videos``, and ``pooled_probe_auc``: one probe over features of all videos, at most
-    ``probe_max_samples`` of them drawn with ``seed``, folds by video), ``per_video`` and ``skipped``
-    (stems not in the ground truth). The per-video probe costs tens of milliseconds a video, so over a
+    ``feature_dir`` is a feature folder, an HDF5 file of features or a downloaded released file's name;
+    ``clip_len`` / ``fps`` / ``stride`` are explicit grid flags (see :func:`tspvideo.features.read_features`;
+    a folder without sidecars falls back to the extraction defaults). ``videos`` restricts to those stems.
+    Returns ``summary`` (per-video means of each score, ``num_videos``, and ``pooled_probe_auc``: one
+    probe over features of all videos, at most ``probe_max_samples`` of them drawn with ``seed``, folds by
+    video), ``per_video`` and ``skipped``
+    (stems not in the ground truth), and ``feature_match`` (annotated videos without features and the
+    reverse, one line). The per-video probe costs tens of milliseconds a video, so over a
     dataset it only runs with ``per_video_probe=True`` (otherwise ``probe_auc`` is ``None``).
     """
-    feature_dir = Path(feature_dir)
     gt = ground_truth if isinstance(ground_truth, GroundTruth) else load_ground_truth(ground_truth, subset)
     lookup = gt_video_lookup(gt)
-    files = _feature_files(feature_dir)
+    files = {v.stem: v for v in read_features(feature_dir, Grid(clip_len=clip_len, fps=fps, stride=stride))}
     stems = sorted(files) if videos is None else sorted(videos)
     missing = [s for s in stems if s not in files]
     if missing:
@@ -349,7 +357,7 @@ def dataset_temporal_sensitivity(feature_dir: str | Path, ground_truth: JsonSour
     for stem in stems:
         if stem not in lookup:
             continue
-        features, times = load_features(files[stem], clip_len, fps, stride)
+        features, times = _finite_features(files[stem]), files[stem].feature_times
         segments = video_segments(gt, lookup[stem])
         per_video[stem] = temporal_sensitivity_scores(features, times, segments,
                                                       probe_folds if per_video_probe else 0)
@@ -371,7 +379,9 @@ def dataset_temporal_sensitivity(feature_dir: str | Path, ground_truth: JsonSour
             pick = np.sort(np.random.default_rng(seed).choice(x.shape[0], probe_max_samples, replace=False))
             x, y, group = x[pick], y[pick], group[pick]
         summary["pooled_probe_auc"] = probe_auc(x, y, group % min(probe_folds, len(per_video)))
-    return {"feature_dir": str(feature_dir), "summary": summary, "per_video": per_video, "skipped": skipped}
+    report = match_report(gt.video_ids, files, match_annotations(gt.video_ids, files))
+    return {"feature_dir": str(feature_dir), "summary": summary, "per_video": per_video, "skipped": skipped,
+            "feature_match": report.summary()}
 
 
 def compare_feature_sets(feature_dirs: list[str | Path], ground_truth: JsonSource | GroundTruth,
@@ -386,7 +396,7 @@ def compare_feature_sets(feature_dirs: list[str | Path], ground_truth: JsonSourc
     lookup = gt_video_lookup(gt)
     common: set[str] | None = None
     for folder in feature_dirs:
-        stems = {s for s in _feature_files(Path(folder)) if s in lookup}
+        stems = {s for s in FeatureSource(folder).stems() if s in lookup}
         common = stems if common is None else common & stems
     if not common:
         raise TspVideoError("the feature folders have no ground-truth video in common")

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from tspvideo.errors import TspVideoError
-from tspvideo.export import match_annotations, read_feature_folder, resize_temporal, resized_times
+from tspvideo.export import resize_temporal, resized_times
+from tspvideo.features import Grid, match_annotations, read_features
 
 
 @dataclass
@@ -39,15 +40,17 @@ def class_names_of(database: dict[str, Any]) -> list[str]:
 
 
 def load_probe_videos(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], video_ids: list[str] | None,
-                      class_names: list[str], temporal_size: int | None = 100) -> list[ProbeVideo]:
+                      class_names: list[str], temporal_size: int | None = 100,
+                      grid: Grid | None = None) -> list[ProbeVideo]:
     """Features of ``video_ids`` (annotation ids; all matched ones when None) on the probe grid.
 
     With ``temporal_size`` S the features are resized to S cells over [0, duration] (cell k at
     ``(k + 0.5) * duration / S``, as ``tspvideo export`` does for BMN/G-TAD); with None they keep
     their native grid, the clip centre times of the sidecar. Videos without features are skipped.
+    ``feature_dir`` is any feature source (folder, HDF5, released name); ``grid`` holds explicit flags.
     """
     database = ground_truth_database(ground_truth)
-    videos = read_feature_folder(feature_dir)
+    videos = read_features(feature_dir, grid)
     by_stem = {v.stem: v for v in videos}
     wanted = {vid: database.get(vid, {}) for vid in (video_ids if video_ids is not None else database)}
     matched = match_annotations(wanted, by_stem)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from tspvideo.errors import TspVideoError
+from tspvideo.features import FeatureSource, Grid, match_annotations, match_report
 from tspvideo.fileio import atomic_path, save_json_atomic
 from tspvideo.localization.data import (
     ProbeVideo,
@@ -132,11 +133,12 @@ def _balanced_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 
 def train_probe(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], train_subset: str = "training",
                 seed: int = 0, epochs: int | None = None, config: ProbeConfig | None = None,
-                video_ids: list[str] | None = None, verbose: bool = False) -> ProbeModel:
+                video_ids: list[str] | None = None, verbose: bool = False, grid: Grid | None = None) -> ProbeModel:
     """Train the probe on the ``train_subset`` videos of ``ground_truth`` that have features.
 
     Args:
-        feature_dir: folder of ``<stem>.npy`` + sidecars (``tspvideo extract`` output).
+        feature_dir: folder of ``<stem>.npy`` + sidecars (``tspvideo extract`` output), an HDF5 file of
+            features, or a downloaded released file's name.
         ground_truth: ActivityNet-style dict ``{"database": {id: {subset, duration, annotations}}}``.
         train_subset: subset to train on.
         seed: seeds initialization, shuffling and dropout (results are reproducible on CPU).
@@ -144,6 +146,7 @@ def train_probe(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], tr
         config: hyper-parameters (``ProbeConfig()`` by default).
         video_ids: explicit training ids instead of ``train_subset``.
         verbose: print the loss per epoch.
+        grid: explicit clip_len / fps / stride for features whose files do not state them.
     """
     config = ProbeConfig(**asdict(config)) if config is not None else ProbeConfig()
     config.seed = seed
@@ -155,7 +158,7 @@ def train_probe(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], tr
         raise TspVideoError("ground truth has no annotated segments to train on")
     if video_ids is None:
         video_ids = [vid for vid, info in database.items() if info.get("subset") == train_subset]
-    videos = load_probe_videos(feature_dir, ground_truth, video_ids, class_names, config.temporal_size)
+    videos = load_probe_videos(feature_dir, ground_truth, video_ids, class_names, config.temporal_size, grid)
     videos = [v for v in videos if len(v.segments)]
     if not videos:
         raise TspVideoError(f"no annotated '{train_subset}' video has features in {feature_dir}")
@@ -209,7 +212,7 @@ def _collate(items):
 
 @torch.no_grad()
 def predict(model: ProbeModel, feature_dir: str | os.PathLike, video_ids: list[str],
-            ground_truth: dict[str, Any] | None = None) -> dict[str, Any]:
+            ground_truth: dict[str, Any] | None = None, grid: Grid | None = None) -> dict[str, Any]:
     """Detections and proposals for ``video_ids``.
 
     Returns ``{"detection": <ActivityNet prediction JSON>, "proposals": <same, class-agnostic>}``;
@@ -218,7 +221,7 @@ def predict(model: ProbeModel, feature_dir: str | os.PathLike, video_ids: list[s
     """
     config = model.config
     lookup = ground_truth if ground_truth is not None else {"database": {vid: {} for vid in video_ids}}
-    videos = load_probe_videos(feature_dir, lookup, video_ids, model.class_names, config.temporal_size)
+    videos = load_probe_videos(feature_dir, lookup, video_ids, model.class_names, config.temporal_size, grid)
     detections: dict[str, list[dict[str, Any]]] = {}
     proposals: dict[str, list[dict[str, Any]]] = {}
     model.net.eval()
@@ -245,7 +248,7 @@ def _prediction_json(results: dict[str, Any]) -> dict[str, Any]:
 def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLike, out_dir: str | os.PathLike,
               seed: int = 0, epochs: int | None = None, train_subset: str = "training",
               eval_subset: str = "validation", config: ProbeConfig | None = None,
-              verbose: bool = False) -> dict[str, Any]:
+              verbose: bool = False, grid: Grid | None = None) -> dict[str, Any]:
     """Train on ``train_subset``, predict ``eval_subset``, evaluate, write results to ``out_dir``.
 
     Writes ``predictions.json`` (detection), ``proposals.json``, ``metrics.json`` and
@@ -266,12 +269,12 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
     out_dir.mkdir(parents=True, exist_ok=True)
 
     model = train_probe(feature_dir, ground_truth, train_subset=train_subset, seed=seed, epochs=epochs,
-                        config=config, verbose=verbose)
+                        config=config, verbose=verbose, grid=grid)
     model.save(out_dir / "probe_model.pt")
     eval_ids = sorted(vid for vid, info in database.items() if info.get("subset") == eval_subset)
     if not eval_ids:
         raise TspVideoError(f"{annotations_path}: no video in subset '{eval_subset}'")
-    outputs = predict(model, feature_dir, eval_ids, ground_truth)
+    outputs = predict(model, feature_dir, eval_ids, ground_truth, grid)
     save_json_atomic(out_dir / "predictions.json", outputs["detection"], indent=None)
     save_json_atomic(out_dir / "proposals.json", outputs["proposals"], indent=None)
 
@@ -288,9 +291,19 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
         "detection": _jsonable(detection.to_dict()),
         "proposals": _jsonable({k: v for k, v in proposal_metrics.items() if k != "curve"}),
         "config": asdict(model.config), "train_loss": model.history,
+        "feature_match": _feature_match(feature_dir, database),
     }
     save_json_atomic(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def _feature_match(feature_dir: str | os.PathLike, database: dict[str, Any]) -> dict[str, Any]:
+    """How annotation ids and feature keys matched (``v_`` prefix accepted either way)."""
+    stems = FeatureSource(feature_dir).stems()
+    report = match_report(database, stems, match_annotations(database, stems))
+    return {"annotations_without_features": len(report.annotations_without_features),
+            "features_without_annotations": len(report.features_without_annotations),
+            "summary": report.summary()}
 
 
 def _jsonable(obj: Any) -> Any:

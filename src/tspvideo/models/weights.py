@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import os
 import pickle
 import urllib.parse
@@ -19,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.download import Expected, download
 from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"
@@ -126,33 +125,14 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "tspvideo" / "checkpoints"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(url: str, hash_prefix: str | None = None) -> Path:
-    """Path of the cached copy of ``url``, downloading it (atomically, hash-checked) if missing."""
+    """Path of the cached copy of ``url``, downloading it (resumable, atomic, hash-checked) if missing."""
     filename = urllib.parse.urlparse(url).path.rsplit("/", 1)[-1]
     target = cache_dir() / filename
     if target.is_file():
         return target
-    try:
-        with atomic_path(target) as tmp:
-            torch.hub.download_url_to_file(url, str(tmp), progress=True)
-            if hash_prefix and not _sha256(tmp).startswith(hash_prefix):
-                raise TspVideoError(f"downloaded {filename} does not match its hash prefix {hash_prefix}")
-    except TspVideoError:
-        raise
-    except Exception as error:  # network errors come in many types (URLError, OSError, HTTPError...)
-        raise TspVideoError(
-            f"could not download {filename} ({type(error).__name__}: {error}). Download {url} yourself and "
-            f"put it at {target} (or set TSPVIDEO_CACHE), or pass the file's local path instead"
-        ) from error
-    return target
+    return download(url, target, Expected(sha256=hash_prefix),
+                    hint=" (or set TSPVIDEO_CACHE), or pass the file's local path instead")
 
 
 def resolve_weights(source: str) -> tuple[Path, WeightsInfo | None]:
