@@ -16,7 +16,8 @@ from tspvideo.data.synthetic import write_index_video
 from tspvideo.data.transforms import preprocess_clip
 from tspvideo.data.video import read_frames
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, extract_dataset, find_videos
+from tspvideo.export import export_features
+from tspvideo.extract import ClipSettings, extract_dataset, find_videos, merge_to_h5
 from tspvideo.gvf import read_gvf, write_gvf
 from tspvideo.models.tsp import create_model
 
@@ -199,3 +200,23 @@ def test_default_decode_workers_follow_the_device(monkeypatch):
     assert _model_args.decode_workers(argparse.Namespace(workers=3, device="cuda")) == 3
     with pytest.raises(TspVideoError, match="--workers"):
         _model_args.decode_workers(argparse.Namespace(workers=-1, device="cpu"))
+
+
+def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path):
+    settings = ClipSettings(clip_len=8, fps=15, stride=5)
+    run_extract(videos, tmp_path / "f", settings=settings)
+    stems = sorted(p.stem for p in (tmp_path / "f").glob("*.npy"))
+    assert merge_to_h5(tmp_path / "f", stems, tmp_path / "all.h5") == 3
+    with h5py.File(tmp_path / "all.h5") as h5:
+        assert (h5.attrs["clip_len"], h5.attrs["fps"], h5.attrs["stride"]) == (8, 15, 5)
+        assert h5.attrs["weights"] == "tiny" and "preprocessing" in h5.attrs
+        sidecar = json.loads((tmp_path / "f" / "a.json").read_text())
+        assert h5["a"].attrs["num_frames"] == sidecar["num_frames"] == 50
+    for fmt in ("actionformer", "bmn"):  # no grid flags: the file says it
+        export_features(tmp_path / "all.h5", fmt, tmp_path / f"{fmt}_h5")
+        export_features(tmp_path / "f", fmt, tmp_path / f"{fmt}_dir")
+        for path in sorted((tmp_path / f"{fmt}_dir").rglob("*")):
+            twin = tmp_path / f"{fmt}_h5" / path.relative_to(tmp_path / f"{fmt}_dir")
+            if path.is_file():
+                expected = path.read_bytes().replace(str(tmp_path / f"{fmt}_dir").encode(), b"OUT")
+                assert twin.read_bytes().replace(str(tmp_path / f"{fmt}_h5").encode(), b"OUT") == expected

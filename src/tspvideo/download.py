@@ -125,9 +125,15 @@ def _fetch_into(url: str, part: Path, expected: Expected, progress: bool, timeou
         with open(part, "ab" if resumed else "wb") as f, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[1:-5],
                 disable=not progress) as bar:
+            received = 0
             for block in iter(lambda: response.read(CHUNK), b""):
                 f.write(block)
+                received += len(block)
                 bar.update(len(block))
+    if length is not None and received < int(length):
+        # http.client may end a body that was cut short without an error: this is an interrupted download
+        # (the bytes so far are kept for the next try), not a finished one.
+        raise ConnectionError(f"connection closed after {offset + received} of {total} bytes")
 
 
 def _range_start(response) -> int | None:

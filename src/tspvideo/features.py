@@ -196,12 +196,15 @@ def _describe(stem: str, path: Path, shape: tuple[int, ...], meta: dict[str, Any
     if meta.get("num_features") is not None and int(meta["num_features"]) != num_features:
         raise TspVideoError(f"{where}: metadata says num_features={meta['num_features']} but the array has "
                             f"{num_features} rows")
+    times = clip_centre_times(num_features, clip_len, stride, fps)
     if meta.get("feature_times") is not None:
-        times = np.asarray(meta["feature_times"], dtype=np.float64)
-        if times.shape != (num_features,):
-            raise TspVideoError(f"{where}: feature_times has {times.size} values for {num_features} features")
-    else:
-        times = clip_centre_times(num_features, clip_len, stride, fps)
+        stated = np.asarray(meta["feature_times"], dtype=np.float64)
+        if stated.shape != (num_features,):
+            raise TspVideoError(f"{where}: feature_times has {stated.size} values for {num_features} features")
+        # Sidecars round times to 1 us: where they are the grid's, the exact grid times are used, so a
+        # folder and the HDF5 merged from it (which stores the grid, not the rounded times) agree exactly.
+        if not np.allclose(stated, times, rtol=0, atol=2e-6):
+            times = stated
     return VideoFeatures(stem=stem, path=path, num_features=num_features, num_channels=num_channels,
                          clip_len=clip_len, fps=fps, stride=stride, feature_times=times,
                          duration=_video_duration(meta, times, clip_len, fps), meta=meta, key=key)
