@@ -218,3 +218,16 @@ def test_sidecar_times_that_are_not_the_grid_are_kept(tmp_path):
     shifted = ((np.arange(5) * 16 + 8) / 15 + 0.25).tolist()
     (folder / "v_abc.json").write_text(json.dumps({"clip_len": 16, "fps": 15, "stride": 16, "feature_times": shifted}))
     np.testing.assert_allclose(read_features(folder)[0].feature_times, shifted)
+
+
+def test_similarity_of_one_video_taken_out_of_an_h5(tmp_path, annotations, capsys):
+    arrays = write_released_style(tmp_path / "feats.h5", attrs={"clip_len": 16, "fps": 15.0, "stride": 16})
+    folder = write_equivalent_folder(tmp_path / "folder", arrays)
+    common = ["--video", "abc", "--annotations", str(annotations)]
+    assert main(["similarity", str(tmp_path / "feats.h5"), *common, "--json", str(tmp_path / "a.json")]) == 0
+    assert main(["similarity", str(folder / "v_abc.npy"), *common, "--json", str(tmp_path / "b.json")]) == 0
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert list(a["scores"].values()) == list(b["scores"].values())
+    assert main(["similarity", str(tmp_path / "feats.h5"), "--annotations", str(annotations)]) == 2
+    assert "pass --video" in capsys.readouterr().err
