@@ -146,6 +146,7 @@ def test_cli_with_released_layout_checkpoint_and_h5(videos, tmp_path, capsys):
         np.testing.assert_allclose(model.features(clip[None])[0].numpy(), features[1], rtol=1e-4, atol=1e-5)
     with h5py.File(tmp_path / "all.h5") as h5:
         np.testing.assert_array_equal(h5["a"][()], features)
+        assert (h5.attrs["model"], h5.attrs["clip_len"], h5.attrs["stride"], h5.attrs["fps"]) == ("r3d_18", 4, 16, 15)
     assert "1 written" in capsys.readouterr().out
 
 

@@ -336,4 +336,6 @@ def _h5_file_attrs(meta: dict) -> dict[str, object]:
     for key in ("model_config", "preprocessing"):  # nested: stored as JSON text
         if meta.get(key) is not None:
             attrs[key] = json.dumps(meta[key], sort_keys=True)
+    if isinstance(meta.get("model_config"), dict) and meta["model_config"].get("backbone"):
+        attrs["model"] = meta["model_config"]["backbone"]
     return attrs
