@@ -22,8 +22,10 @@ PAYLOAD = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8
 class Server:
     """A 127.0.0.1 HTTP server for one payload: honours Range, can cut the first response short."""
 
-    def __init__(self, payload: bytes, cut_after: int | None = None, honour_range: bool = True) -> None:
+    def __init__(self, payload: bytes, cut_after: int | None = None, honour_range: bool = True,
+                 range_shift: int = 0) -> None:
         self.payload, self.cut_after, self.honour_range = payload, cut_after, honour_range
+        self.range_shift = range_shift  # answer a Range request from this many bytes later (a broken server)
         self.ranges: list[str | None] = []
         server = self
 
@@ -32,6 +34,7 @@ class Server:
                 ranged = self.headers.get("Range")
                 server.ranges.append(ranged)
                 start = int(ranged.split("=")[1].split("-")[0]) if ranged and server.honour_range else 0
+                start += server.range_shift if start else 0
                 body = server.payload[start:]
                 self.send_response(206 if start else 200)
                 if start:
@@ -90,6 +93,17 @@ def test_server_ignoring_range_restarts_from_the_first_byte(tmp_path):
     with Server(PAYLOAD, honour_range=False) as server:
         download(server.url(), target, Expected(sha256=_sha256(PAYLOAD)), progress=False)
     assert server.ranges == ["bytes=5000-"]
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_a_range_answer_from_elsewhere_is_not_appended(tmp_path):
+    target = tmp_path / "file.h5"
+    partial_path(target).write_bytes(PAYLOAD[:1000])
+    with Server(PAYLOAD, range_shift=10) as server:
+        with pytest.raises(TspVideoError, match="bytes 1010-"):
+            download(server.url(), target, progress=False)
+        assert not target.exists() and not partial_path(target).exists()
+        download(server.url(), target, Expected(sha256=_sha256(PAYLOAD)), progress=False)  # the rerun starts afresh
     assert target.read_bytes() == PAYLOAD
 
 

@@ -118,6 +118,10 @@ def _fetch_into(url: str, part: Path, expected: Expected, progress: bool, timeou
         raise
     with response:
         resumed = offset > 0 and response.status == 206 and _range_start(response) == offset
+        if response.status == 206 and not resumed:  # bytes from somewhere else: appending them would corrupt
+            part.unlink()
+            raise ConnectionError(f"the server answered a request for bytes {offset}- with "
+                                  f"{response.headers.get('Content-Range')!r}; rerun to download afresh")
         if not resumed:
             offset = 0  # the server sent the whole file (it ignores Range, or it is a fresh start)
         length = response.headers.get("Content-Length")
