@@ -118,10 +118,10 @@ def test_h5_without_grid_and_without_flags_is_refused_naming_the_flags(tmp_path,
 
 def test_flags_that_contradict_the_file_are_refused(tmp_path):
     write_released_style(tmp_path / "feats.h5", attrs={"clip_len": 16, "fps": 15.0, "stride": 16})
-    with pytest.raises(TspVideoError, match="attributes says stride 16 but the flags says 1"):
+    with pytest.raises(TspVideoError, match="stride is 16 by its attributes but 1 by the flags"):
         read_features(tmp_path / "feats.h5", Grid(stride=1))
     write_released_style(tmp_path / RELEASED_THUMOS)
-    with pytest.raises(TspVideoError, match="thumos14-valid says stride 1"):
+    with pytest.raises(TspVideoError, match="stride is 1 by the released file thumos14-valid but 16 by the flags"):
         read_features(tmp_path / RELEASED_THUMOS, Grid(stride=16))
 
 

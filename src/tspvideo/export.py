@@ -1,8 +1,9 @@
-"""Convert a feature folder written by ``tspvideo extract`` into what a downstream localizer reads.
+"""Convert features into what a downstream localizer reads.
 
-Input: one float32 ``[T, C]`` ``.npy`` per video plus its JSON sidecar (``clip_len`` L, ``fps``,
-``stride``, ``feature_times``, ``video_duration``); feature i is the clip of 15 fps frames
-``[i*stride, i*stride + L)``, centred at ``(i*stride + L/2) / fps`` seconds.
+Input: any feature source of ``tspvideo.features`` (a folder written by ``tspvideo extract``, an HDF5 of
+features such as the released TSP files); for a folder, one float32 ``[T, C]`` ``.npy`` per video plus its
+JSON sidecar (``clip_len`` L, ``fps``, ``stride``, ``feature_times``, ``video_duration``). Feature i is the
+clip of 15 fps frames ``[i*stride, i*stride + L)``, centred at ``(i*stride + L/2) / fps`` seconds.
 
 Formats (what each consumer's public data loader opens; see ``docs/export.md`` for the details):
 
@@ -53,9 +54,8 @@ from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, save
 
 FORMATS = ("actionformer", "tridet", "opentad", "gtad", "bmn", "pdvc")
 
-# BMN's and G-TAD's post-processing drop the first two characters of a video name to get the
-# ActivityNet id; PDVC keeps the first 13 characters ("v_" + 11-character YouTube id).
-# (ACTIVITYNET_PREFIX, imported above, is that "v_".)
+# ACTIVITYNET_PREFIX ("v_", imported above): BMN's and G-TAD's post-processing drop the first two
+# characters of a video name to get the ActivityNet id; PDVC keeps the first 13 ("v_" + 11-character id).
 
 
 # --------------------------------------------------------------------------------------------------

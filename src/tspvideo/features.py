@@ -121,8 +121,8 @@ def merge_grids(sources: Iterable[tuple[str, Grid]], where: str) -> Grid:
     for origin, grid in sources:
         for key, value in grid.values().items():
             if key in merged and float(merged[key]) != float(value):
-                raise TspVideoError(f"{where}: {said_by[key]} says {key} {merged[key]:g} but {origin} says "
-                                    f"{value:g}; give the right value (or leave the flag out)")
+                raise TspVideoError(f"{where}: {key} is {merged[key]:g} by {said_by[key]} but {value:g} by "
+                                    f"{origin}; refusing to guess which is right")
             merged.setdefault(key, value)
             said_by.setdefault(key, origin)
     return Grid(**merged)
