@@ -407,9 +407,10 @@ def overall_average_map(data: DetadData, normalized: bool = True) -> float:
     return float(np.mean(aps))
 
 
-def bucket_average_map(data: DetadData, in_bucket: np.ndarray, ap_order: np.ndarray,
-                       normalized: bool = True) -> float | None:
-    """Average mAP(_N) of one bucket (``in_bucket`` over kept instances) with DETAD's ignore rule."""
+def bucket_map(data: DetadData, in_bucket: np.ndarray, ap_order: np.ndarray,
+               normalized: bool = True) -> np.ndarray | None:
+    """mAP(_N) per tIoU of one bucket (``in_bucket`` over kept instances) with DETAD's ignore rule;
+    ``None`` for an empty bucket. ``ap_order`` is :func:`score_order` with ``style="pandas"``."""
     counts = data.class_counts(in_bucket)
     if not counts.any():
         return None
@@ -424,8 +425,25 @@ def bucket_average_map(data: DetadData, in_bucket: np.ndarray, ap_order: np.ndar
         inside[hit] = in_bucket[m[hit]]
         # Matched outside the bucket at any tIoU: ignored at every tIoU.
         keep = ~(hit & ~inside).any(axis=1)
-        aps.append(interpolated_ap(inside[keep], int(counts[c]), normalizer).mean())
-    return float(np.mean(aps))
+        aps.append(interpolated_ap(inside[keep], int(counts[c]), normalizer))
+    return np.mean(aps, axis=0)
+
+
+def bucket_rows(data: DetadData, char: Characteristic, ap_order: np.ndarray,
+                normalized: bool = True) -> list[dict[str, Any]]:
+    """One row per bucket of ``char``: name, range, instances, share, average mAP(_N) and mAP per tIoU."""
+    bucket = _bucket_of(data.values[char.name], char.edges)
+    total = max(data.num_instances, 1)
+    rows = []
+    for b, name in enumerate(char.names):
+        in_bucket = bucket == b
+        count = int(in_bucket.sum())
+        m_ap = bucket_map(data, in_bucket, ap_order, normalized)
+        rows.append({"name": name, "min": float(char.edges[b]), "max": float(char.edges[b + 1]),
+                     "num_instances": count, "share": count / total,
+                     "average_mAP": None if m_ap is None else float(m_ap.mean()),
+                     "mAP": None if m_ap is None else [float(x) for x in m_ap]})
+    return rows
 
 
 # ------------------------------------------------------------------------------------ the analysis
@@ -451,8 +469,8 @@ def sensitivity_analysis(ground_truth: JsonSource | GroundTruth | DetadData,
     ``"plain"``. Pass a :class:`DetadData` from :func:`prepare_detad` to reuse a matching. Returns
     ``{"settings", "tiou", "precision", "N", "average_mAP", "num_instances", "dropped_instances",
     "characteristics_source", "characteristics": {name: [{"name", "min", "max", "num_instances",
-    "share", "average_mAP"}]}, "warnings"}``; values are fractions, ``average_mAP`` ``None`` for an
-    empty bucket.
+    "share", "average_mAP", "mAP"}]}, "warnings"}``; values are fractions, ``average_mAP`` ``None``
+    for an empty bucket.
     """
     config = _resolve_settings(settings)
     if precision not in PRECISIONS:
@@ -473,18 +491,7 @@ def sensitivity_analysis(ground_truth: JsonSource | GroundTruth | DetadData,
                              unknown_videos)
     normalized = precision == "normalized"
     ap_order = score_order(data.pred_label, data.pred_score, data.num_classes, style="pandas")
-    total = max(data.num_instances, 1)
-    result: dict[str, Any] = {}
-    for char in wanted:
-        bucket = _bucket_of(data.values[char.name], char.edges)
-        rows = []
-        for b, name in enumerate(char.names):
-            in_bucket = bucket == b
-            count = int(in_bucket.sum())
-            rows.append({"name": name, "min": float(char.edges[b]), "max": float(char.edges[b + 1]),
-                         "num_instances": count, "share": count / total,
-                         "average_mAP": bucket_average_map(data, in_bucket, ap_order, normalized)})
-        result[char.name] = rows
+    result = {char.name: bucket_rows(data, char, ap_order, normalized) for char in wanted}
     return {
         "settings": config.name, "tiou": [float(t) for t in data.tious], "precision": precision,
         "N": data.average_instances_per_class,
