@@ -14,8 +14,8 @@ As DETAD's ``false_positive_analysis.py`` computes it, on the data of :func:`tsp
 4. the gain of an error type: average mAP_N with the predictions of that type at each tIoU removed,
    minus the average mAP_N of the kept predictions.
 
-Ties in score follow DETAD's numpy / pandas sort calls within a class; DETAD's ``nlargest`` cut at
-equal scores keeps the earlier prediction (input order).
+Ties in score follow the numpy / pandas sort calls DETAD makes; its ``nlargest`` cut keeps, among equal
+scores, the earlier prediction (input order), as current pandas does.
 """
 
 from __future__ import annotations
@@ -53,12 +53,8 @@ def limit_predictions(data: DetadData, factor: int = LIMIT_FACTOR) -> DetadData:
         if not counts[c]:
             continue
         idx = by_class[bounds[c]:bounds[c + 1]]
-        n = int(counts[c] * factor)
-        if n >= idx.size:  # nlargest sorts the whole class with sort_values
-            parts.append(score_order(data.pred_label[idx], data.pred_score[idx], data.num_classes, "pandas"))
-            parts[-1] = idx[parts[-1]]
-        else:  # its partial path: a stable sort of the negated scores
-            parts.append(idx[np.argsort(-data.pred_score[idx], kind="stable")[:n]])
+        # nlargest: a stable sort of the decreasing scores, so equal scores keep their input order.
+        parts.append(idx[np.argsort(-data.pred_score[idx], kind="stable")[:int(counts[c] * factor)]])
     keep = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     limited = dataclasses.replace(
         data, pred_video=data.pred_video[keep], pred_label=data.pred_label[keep],
