@@ -370,19 +370,19 @@ def interpolated_ap(tp: np.ndarray, num_positives: int, normalizer: float | None
     ``normalizer`` N gives DETAD's normalized precision ``R*N / (R*N + FP)``; ``None`` gives plain
     ``TP / (TP + FP)``. No predictions: AP 0.
     """
-    tp = np.asarray(tp, dtype=bool)
-    tp_cum = np.cumsum(tp, axis=0, dtype=np.float64)
-    fp_cum = np.cumsum(~tp, axis=0, dtype=np.float64)
+    tp = np.ascontiguousarray(np.asarray(tp, dtype=bool).T)  # (num_tious, num_predictions): rows are contiguous
+    tp_cum = np.cumsum(tp, axis=1, dtype=np.float64)
+    fp_cum = np.arange(1, tp.shape[1] + 1, dtype=np.float64)[None, :] - tp_cum
     recall = tp_cum / num_positives
     scale = float(num_positives) if normalizer is None else float(normalizer)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = recall * scale / (recall * scale + fp_cum)
-    zeros, ones = np.zeros((1, tp.shape[1])), np.ones((1, tp.shape[1]))
-    m_precision = np.vstack([zeros, precision, zeros])
-    m_recall = np.vstack([zeros, recall, ones])
-    envelope = np.maximum.accumulate(m_precision[::-1], axis=0)[::-1]
-    steps = m_recall[1:] - m_recall[:-1]
-    return np.where(steps != 0, steps * envelope[1:], 0.0).sum(axis=0)
+    zeros, ones = np.zeros((tp.shape[0], 1)), np.ones((tp.shape[0], 1))
+    m_precision = np.hstack([zeros, precision, zeros])
+    m_recall = np.hstack([zeros, recall, ones])
+    envelope = np.maximum.accumulate(m_precision[:, ::-1], axis=1)[:, ::-1]
+    steps = m_recall[:, 1:] - m_recall[:, :-1]
+    return np.where(steps != 0, steps * envelope[:, 1:], 0.0).sum(axis=1)
 
 
 def _bucket_of(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
@@ -408,18 +408,19 @@ def overall_average_map(data: DetadData, normalized: bool = True) -> float:
 
 
 def bucket_map(data: DetadData, in_bucket: np.ndarray, ap_order: np.ndarray,
-               normalized: bool = True) -> np.ndarray | None:
+               normalized: bool = True, ordered_matches: np.ndarray | None = None) -> np.ndarray | None:
     """mAP(_N) per tIoU of one bucket (``in_bucket`` over kept instances) with DETAD's ignore rule;
-    ``None`` for an empty bucket. ``ap_order`` is :func:`score_order` with ``style="pandas"``."""
+    ``None`` for an empty bucket. ``ap_order`` is :func:`score_order` with ``style="pandas"``;
+    ``ordered_matches`` may pass ``data.matched[ap_order]`` when it is already at hand."""
     counts = data.class_counts(in_bucket)
     if not counts.any():
         return None
     normalizer = data.average_instances_per_class if normalized else None
     bounds = np.searchsorted(data.pred_label[ap_order], np.arange(data.num_classes + 1))
+    ordered = data.matched[ap_order] if ordered_matches is None else ordered_matches
     aps = []
     for c in np.flatnonzero(counts):
-        idx = ap_order[bounds[c]:bounds[c + 1]]
-        m = data.matched[idx]
+        m = ordered[bounds[c]:bounds[c + 1]]
         hit = m >= 0
         inside = np.zeros_like(hit)
         inside[hit] = in_bucket[m[hit]]
@@ -434,11 +435,12 @@ def bucket_rows(data: DetadData, char: Characteristic, ap_order: np.ndarray,
     """One row per bucket of ``char``: name, range, instances, share, average mAP(_N) and mAP per tIoU."""
     bucket = _bucket_of(data.values[char.name], char.edges)
     total = max(data.num_instances, 1)
+    ordered = data.matched[ap_order]
     rows = []
     for b, name in enumerate(char.names):
         in_bucket = bucket == b
         count = int(in_bucket.sum())
-        m_ap = bucket_map(data, in_bucket, ap_order, normalized)
+        m_ap = bucket_map(data, in_bucket, ap_order, normalized, ordered)
         rows.append({"name": name, "min": float(char.edges[b]), "max": float(char.edges[b + 1]),
                      "num_instances": count, "share": count / total,
                      "average_mAP": None if m_ap is None else float(m_ap.mean()),
