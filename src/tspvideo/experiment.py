@@ -220,8 +220,9 @@ def _evaluate(variant: str, feature_dir: Path, paths: dict[str, Path], seed_dir:
 
     predictions = json.loads((probe_dir / "predictions.json").read_text(encoding="utf-8"))
     ground_truth = json.loads(Path(paths["annotations"]).read_text(encoding="utf-8"))
+    # Plain AP (not DETAD's mAP_N) keeps these short/long averages comparable with the mAP columns.
     breakdown = length_breakdown(ground_truth, predictions, buckets=tuple(config.length_edges),
-                                 subset="validation")
+                                 subset="validation", precision="plain")
     for bucket, name in zip(breakdown["buckets"], _bucket_keys(config), strict=True):
         result[f"mAP_avg_{name}"] = bucket["average_mAP"]
 

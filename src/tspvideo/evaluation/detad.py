@@ -207,9 +207,14 @@ def _map_prediction_videos(gt: GroundTruth, pred: Predictions, unknown_videos: s
 
 
 def prepare_detad(ground_truth: JsonSource | GroundTruth, predictions: JsonSource | Predictions,
-                  tious: Any, subset: str | None = None, unknown_videos: str = "error") -> DetadData:
-    """Load, filter and match as DETAD does (see the module doc); the common first step of its analyses."""
-    obj = None
+                  tious: Any, subset: str | None = None, unknown_videos: str = "error",
+                  annotations: dict | None = None) -> DetadData:
+    """Load, filter and match as DETAD does (see the module doc); the common first step of its analyses.
+
+    With an already parsed :class:`GroundTruth`, ``annotations`` may pass the JSON object it was parsed
+    from, so that DETAD's precomputed characteristics in it are used.
+    """
+    obj = annotations
     if isinstance(ground_truth, GroundTruth):
         gt = ground_truth
     else:
@@ -504,8 +509,11 @@ def sensitivity_analysis(ground_truth: JsonSource | GroundTruth | DetadData,
     }
 
 
-def _edge(value: float) -> str:
-    return "inf" if np.isinf(value) else f"{value:g}"
+def _range(row: dict[str, Any], first: bool) -> str:
+    """``(lo,hi]`` as pandas.cut bins it (``[lo,hi]`` for the first bucket, ``>lo`` when open)."""
+    if np.isinf(row["max"]):
+        return f">{row['min']:g}"
+    return f"{'[' if first else '('}{row['min']:g},{row['max']:g}]"
 
 
 def format_sensitivity_table(analysis: dict[str, Any]) -> str:
@@ -515,10 +523,10 @@ def format_sensitivity_table(analysis: dict[str, Any]) -> str:
              f"N = {analysis['N']:.2f} instances per class; overall {label.strip()}: "
              + ("n/a" if analysis["average_mAP"] is None else f"{100 * analysis['average_mAP']:.2f}") + ")"]
     for name, rows in analysis["characteristics"].items():
-        width = max(8, *(len(r["name"]) + 2 for r in rows))
+        width = max(9, *(len(_range(r, i == 0)) + 2 for i, r in enumerate(rows)))
         lines.append(f"{name:<13}" + "".join(f"{r['name']:>{width}}" for r in rows))
         lines.append(f"{'  range':<13}" + "".join(
-            f"{_edge(r['min']) + '-' + _edge(r['max']):>{width}}" for r in rows))
+            f"{_range(r, i == 0):>{width}}" for i, r in enumerate(rows)))
         lines.append(f"{label:<13}" + "".join(
             f"{'n/a' if r['average_mAP'] is None else format(100 * r['average_mAP'], '.2f'):>{width}}"
             for r in rows))

@@ -13,10 +13,18 @@ from typing import Any
 import numpy as np
 
 from tspvideo.errors import TspVideoError
-from tspvideo.evaluation.detad import DETAD_SETTINGS, Characteristic, bucket_rows, prepare_detad, score_order
+from tspvideo.evaluation.detad import (
+    DETAD_SETTINGS,
+    Characteristic,
+    DetadData,
+    bucket_rows,
+    prepare_detad,
+    score_order,
+)
 from tspvideo.evaluation.io import GroundTruth, JsonSource, Predictions
 
-__all__ = ["LENGTH_BUCKETS", "length_breakdown", "format_length_table"]
+__all__ = ["LENGTH_BUCKETS", "length_breakdown", "length_characteristic", "bucket_rows_in_seconds",
+           "format_length_table"]
 
 # Upper edges in seconds of XS, S, M, L; XL is everything longer (DETAD's ActivityNet and THUMOS14 bins).
 LENGTH_BUCKETS: dict[str, tuple[float, ...]] = {
@@ -69,12 +77,19 @@ def length_breakdown(ground_truth: JsonSource | GroundTruth, predictions: JsonSo
         tious = DETAD_SETTINGS["thumos14" if buckets == "thumos14" else "activitynet"].tious
     data = prepare_detad(ground_truth, predictions, tious, subset, unknown_videos)
     ap_order = score_order(data.pred_label, data.pred_score, data.num_classes, style="pandas")
-    rows = bucket_rows(data, char, ap_order, normalized=precision == "normalized")
-    for row in rows:
-        row["min_s"], row["max_s"] = row.pop("min"), (None if np.isinf(row["max"]) else row["max"])
-        row.pop("max")
+    rows = bucket_rows_in_seconds(data, char, ap_order, precision)
     return {"tiou": [float(t) for t in data.tious], "precision": precision, "N": data.average_instances_per_class,
             "buckets": rows, "dropped_instances": dict(data.dropped), "warnings": list(data.warnings)}
+
+
+def bucket_rows_in_seconds(data: DetadData, char: Characteristic, ap_order: np.ndarray,
+                           precision: str = "normalized") -> list[dict[str, Any]]:
+    """:func:`~tspvideo.evaluation.detad.bucket_rows` with the range as ``min_s`` / ``max_s`` (``None``: open)."""
+    rows = bucket_rows(data, char, ap_order, normalized=precision == "normalized")
+    for row in rows:
+        low, high = row.pop("min"), row.pop("max")
+        row["min_s"], row["max_s"] = low, (None if np.isinf(high) else high)
+    return rows
 
 
 def format_length_table(breakdown: dict[str, Any]) -> str:
