@@ -304,8 +304,36 @@ def test_cli_detection_writes_json(tmp_path, capsys):
     assert data["average_mAP"] == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
     buckets = {b["name"]: b for b in data["by_length"]["buckets"]}
     assert buckets["XS"]["num_instances"] == 3 and buckets["XS"]["share"] == 1.0
-    assert buckets["XS"]["average_mAP"] == pytest.approx(data["average_mAP"])
-    assert "average mAP:" in capsys.readouterr().out
+    # DETAD's mAP_N, N = 3 instances / 2 classes: x: TP (P = .75/.75), FP, TP (P = 1.5/2.5) -> 0.8; y: 1.
+    assert data["by_length"]["N"] == 1.5
+    assert buckets["XS"]["average_mAP"] == pytest.approx((0.8 + 1.0) / 2)
+    out_text = capsys.readouterr().out
+    assert "average mAP:" in out_text and "avg mAP_N %" in out_text
+    # Plain precision, one bucket with everything: the official average mAP again.
+    assert _cli(["eval", "detection", "--gt", str(gt_path), "--pred", str(pred_path), "--subset", "validation",
+                 "--out", str(out), "--by-length", "--plain-ap"]) == 0
+    data = json.loads(out.read_text())
+    assert data["by_length"]["buckets"][0]["average_mAP"] == pytest.approx(data["average_mAP"])
+
+
+def test_cli_detad_analysis_json_table_and_figures(tmp_path, capsys):
+    gt_path, pred_path, out = tmp_path / "gt.json", tmp_path / "pred.json", tmp_path / "r.json"
+    gt_path.write_text(json.dumps(GT))
+    pred_path.write_text(json.dumps(pred_json({"a": [(0, 10, "x", 0.9), (0, 10, "x", 0.8), (20, 40, "y", 0.5)],
+                                               "b": [(5, 15, "x", 0.7), (50, 60, "x", 0.6)]})))
+    figures = tmp_path / "figures"
+    assert _cli(["eval", "detection", "--gt", str(gt_path), "--pred", str(pred_path), "--out", str(out),
+                 "--detad", "--figures", str(figures)]) == 0
+    data = json.loads(out.read_text())["detad"]
+    assert set(data["sensitivity"]["characteristics"]) == {"coverage", "length", "num-instances"}
+    assert data["sensitivity"]["tiou"] == pytest.approx(list(np.linspace(0.5, 0.95, 10)))
+    assert data["false_positive"]["profile"][0]["top"] == "1G"
+    assert (figures / "sensitivity_analysis.png").stat().st_size > 0
+    assert (figures / "false_positive_analysis.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "num-instances" in printed and "false-positive profile" in printed
+    with pytest.raises(TspVideoError, match="--figures"):
+        _cli(["eval", "detection", "--gt", str(gt_path), "--pred", str(pred_path), "--figures", str(figures)])
 
 
 def test_cli_thumos_protocol_reports_map_at_05(tmp_path, capsys):

@@ -77,7 +77,7 @@ class DetadSettings:
 
 
 # DETAD's settings (src/sensitivity_analysis.py). The tIoUs are np.linspace(0.5, 0.95, 10) bit for bit
-# (0.6000000000000001, ...): DETAD compares tIoUs with them exactly.
+# (its 0.9 is 0.8999999999999999): DETAD compares tIoUs with them exactly, without tolerance.
 DETAD_SETTINGS: dict[str, DetadSettings] = {
     "activitynet": DetadSettings("activitynet", tuple(float(t) for t in np.linspace(0.5, 0.95, 10)), (
         Characteristic("coverage", tuple(float(e) for e in np.linspace(0.0, 1.0, 6)), SIZE_NAMES),
