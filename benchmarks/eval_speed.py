@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tspvideo.evaluation.detad import DETAD_SETTINGS, prepare_detad, sensitivity_analysis
+from tspvideo.evaluation.detad_fp import false_positive_profile
 from tspvideo.evaluation.detection import THUMOS14_TIOUS, evaluate_detection
 from tspvideo.evaluation.io import load_ground_truth, load_predictions
 from tspvideo.evaluation.lengths import length_breakdown
@@ -98,7 +100,12 @@ def main() -> None:
     t, det = timed(lambda: evaluate_detection(gt, pred), args.repeats)
     rows.append(("detection mAP, 10 tIoUs", t, f"average mAP {100 * det.average_mAP:.2f}%"))
     t, _ = timed(lambda: length_breakdown(gt, pred), args.repeats)
-    rows.append(("length breakdown (5 buckets)", t, ""))
+    rows.append(("length breakdown (DETAD, 5 buckets)", t, ""))
+    t, _ = timed(lambda: sensitivity_analysis(gt, pred), args.repeats)
+    rows.append(("DETAD sensitivity (14 buckets)", t, ""))
+    data = prepare_detad(gt, pred, DETAD_SETTINGS["activitynet"].tious)
+    t, _ = timed(lambda: false_positive_profile(data), args.repeats)
+    rows.append(("DETAD false-positive profile", t, ""))
     t, prop = timed(lambda: evaluate_proposals(gt, pred), args.repeats)
     rows.append(("proposals AR-AN, 100 points", t, f"AUC {100 * prop['AUC']:.2f}%"))
     t, _ = timed(lambda: evaluate_detection(gt_obj, pred_obj), args.repeats)
