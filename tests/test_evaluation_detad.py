@@ -116,6 +116,10 @@ def test_characteristics_from_detad_annotation_fields_win_over_computed_ones():
     assert _bucket(analysis, "coverage", "M")["num_instances"] == 1
     assert _bucket(analysis, "num-instances", "L")["num_instances"] == 1
     assert sensitivity_analysis(_gt({"a": [(0, 10, "x")]}), pred)["characteristics_source"] == "computed"
+    partial = sensitivity_analysis(_gt({"a": [(0, 10, "x", fields), (20, 30, "x")]}), pred)
+    assert partial["characteristics_source"] == "computed"
+    assert any("not all" in w for w in partial["warnings"])
+    assert _bucket(partial, "length", "XS")["num_instances"] == 2
 
 
 def test_missing_duration_is_an_error_naming_the_video():

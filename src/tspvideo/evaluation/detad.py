@@ -138,12 +138,13 @@ class DetadData:
 
 
 # ------------------------------------------------------------------------------------------ input
-def _annotation_values(obj: Any, subset: str | None, num_instances: int) -> dict[str, np.ndarray] | None:
+def _annotation_values(obj: Any, subset: str | None, num_instances: int) -> tuple[dict[str, np.ndarray] | None, bool]:
     """DETAD's precomputed characteristics of the evaluated annotations, in ground-truth order, or
-    ``None`` unless every one of them carries all three as numbers."""
+    ``None`` unless every one of them carries all three as numbers; and whether some carry them."""
     if not isinstance(obj, dict) or not isinstance(obj.get("database"), dict):
-        return None
+        return None, False
     columns: dict[str, list[float]] = {name: [] for name in CHARACTERISTIC_NAMES}
+    complete, some = True, False
     for info in obj["database"].values():
         if not isinstance(info, dict) or (subset is not None and info.get("subset") != subset):
             continue
@@ -151,11 +152,13 @@ def _annotation_values(obj: Any, subset: str | None, num_instances: int) -> dict
             for name in CHARACTERISTIC_NAMES:
                 value = ann.get(name) if isinstance(ann, dict) else None
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    return None
+                    complete = False
+                    continue
+                some = True
                 columns[name].append(float(value))
-    if len(columns["length"]) != num_instances:
-        return None
-    return {name: np.asarray(col, dtype=np.float64) for name, col in columns.items()}
+    if not complete or len(columns["length"]) != num_instances:
+        return None, some
+    return {name: np.asarray(col, dtype=np.float64) for name, col in columns.items()}, some
 
 
 def _computed_values(gt: GroundTruth) -> dict[str, np.ndarray]:
@@ -232,9 +235,12 @@ def prepare_detad(ground_truth: JsonSource | GroundTruth, predictions: JsonSourc
         raise TspVideoError(f"tIoU thresholds must be one or more numbers in (0, 1], got {tious.tolist()}")
     warnings: list[str] = []
 
-    values = _annotation_values(obj, gt.subset, gt.num_instances) if obj is not None else None
+    values, some = _annotation_values(obj, gt.subset, gt.num_instances)
     source = "annotations" if values is not None else "computed"
     if values is None:
+        if some:
+            warnings.append("some annotations carry DETAD's length / coverage / num-instances fields but not all: "
+                            "all three are computed from the segments and video durations instead")
         values = _computed_values(gt)
     # DETAD's drops: coverage above 1 (or unknown), then zero length.
     positive = gt.start < gt.end
