@@ -22,6 +22,8 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary file sits in the destination folder so that ``os.replace`` is a rename on the same
     file system, which is atomic. On error the temporary file is removed and nothing is left behind.
+    The final file gets the mode of a normal write, ``0o666 & ~umask`` (``mkstemp`` creates it 0600,
+    which would hide results from colleagues and group jobs on a shared server).
     """
     final_path = Path(final_path)
     try:
@@ -33,6 +35,7 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp_name)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, final_path)
     except OSError as error:
         if error.errno in WRITE_ERRNOS:  # disk full, no permission...: one line naming the output
@@ -41,6 +44,18 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp_path.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (``os.umask`` sets it)."""
+    # Linux reports it in /proc; setting and restoring it would briefly affect files other threads create.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Errors that mean "this output cannot be written here": full disk, quota, permissions, read-only mount.
