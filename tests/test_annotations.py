@@ -98,8 +98,8 @@ def _metadata_for(videos):
             for v in videos.values()}
 
 
-def test_activitynet_original_rule_reproduces_excerpt(shared_data_dir, tmp_path):
-    excerpt = shared_data_dir / "activitynet_v1-3_train_tsp_groundtruth.head40.csv"
+def test_activitynet_original_rule_reproduces_excerpt(reference_data_dir, tmp_path):
+    excerpt = reference_data_dir / "activitynet_v1-3_train_tsp_groundtruth.head40.csv"
     videos = _excerpt_inputs(excerpt)
     database = {name: {"subset": "training", "duration": v["duration"] + 0.3,
                        "annotations": [{"segment": [s, e], "label": label} for s, e, label in v["instances"]]}
@@ -118,7 +118,7 @@ def test_activitynet_original_rule_reproduces_excerpt(shared_data_dir, tmp_path)
     produced = (tmp_path / "train.csv").read_text(encoding="utf-8").splitlines()
     assert produced[:41] == excerpt.read_text(encoding="utf-8").splitlines()
     # The published metadata lists the videos in the same order as the segment table.
-    with open(shared_data_dir / "activitynet_v1-3_train_metadata.head20.csv", newline="") as f:
+    with open(reference_data_dir / "activitynet_v1-3_train_metadata.head20.csv", newline="") as f:
         published_order = [row["filename"] for row in csv.DictReader(f)]
     assert published_order == [v["filename"] for v in videos.values()][:20]
 
@@ -132,8 +132,8 @@ def test_activitynet_original_rule_reproduces_excerpt(shared_data_dir, tmp_path)
     assert original_bg == merged_bg and all(float(r[2]) - float(r[1]) >= ANET_MIN for r in merged_bg)
 
 
-def test_thumos_reader_reproduces_excerpt(shared_data_dir, tmp_path):
-    excerpt = shared_data_dir / "thumos14_valid_tsp_groundtruth.head40.csv"
+def test_thumos_reader_reproduces_excerpt(reference_data_dir, tmp_path):
+    excerpt = reference_data_dir / "thumos14_valid_tsp_groundtruth.head40.csv"
     videos = _excerpt_inputs(excerpt)
     lines = [f"{name}  {s} {e}" for name, v in videos.items() for s, e, _ in v["instances"]]
     (tmp_path / "Billiards_val.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -20,8 +20,8 @@ VARIANTS = {  # layout key -> (heads, gvf)
 }
 
 
-def test_state_dicts_match_the_released_layout(shared_data_dir):
-    layout = json.loads((shared_data_dir / "released_checkpoint_state_dict_layout.json").read_text())
+def test_state_dicts_match_the_released_layout(reference_data_dir):
+    layout = json.loads((reference_data_dir / "released_checkpoint_state_dict_layout.json").read_text())
     for key, shapes in layout.items():
         backbone, variant = key.split("/")
         heads, gvf = VARIANTS[variant]

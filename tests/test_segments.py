@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -27,8 +28,8 @@ def _write(path, lines):
 
 @pytest.mark.parametrize("name", ["activitynet_v1-3_train_tsp_groundtruth.head40.csv",
                                   "thumos14_valid_tsp_groundtruth.head40.csv"])
-def test_original_excerpts_round_trip_byte_identical(shared_data_dir, tmp_path, name):
-    source = shared_data_dir / name
+def test_original_excerpts_round_trip_byte_identical(reference_data_dir, tmp_path, name):
+    source = reference_data_dir / name
     segments = read_segment_table(source)
     assert len(segments) == 40 and all(s.is_action for s in segments)
     write_segment_table(segments, tmp_path / "out.csv")
@@ -76,12 +77,20 @@ def test_missing_file(tmp_path):
         read_segment_table(tmp_path / "nope.csv")
 
 
-def test_builtin_label_maps_match_the_original_files(shared_data_dir):
+def test_builtin_label_maps_match_the_original_files(reference_data_dir):
     for name, original in [("activitynet", "activitynet_v1-3_action_label_mapping.json"),
                            ("thumos14", "thumos14_action_label_mapping.json"),
                            ("temporal_region", "temporal_region_label_mapping.json")]:
-        expected = json.loads((shared_data_dir / original).read_text(encoding="utf-8"))
+        expected = json.loads((reference_data_dir / original).read_text(encoding="utf-8"))
         assert read_label_map(name) == expected
+
+
+def test_reference_data_is_shipped_and_documented(reference_data_dir):
+    # Tests compare against these files; each must be in the repository and say where it comes from.
+    listed = set(re.findall(r"^\| `([^`]+)` \|", (reference_data_dir / "README.md").read_text(encoding="utf-8"),
+                            flags=re.MULTILINE))
+    present = {p.name for p in reference_data_dir.iterdir() if p.name != "README.md"}
+    assert listed == present and len(present) >= 8
 
 
 def test_builtin_label_maps_without_shared_data():
