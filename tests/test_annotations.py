@@ -160,12 +160,16 @@ def test_bad_instances_are_reported_and_handled(tmp_path):
         {"segment": [4.0], "label": "Archery"},             # malformed
     ]}})
     videos, problems = ann.read_activitynet_style_json(path, ann.ACTIVITYNET_SUBSETS)
-    assert [p.kind for p in problems] == ["bad-instance"]
+    # Reversed and malformed instances are fatal, named by video and annotation index, and not read.
+    assert [(p.kind, p.video, p.fatal) for p in problems] == [("bad-instance", "vid", True)] * 2
+    assert "['annotations'][1]: segment end 7.0 < start 9.0" in problems[0].detail
+    assert "['annotations'][5]" in problems[1].detail
+    assert set(ann.bad_input_videos(problems)) == {"vid"}
     meta = {"v_vid": ann.VideoMeta("v_vid.mp4", 20.0, 30.0, 600)}
     merged = ann.build_segment_tables(videos, meta, rule="merged", min_background=1.0)
     kinds = sorted(p.kind for p in merged.problems)
     assert kinds == ["instance-outside-video", "instance-past-video-end", "instance-past-video-end",
-                     "reversed-instance", "zero-length-instance"]
+                     "zero-length-instance"]
     table = merged.tables["train"]
     assert [(s.t_start, s.t_end) for s in table if s.is_action] == [(0.0, 3.0), (12.0, 20.0)]
     assert [(s.t_start, s.t_end) for s in table if not s.is_action] == [(3.0, 12.0)]
@@ -258,9 +262,16 @@ def test_thumos_unknown_class_file_and_bad_line(tmp_path):
         ann.read_thumos14_annotations([tmp_path], read_label_map("thumos14"))
     (tmp_path / "Juggling_val.txt").unlink()
     (tmp_path / "Diving_val.txt").write_text("video_validation_0000001 1 two\n", encoding="utf-8")
-    _, problems = ann.read_thumos14_annotations([tmp_path], read_label_map("thumos14"))
+    (tmp_path / "Billiards_val.txt").write_text("video_validation_0000002 20.0 5.0\n", encoding="utf-8")
+    videos, problems = ann.read_thumos14_annotations([tmp_path], read_label_map("thumos14"))
     assert [p.detail for p in problems if p.kind == "bad-line"][0].endswith("Diving_val.txt:1: "
                                                                               "'video_validation_0000001 1 two'")
+    reversed_line = [p for p in problems if p.kind == "bad-instance"]
+    assert [(p.video, p.line, p.fatal) for p in reversed_line] == [("video_validation_0000002", 1, True)]
+    assert reversed_line[0].detail.endswith("Billiards_val.txt:1: segment end 5.0 < start 20.0")
+    assert set(ann.bad_input_videos(problems)) == {"video_validation_0000001", "video_validation_0000002"}
+    assert not any(v.instances for v in videos)  # neither bad line became an instance
+    (tmp_path / "Billiards_val.txt").unlink()
     with pytest.raises(TspVideoError, match="no THUMOS14 annotation files"):
         ann.read_thumos14_annotations([tmp_path / "x"] if (tmp_path / "x").mkdir() is None else [],
                                       read_label_map("thumos14"))

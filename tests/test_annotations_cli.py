@@ -127,6 +127,65 @@ def test_generic_cli_non_ascii(tmp_path):
     assert not (out / "mine_test_tsp_groundtruth.csv").exists()  # no annotated video in "test"
 
 
+def _bad_generic_json(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"database": {
+        "good": {"subset": "train", "annotations": [{"segment": [1.0, 3.0], "label": "Run"}]},
+        "rev": {"subset": "train", "annotations": [{"segment": [1.0, 2.0], "label": "Run"},
+                                                   {"segment": [20.0, 5.0], "label": "Run"}]},
+        "text": {"subset": "train", "annotations": [{"segment": "1-6", "label": "Jump"}]}}}), encoding="utf-8")
+    (tmp_path / "m.csv").write_text("filename,video-duration,fps,video-frames\ngood.mp4,10,30,300\n"
+                                    "rev.mp4,30,30,900\ntext.mp4,10,30,300\n", encoding="utf-8")
+    return tmp_path / "a.json", tmp_path / "m.csv"
+
+
+def test_bad_instances_stop_the_build_and_write_nothing(tmp_path, capsys):
+    # A reversed or malformed instance used to be dropped with a warning and its span written as background.
+    path, metadata = _bad_generic_json(tmp_path)
+    out = tmp_path / "out"
+    code = main(["annotations", "generic", str(path), "--metadata", str(metadata), "--out", str(out)])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "2 bad annotation entries in 2 video(s); nothing written" in err
+    assert "video 'rev': database['rev']['annotations'][1]: segment end 5.0 < start 20.0" in err
+    assert "video 'text': database['text']['annotations'][0]: 'segment' must be [start, end], got '1-6'" in err
+    assert "--drop-bad-videos" in err
+
+
+def test_drop_bad_videos_leaves_them_out_entirely(tmp_path, capsys):
+    path, metadata = _bad_generic_json(tmp_path)
+    out = tmp_path / "out"
+    code = main(["annotations", "generic", str(path), "--metadata", str(metadata), "--out", str(out),
+                 "--drop-bad-videos"])
+    assert code == 0
+    assert "left out 2 video(s) with bad annotations: rev, text" in capsys.readouterr().out
+    table = read_segment_table(out / "dataset_train_tsp_groundtruth.csv")
+    assert {s.video_name for s in table} == {"good"}  # not even rev's good instance or its background
+    assert [r["filename"] for r in _rows(out / "dataset_train_metadata.csv")] == ["good.mp4"]
+    listed = {(r["kind"], r["video"], r["fatal"]) for r in _rows(out / "dataset_annotation_problems.csv")}
+    assert listed == {("bad-instance", "rev", "1"), ("bad-instance", "text", "1")}
+
+
+@pytest.mark.parametrize("importer", ["activitynet", "thumos14"])
+def test_dataset_importers_refuse_bad_instances(tmp_path, capsys, importer):
+    if importer == "activitynet":
+        source = tmp_path / "anet.json"
+        source.write_text(json.dumps({"database": {"x": {"subset": "training", "annotations": [
+            {"segment": [8.0, 2.0], "label": "Archery"}]}}}), encoding="utf-8")
+        name, metadata_row = "x", "v_x.mp4,10,30,300"
+    else:
+        source = tmp_path / "ann"
+        source.mkdir()
+        (source / "Diving_val.txt").write_text("video_validation_0000001 8.0 2.0\n", encoding="utf-8")
+        name, metadata_row = "video_validation_0000001", "video_validation_0000001.mp4,10,30,300"
+    (tmp_path / "m.csv").write_text(f"filename,video-duration,fps,video-frames\n{metadata_row}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["annotations", importer, str(source), "--metadata", str(tmp_path / "m.csv"),
+                 "--out", str(out)]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert f"video {name!r}" in err and "segment end 2.0 < start 8.0" in err
+
+
 CHECK_ROWS = [
     "a,1.0,5.0,Archery,20.0,a.mp4,30.0,600,Action",        # 2 ok
     "a,4.0,12.0,Archery,20.0,a.mp4,30.0,600,Action",       # 3 overlaps line 2 (same class)

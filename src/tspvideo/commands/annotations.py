@@ -4,6 +4,8 @@ Outputs in ``--out`` (``NAME`` is ``activitynet_v1-3``, ``thumos14`` or ``--name
 ``NAME_<split>_tsp_groundtruth.csv`` (segment table), ``NAME_<split>_metadata.csv``,
 ``NAME_action_label_mapping.json``, ``temporal_region_label_mapping.json`` and, when anything was
 wrong, ``NAME_annotation_problems.csv``. Exit 1 when videos were missing or unreadable, else 0.
+A bad annotation entry (reversed or malformed segment...) is exit 2 with every such entry listed and
+nothing written, unless ``--drop-bad-videos`` leaves the affected videos out.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser, dataset: str) -> None:
                              "reproduce the original published files (see docs/datasets.md)")
     parser.add_argument("--min-background", type=float, default=ann.MIN_BACKGROUND[dataset],
                         help="shortest background segment kept, seconds")
+    parser.add_argument("--drop-bad-videos", action="store_true",
+                        help="leave videos with a bad annotation (reversed or malformed segment, missing label...) "
+                             "out of every table and list them, instead of stopping with exit 2")
     parser.add_argument("--workers", type=int, default=8, help="parallel probes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -93,6 +98,24 @@ def _metadata(args, videos) -> tuple[dict[str, ann.VideoMeta], list[ann.Problem]
     return metadata, problems, False
 
 
+def _without_bad_videos(args, videos: list[ann.VideoAnnotation], problems: list[ann.Problem]):
+    """Stop (exit 2, nothing written) when any annotation entry is bad, listing every one; with
+    ``--drop-bad-videos`` leave the affected videos out entirely, never partly, and say which."""
+    bad = ann.bad_input_videos(problems)
+    if not bad:
+        return videos
+    entries = [p for listed in bad.values() for p in listed]
+    if not args.drop_bad_videos:
+        listing = "\n".join(f"  video {p.video!r}: {p.detail}" for p in entries)
+        raise TspVideoError(f"{len(entries)} bad annotation entr{'y' if len(entries) == 1 else 'ies'} in "
+                            f"{len(bad)} video(s); nothing written. Fix them, or pass --drop-bad-videos to "
+                            f"leave those videos out:\n{listing}")
+    print(f"--drop-bad-videos: left out {len(bad)} video(s) with bad annotations: {', '.join(sorted(bad))}")
+    for p in entries:
+        print(f"  video {p.video!r}: {p.detail}")
+    return [v for v in videos if v.video_name not in bad]
+
+
 def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
     if bool(args.video_dir) == bool(args.metadata):
         raise TspVideoError("give either --video-dir (probe the videos) or --metadata (a metadata CSV)")
@@ -129,6 +152,7 @@ def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
 def run_activitynet(args) -> int:
     """ActivityNet v1.3: training -> train, validation -> valid, built-in 200-class label map."""
     videos, problems = ann.read_activitynet_style_json(args.annotations, ann.ACTIVITYNET_SUBSETS)
+    videos = _without_bad_videos(args, videos, problems)
     return _build_and_write(args, videos, problems, read_label_map("activitynet"))
 
 
@@ -136,6 +160,7 @@ def run_thumos14(args) -> int:
     """THUMOS14: validation -> train, test -> test, built-in 20-class label map, Ambiguous spans apart."""
     label_map = read_label_map("thumos14")
     videos, problems = ann.read_thumos14_annotations(args.annotation_dirs, label_map)
+    videos = _without_bad_videos(args, videos, problems)
     return _build_and_write(args, videos, problems, label_map)
 
 
@@ -143,6 +168,7 @@ def run_generic(args) -> int:
     """Any ActivityNet-style JSON; the label map is given or made of the sorted labels found."""
     videos, problems = ann.read_activitynet_style_json(
         args.annotations, ann.parse_subset_map(args.subset_map), ambiguous_label=args.ambiguous_label)
+    videos = _without_bad_videos(args, videos, problems)
     # A subset whose videos carry no instance at all (e.g. a hidden test set) would be all background.
     annotated = {v.split for v in videos if v.instances}
     for split in sorted({v.split for v in videos} - annotated):

@@ -24,7 +24,6 @@ Either rule keeps gaps of at least ``min_background`` seconds.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import re
@@ -33,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tspvideo.data.activitynet_json import database_of, is_finite_number, label_text, load_json, video_problems
 from tspvideo.data.segments import (
     ACTION,
     METADATA_COLUMNS,
@@ -216,18 +216,6 @@ def write_metadata_csv(rows: Iterable[VideoMeta], path: str | os.PathLike) -> No
             writer.writerow([meta.filename, format_float(meta.duration), format_float(meta.fps), meta.frames])
 
 
-def _load_json(path: Path) -> dict:
-    if not path.is_file():
-        raise TspVideoError(f"{path}: annotation file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise TspVideoError(f"{path}: not valid JSON: {error}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
-        raise TspVideoError(f"{path}: expected an ActivityNet-style JSON with a 'database' object")
-    return data["database"]
-
-
 def parse_subset_map(text: str | None) -> dict[str, str] | None:
     """``"training=train,validation=valid"`` -> dict; None or empty -> None (keep subset names)."""
     if not text:
@@ -255,39 +243,58 @@ def read_activitynet_style_json(
 
     Videos whose subset is not in ``subset_map`` are skipped (``None`` keeps every subset under its
     own name). Each video may be stored as ``<prefix><id>.<ext>`` for each prefix in ``file_prefixes``.
-    Instances labelled ``ambiguous_label`` become ambiguous spans. Malformed instances are reported,
-    not fatal.
+    Instances labelled ``ambiguous_label`` become ambiguous spans. The file is checked like every
+    command checks one (:mod:`tspvideo.data.activitynet_json`); each bad entry of a selected video
+    (reversed or malformed segment, missing label...) is a fatal ``bad-instance`` problem naming the
+    video and the annotation index, and that instance is not read.
     """
     path = Path(path)
-    database = _load_json(path)
+    database = database_of(load_json(path, "annotation file"), f"annotation file {path}")
     videos, problems = [], []
     for video_id, entry in database.items():
-        if not isinstance(entry, dict):
-            problems.append(Problem("bad-entry", video_id, "entry is not an object", fatal=True))
-            continue
-        subset = str(entry.get("subset", ""))
-        split = subset if subset_map is None else subset_map.get(subset)
+        split = None
+        if isinstance(entry, dict):
+            subset = str(entry.get("subset", ""))
+            split = subset if subset_map is None else subset_map.get(subset)
+            if split is None:
+                continue  # a subset not asked for (e.g. ActivityNet's hidden test set) is not read
+        bad = video_problems(video_id, entry)
+        problems += [Problem("bad-instance" if b.index is not None else "bad-entry", video_id, str(b), fatal=True)
+                     for b in bad]
         if split is None:
             continue
+        duration = entry.get("duration")
         video = VideoAnnotation(
             video_name=video_id,
             split=split,
             file_keys=tuple(dict.fromkeys(f"{prefix}{video_id}" for prefix in file_prefixes)),
-            annotated_duration=entry.get("duration"),
+            annotated_duration=duration if is_finite_number(duration) else None,
         )
-        for i, ann in enumerate(entry.get("annotations") or []):
-            try:
-                start, end = (float(t) for t in ann["segment"])
-                label = str(ann["label"])
-            except (KeyError, TypeError, ValueError):
-                problems.append(Problem("bad-instance", video_id, f"annotation {i}: {ann!r}", fatal=True))
+        bad_indices = {b.index for b in bad}
+        annotations = entry.get("annotations")
+        for i, ann in enumerate(annotations if isinstance(annotations, list) else []):
+            if i in bad_indices:
                 continue
+            start, end = (float(t) for t in ann["segment"])
+            label = label_text(ann["label"])
             if ambiguous_label is not None and label == ambiguous_label:
                 video.ambiguous.append((start, end))
             else:
                 video.instances.append(Instance(start, end, label))
         videos.append(video)
     return videos, problems
+
+
+BAD_INPUT_KINDS = frozenset({"bad-entry", "bad-instance", "bad-line"})
+
+
+def bad_input_videos(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
+    """Videos with a bad annotation entry (malformed or reversed instance...) -> their problems."""
+    by_video: dict[str, list[Problem]] = defaultdict(list)
+    for problem in problems:
+        if problem.kind in BAD_INPUT_KINDS:
+            by_video[problem.video].append(problem)
+    return dict(by_video)
 
 
 def read_thumos14_annotations(
@@ -340,10 +347,15 @@ def read_thumos14_annotations(
                     continue
                 try:
                     name, start, end = fields[0], float(fields[1]), float(fields[2])
-                    if len(fields) != 3:
+                    if len(fields) != 3 or not (math.isfinite(start) and math.isfinite(end)):
                         raise ValueError
                 except (IndexError, ValueError):
-                    problems.append(Problem("bad-line", "", f"{path}:{line_no}: {line!r}", fatal=True))
+                    problems.append(Problem("bad-line", fields[0], f"{path}:{line_no}: {line!r}", fatal=True,
+                                            line=line_no))
+                    continue
+                if end < start:
+                    problems.append(Problem("bad-instance", name, f"{path}:{line_no}: segment end {end} < start "
+                                            f"{start}", fatal=True, line=line_no))
                     continue
                 video = videos.setdefault((part, name), VideoAnnotation(
                     video_name=name, split=split_map[part], file_keys=(name,)))

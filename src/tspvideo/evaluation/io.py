@@ -16,16 +16,23 @@ names the offending entry, e.g. ``results["v_abc"][3]: segment end 4.0 < start 7
 
 from __future__ import annotations
 
-import json
 import math
-import numbers
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tspvideo.data.activitynet_json import (
+    AnnotationError,
+    bad_annotations_message,
+    database_of,
+    find_bad_annotations,
+    is_finite_number,
+    label_text,
+    load_json,
+    segment_problem,
+)
 from tspvideo.errors import TspVideoError
 
 __all__ = [
@@ -43,52 +50,27 @@ __all__ = [
 JsonSource = dict | str | os.PathLike
 
 
-def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    """Read a JSON file; a missing file or a syntax error becomes a one-line :class:`TspVideoError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise TspVideoError(f"{what} {path} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
-        raise TspVideoError(f"{what} {path} is not valid JSON: {error}") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise TspVideoError(f"{what} {path} could not be read: {error}") from error
-
-
 def _as_obj(source: JsonSource, what: str) -> Any:
     return source if isinstance(source, dict) else load_json(source, what)
 
 
 def _finite(value: Any) -> bool:
-    # NumPy scalars are welcome (API callers build dicts from arrays); a boolean is a mistake, not 0/1.
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-            and math.isfinite(value))
+    return is_finite_number(value)
 
 
 def _label(value: Any, where: str) -> str:
     # Labels are class names; integer class ids are accepted and compared as their decimal text.
-    if isinstance(value, str):
-        return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
-        return str(int(value))
-    raise TspVideoError(f"{where}: label must be a string (class name), got {value!r}")
+    text = label_text(value)
+    if text is None:
+        raise TspVideoError(f"{where}: label must be a string (class name), got {value!r}")
+    return text
 
 
 def _segment(entry: Any, where: str) -> tuple[float, float]:
-    if not isinstance(entry, dict):
-        raise TspVideoError(f"{where}: expected an object with a 'segment', got {type(entry).__name__}")
-    if "segment" not in entry:
-        raise TspVideoError(f"{where}: missing key 'segment'")
-    seg = entry["segment"]
-    if not isinstance(seg, list | tuple) or len(seg) != 2:
-        raise TspVideoError(f"{where}: 'segment' must be [start, end], got {seg!r}")
-    start, end = seg
-    if not (_finite(start) and _finite(end)):
-        raise TspVideoError(f"{where}: segment {seg!r} must hold two finite numbers")
-    if end < start:
-        raise TspVideoError(f"{where}: segment end {end} < start {start}")
+    problem = segment_problem(entry)
+    if problem is not None:
+        raise TspVideoError(f"{where}: {problem}")
+    start, end = entry["segment"]
     return float(start), float(end)
 
 
@@ -135,14 +117,13 @@ class Predictions:
 def parse_ground_truth(obj: Any, subset: str | None = None, source: str = "ground truth") -> GroundTruth:
     """Validate an ActivityNet-style ground-truth object and keep the videos of ``subset``.
 
-    ``subset=None`` keeps every video. Raises :class:`TspVideoError` naming the first bad entry.
+    ``subset=None`` keeps every video. Raises :class:`TspVideoError` listing every bad entry.
     """
-    if not isinstance(obj, dict) or "database" not in obj:
-        raise TspVideoError(f"{source}: missing top-level key 'database' "
-                            "(expected the ActivityNet format {\"database\": {video_id: {...}}})")
-    database = obj["database"]
-    if not isinstance(database, dict):
-        raise TspVideoError(f"{source}: 'database' must be an object mapping video ids to entries")
+    database = database_of(obj, source)
+    # The one check every command applies (tspvideo.data.activitynet_json), listing every bad entry.
+    bad = find_bad_annotations(database, None if subset is None else {subset})
+    if bad:
+        raise AnnotationError(bad_annotations_message(source, bad), bad)
     video_ids: list[str] = []
     durations: list[float] = []
     rows_video: list[int] = []
@@ -153,31 +134,21 @@ def parse_ground_truth(obj: Any, subset: str | None = None, source: str = "groun
     subsets: set[str] = set()
     for vid, info in database.items():
         where = f"{source}: database[{vid!r}]"
-        if not isinstance(info, dict):
-            raise TspVideoError(f"{where}: expected an object, got {type(info).__name__}")
         video_subset = info.get("subset")
         if video_subset is not None:
             subsets.add(str(video_subset))
         if subset is not None and video_subset != subset:
             other.add(vid)
             continue
-        if "annotations" not in info:
-            raise TspVideoError(f"{where}: missing key 'annotations'")
         annotations = info["annotations"]
-        if not isinstance(annotations, list):
-            raise TspVideoError(f"{where}: 'annotations' must be a list")
-        # The duration is optional (only the length breakdown could use it); when given it must make sense.
+        # The duration is optional (only the length breakdown could use it).
         duration = info.get("duration")
-        if duration is not None and not (_finite(duration) and duration >= 0):
-            raise TspVideoError(f"{where}: 'duration' must be a non-negative number, got {duration!r}")
         v = len(video_ids)
         video_ids.append(vid)
         durations.append(float("nan") if duration is None else float(duration))
         for j, ann in enumerate(annotations):
             aw = f"{where}['annotations'][{j}]"
             start, end = _segment(ann, aw)
-            if "label" not in ann:
-                raise TspVideoError(f"{aw}: missing key 'label'")
             rows_video.append(v)
             rows_start.append(start)
             rows_end.append(end)
