@@ -187,6 +187,15 @@ def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: Experim
     return summary
 
 
+def _read_ground_truth(path: Path) -> dict:
+    """The annotation JSON, checked like every command checks one."""
+    from tspvideo.data.activitynet_json import load_json, read_annotation_database
+
+    ground_truth = load_json(path, "annotations")
+    read_annotation_database(ground_truth, what=f"annotations {path}")
+    return ground_truth
+
+
 def _pick_figure_video(ground_truth: dict, subset: str = "validation") -> str:
     """The validation video with the most instances (ties: the first by name): the most to look at."""
     videos = [(vid, len(info.get("annotations", []))) for vid, info in ground_truth["database"].items()
@@ -219,7 +228,7 @@ def _evaluate(variant: str, feature_dir: Path, paths: dict[str, Path], seed_dir:
               "AR@100": float(probe["proposals"]["AR@100"] or 0.0)}
 
     predictions = json.loads((probe_dir / "predictions.json").read_text(encoding="utf-8"))
-    ground_truth = json.loads(Path(paths["annotations"]).read_text(encoding="utf-8"))
+    ground_truth = _read_ground_truth(paths["annotations"])
     # Plain AP (not DETAD's mAP_N) keeps these short/long averages comparable with the mAP columns.
     breakdown = length_breakdown(ground_truth, predictions, buckets=tuple(config.length_edges),
                                  subset="validation", precision="plain")
@@ -247,7 +256,7 @@ def _figure(seed: int, seed_dir: Path, paths: dict[str, Path], out: Path, config
     """Similarity figures of one validation video: one per variant and all four side by side."""
     from tspvideo.evaluation.similarity import load_features, plot_similarity
 
-    ground_truth = json.loads(Path(paths["annotations"]).read_text(encoding="utf-8"))
+    ground_truth = _read_ground_truth(paths["annotations"])
     video = _pick_figure_video(ground_truth)
     segments = [tuple(a["segment"]) for a in ground_truth["database"][video]["annotations"]]
     figure_dir = out / "figures"

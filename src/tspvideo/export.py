@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tspvideo.data.activitynet_json import read_annotation_database
 from tspvideo.errors import TspVideoError
 from tspvideo.features import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
@@ -98,20 +99,13 @@ def resize_temporal(features: np.ndarray, feature_times: np.ndarray, duration: f
 # --------------------------------------------------------------------------------------------------
 
 
-def load_annotations(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """The ``database`` of an ActivityNet-style annotation JSON (``{"database": {id: {...}}}``)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TspVideoError(f"{path}: cannot read annotation JSON ({error})") from error
-    database = data.get("database", data) if isinstance(data, dict) else None
-    if not isinstance(database, dict):
-        raise TspVideoError(f"{path}: expected an ActivityNet-style JSON with a 'database' object")
-    for video_id, info in database.items():
-        if not isinstance(info, dict) or "subset" not in info:
-            raise TspVideoError(f"{path}: video {video_id!r} has no 'subset'")
-    return database
+def load_annotations(source: str | os.PathLike | dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The checked ``database`` of an ActivityNet-style annotation JSON (a path, the loaded object, or
+    its ``database`` alone); every video needs a ``subset``. The check is the one every command applies
+    (:mod:`tspvideo.data.activitynet_json`): a bad entry is an error listing every one."""
+    if isinstance(source, dict) and "database" not in source:
+        source = {"database": source}
+    return read_annotation_database(source, require_subset=True, what="annotations")
 
 
 def label_names(database: dict[str, dict[str, Any]], label_map: list[str] | None = None) -> list[str]:
@@ -220,6 +214,8 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         raise TspVideoError(f"--temporal-size must be >= 1, got {temporal_size}")
     if prefix is None:
         prefix = ACTIVITYNET_PREFIX if fmt in ("gtad", "bmn", "pdvc") else ""
+    # Annotations are checked before anything is written: a bad file stops the export, never half-copied.
+    database = load_annotations(annotations) if annotations is not None else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[str, str]] = []
@@ -229,10 +225,6 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
     clip_len, fps, stride, channels = _common_grid(videos)
     by_stem = {v.stem: v for v in videos}
 
-    database: dict[str, Any] | None = None
-    if annotations is not None:
-        database = annotations if isinstance(annotations, dict) else load_annotations(annotations)
-        database = database.get("database", database)
     matched = match_annotations(database, by_stem, prefix) if database is not None else {}
     missing = sorted(set(database) - set(matched)) if database is not None else []
     unannotated = match_report(database, by_stem, matched).features_without_annotations if database else []

@@ -7,7 +7,6 @@ feature sets tells which set carries more temporal localization signal. Defaults
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tspvideo.data.activitynet_json import load_json, read_annotation_database
 from tspvideo.errors import TspVideoError
 from tspvideo.features import FeatureSource, Grid, match_annotations, match_report
 from tspvideo.fileio import atomic_path, save_json_atomic
@@ -153,6 +153,8 @@ def train_probe(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], tr
     if epochs is not None:
         config.epochs = epochs
     database = ground_truth_database(ground_truth)
+    read_annotation_database({"database": database}, subsets=None if video_ids is not None else {train_subset},
+                             what="ground truth")
     class_names = class_names_of(database)
     if not class_names:
         raise TspVideoError("ground truth has no annotated segments to train on")
@@ -260,11 +262,10 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
     from tspvideo.evaluation.proposals import evaluate_proposals
 
     annotations_path = Path(annotations_path)
-    try:
-        ground_truth = json.loads(annotations_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TspVideoError(f"{annotations_path}: cannot read annotation JSON ({error})") from error
-    database = ground_truth_database(ground_truth)
+    # The check every command applies (a reversed or malformed instance stops here, all of them listed).
+    ground_truth = load_json(annotations_path, "annotations")
+    database = read_annotation_database(ground_truth, subsets={train_subset, eval_subset},
+                                        what=f"annotations {annotations_path}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
