@@ -244,3 +244,61 @@ def test_cli_ok_and_user_errors(features, tmp_path):
     (feature_dir / "abc.json").write_text(json.dumps({"num_features": 3}))
     with pytest.raises(TspVideoError, match="num_features"):
         read_feature_folder(feature_dir)
+
+
+# ---- exports that run in the localizers as printed -------------------------------------------------
+
+
+def _actionformer_accepts(max_seq_len: int, windows: list[int]) -> bool:
+    """ActionFormer's model check: max_seq_len divisible by fpn stride x window at each of its 6 levels."""
+    return all(max_seq_len % (2 ** level * (w // 2) * 2 if w > 1 else 2 ** level) == 0
+               for level, w in enumerate(windows))
+
+
+def test_actionformer_max_seq_len_passes_the_models_check(tmp_path):
+    feature_dir = tmp_path / "features"
+    write_feature_folder(feature_dir, {"long": 1000.0, "short": 5.0})  # 937 features
+    result = export_features(feature_dir, "actionformer", tmp_path / "out")
+    max_seq_len = result.config["max_seq_len"]
+    assert max_seq_len >= 937 and result.config["force_upsampling"] is False
+    assert _actionformer_accepts(max_seq_len, [19] * 6)  # THUMOS14 configs
+    assert _actionformer_accepts(max_seq_len, [7, 7, 7, 7, 7, -1])  # ActivityNet TSP config
+    assert not _actionformer_accepts(64, [19] * 6)  # the value printed before
+    note = next(n for n in result.notes if "max_seq_len" in n)
+    assert "max_seq_len: 192 and force_upsampling: True" in note
+
+
+@pytest.mark.parametrize("fmt", ["actionformer", "tridet", "gtad", "bmn"])
+def test_training_videos_without_instances_are_left_out_and_listed(tmp_path, fmt):
+    feature_dir = tmp_path / "features"
+    write_feature_folder(feature_dir, {**VIDEOS, "jkl": 15.0})
+    gt = write_annotations(tmp_path / "ann.json")
+    gt["database"]["jkl"] = {"subset": "training", "duration": 15.0, "annotations": []}
+    result = export_features(feature_dir, fmt, tmp_path / "out", annotations=gt, prefix="v_")
+    out = tmp_path / "out"
+    if fmt in ("actionformer", "tridet"):
+        keys = set(json.loads((out / "annotations.json").read_text())["database"])
+        assert keys == {"abc", "def", "ghi"}  # jkl left out; the empty validation video ghi is kept
+        assert (out / "v_jkl.npy").is_file()  # its features are still written
+    else:
+        keys = set(json.loads((out / "anet_anno_action.json").read_text()))
+        assert keys == {"v_abc", "v_def", "v_ghi"}
+        assert [row["video"] for row in csv.DictReader(open(out / "video_info_new.csv"))] == [
+            "v_abc", "v_def", "v_ghi"]
+    assert (out / "left_out_without_instances.txt").read_text().split() == ["jkl"]
+    assert any("1 training video(s) without any instance were left out" in n and "jkl" in n for n in result.notes)
+    assert any("validation hold videos without instances" in n for n in result.notes)
+    assert "left_out_without_instances.txt" in (out / "README_export.txt").read_text()
+    # Training on another subset (THUMOS14 trains on validation): its empty videos are left out instead.
+    again = export_features(feature_dir, fmt, tmp_path / "again", annotations=gt, prefix="v_",
+                            train_subsets=["validation"])
+    assert (tmp_path / "again" / "left_out_without_instances.txt").read_text().split() == ["ghi"]
+    assert any("subset(s) training hold videos without instances" in n for n in again.notes)
+
+
+def test_export_cli_train_subset(features, tmp_path):
+    feature_dir, _, ann = features
+    out = tmp_path / "cli"
+    assert _run_cli(["export", str(feature_dir), "--format", "bmn", "--out", str(out), "--annotations", str(ann),
+                     "--train-subset", "validation"]) == 0
+    assert (out / "left_out_without_instances.txt").read_text().split() == ["ghi"]

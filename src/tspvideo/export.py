@@ -186,10 +186,19 @@ def _bmn_frames(duration: float, fps: float) -> int:
     return 16 * max(1, round(duration * fps / 16))
 
 
+# Formats whose training code crashes on a training video without any instance (ActionFormer/TriDet assert
+# that segments exist; G-TAD/BMN build their targets from the instance list): such videos are left out of
+# their annotation files. PDVC's writer skips them itself; OpenTAD filters them in its own loader.
+NEEDS_INSTANCES_IN_TRAINING = ("actionformer", "tridet", "gtad", "bmn")
+DEFAULT_TRAIN_SUBSETS = ("training",)
+LEFT_OUT_FILE = "left_out_without_instances.txt"
+
+
 def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLike,
                     annotations: str | os.PathLike | dict[str, Any] | None = None, prefix: str | None = None,
                     temporal_size: int = 100, label_map: list[str] | None = None,
-                    grid: Grid | None = None) -> ExportResult:
+                    grid: Grid | None = None,
+                    train_subsets: Iterable[str] = DEFAULT_TRAIN_SUBSETS) -> ExportResult:
     """Write the features of ``feature_dir`` (and annotation files) in the layout ``fmt`` reads.
 
     Args:
@@ -204,6 +213,8 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         temporal_size: fixed length S for ``gtad`` and ``bmn`` (100 on ActivityNet).
         label_map: class names in id order (default: sorted names found in the annotations).
         grid: explicit ``clip_len`` / ``fps`` / ``stride`` (needed for an HDF5 without grid attributes).
+        train_subsets: subsets the localizer trains on; for the formats in ``NEEDS_INSTANCES_IN_TRAINING``
+            their videos without any instance are left out of the annotation files (and listed).
 
     Returns:
         An ``ExportResult``; ``export_info.json`` and ``README_export.txt`` in ``out_dir`` say the same.
@@ -228,6 +239,9 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
     matched = match_annotations(database, by_stem, prefix) if database is not None else {}
     missing = sorted(set(database) - set(matched)) if database is not None else []
     unannotated = match_report(database, by_stem, matched).features_without_annotations if database else []
+    left_out: list[str] = []
+    if database is not None and fmt in NEEDS_INSTANCES_IN_TRAINING:
+        left_out, matched = _leave_out_training_videos_without_instances(database, matched, set(train_subsets))
 
     def name_of(stem: str) -> str:
         return stem if prefix and stem.startswith(prefix) else prefix + stem
@@ -251,6 +265,8 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         if long_names:
             notes.append(f"PDVC opens '<key[:13]>.npy'; {len(long_names)} names are not 13 characters long "
                          f"(e.g. {long_names[0]!r}): rename them or adapt PDVC's get_feats")
+    if database is not None and fmt in NEEDS_INSTANCES_IN_TRAINING:
+        _note_videos_without_instances(database, matched, left_out, set(train_subsets), fmt, out_dir, files, notes)
     if missing:
         save_text_atomic(out_dir / "missing_features.txt", "".join(f"{m}\n" for m in missing))
         files.append("missing_features.txt")
@@ -268,6 +284,31 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
     save_json_atomic(out_dir / "export_info.json", result.to_dict())
     save_text_atomic(out_dir / "README_export.txt", _readme(result, (clip_len, fps, stride)))
     return result
+
+
+def _leave_out_training_videos_without_instances(database: dict[str, Any], matched: dict[str, str],
+                                                 train_subsets: set[str]) -> tuple[list[str], dict[str, str]]:
+    """(ids left out, the remaining matches): training videos with features but no instance."""
+    left_out = sorted(vid for vid in matched
+                      if database[vid]["subset"] in train_subsets and not database[vid]["annotations"])
+    return left_out, {vid: stem for vid, stem in matched.items() if vid not in set(left_out)}
+
+
+def _note_videos_without_instances(database, matched, left_out, train_subsets, fmt, out_dir, files, notes) -> None:
+    """Say which training videos were left out (and write them down), and where else empty videos remain."""
+    if left_out:
+        save_text_atomic(out_dir / LEFT_OUT_FILE, "".join(f"{vid}\n" for vid in left_out))
+        files.append(LEFT_OUT_FILE)
+        shown = ", ".join(left_out[:10]) + (", ..." if len(left_out) > 10 else "")
+        notes.append(f"{len(left_out)} training video(s) without any instance were left out of the annotation "
+                     f"files ({fmt}'s training crashes on them; their features are written): {shown} "
+                     f"(all in {LEFT_OUT_FILE})")
+    elsewhere = sorted({database[vid]["subset"] for vid in matched
+                        if database[vid]["subset"] not in train_subsets and not database[vid]["annotations"]})
+    if elsewhere:
+        notes.append(f"subset(s) {', '.join(elsewhere)} hold videos without instances, kept (fine for evaluation); "
+                     f"if {fmt} trains on one of them (ActionFormer's THUMOS14 configs train on 'validation'), "
+                     "export again with --train-subset naming it")
 
 
 def _count_failed(failures: list[tuple[str, str]], videos: list[VideoFeatures]) -> int:
@@ -308,7 +349,7 @@ def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched,
     files.append("<name>.npy")
     config = {"feat_folder": str(out_dir), "file_prefix": prefix or None, "file_ext": ".npy",
               "input_dim": channels, "feat_stride": stride, "num_frames": clip_len, "default_fps": fps,
-              "max_seq_len": _suggest_max_seq_len(videos)}
+              "max_seq_len": _suggest_max_seq_len(videos), "force_upsampling": False}
     if database is not None:
         names = label_names(database, label_map)
         out_db = {}
@@ -325,13 +366,28 @@ def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched,
                      f"{len(names)} for multi-class detection")
     notes.append("ActionFormer maps seconds to feature index as (t * fps - num_frames / 2) / feat_stride, i.e. "
                  "feature i is centred at (i * feat_stride + num_frames / 2) / fps: exactly the extraction grid")
+    notes.append(f"max_seq_len {config['max_seq_len']} (a multiple of {ACTIONFORMER_SEQ_MULTIPLE}, covering the "
+                 "longest video) passes the model's divisibility check with the THUMOS14 configs (window 19) and "
+                 "the ActivityNet one (windows [7,7,7,7,7,-1]), with force_upsampling: False (native grid, as "
+                 f"above). ActionFormer's ActivityNet config instead resizes every video to max_seq_len: keep "
+                 f"max_seq_len: {ACTIONFORMER_ANET_RESIZE} and force_upsampling: True there (the resize assumes "
+                 "the features span the whole video; see docs/export.md)")
     return config
 
 
+# ActionFormer asserts max_seq_len % (fpn_stride * (window // 2) * 2) == 0 at every pyramid level (strides
+# 1..32 with its (2, 2, 5) backbone). Its THUMOS14 configs use window 19 (32 * 18 = 576), its ActivityNet TSP
+# config windows [7, 7, 7, 7, 7, -1] (16 * 6 = 96, 32): a multiple of 576 passes both checks.
+ACTIONFORMER_SEQ_MULTIPLE = 576
+# ActivityNet config (anet_tsp.yaml): every video resized to this length (force_upsampling: True).
+ACTIONFORMER_ANET_RESIZE = 192
+
+
 def _suggest_max_seq_len(videos: list[VideoFeatures]) -> int:
-    """A power-of-two-friendly max_seq_len covering the longest video (ActionFormer pads to it)."""
+    """The smallest multiple of 576 covering the longest video: passes the divisibility check of
+    both shipped ActionFormer configs and holds every training video uncropped."""
     longest = max(v.num_features for v in videos)
-    return int(max(64, 64 * math.ceil(longest / 64)))
+    return int(ACTIONFORMER_SEQ_MULTIPLE * max(1, math.ceil(longest / ACTIONFORMER_SEQ_MULTIPLE)))
 
 
 # ---- OpenTAD -------------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ def register(subparsers) -> None:
                              "gtad, bmn and pdvc")
     parser.add_argument("--temporal-size", type=int, default=100,
                         help="fixed temporal length for gtad and bmn (ignored by the others)")
+    parser.add_argument("--train-subset", action="append", default=None, metavar="SUBSET",
+                        help="subset the localizer trains on (repeatable; default: training); for actionformer, "
+                             "tridet, gtad and bmn its videos without instances are left out of the annotation "
+                             "files, which those localizers' training cannot read")
     parser.add_argument("--label-map", default=None,
                         help="JSON list of class names in class-id order (default: sorted names)")
     add_grid_args(parser)
@@ -38,7 +42,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Export; 0 on success, 1 when some feature files failed (listed in failures.txt)."""
-    from tspvideo.export import export_features
+    from tspvideo.export import DEFAULT_TRAIN_SUBSETS, export_features
 
     label_map = None
     if args.label_map:
@@ -50,6 +54,6 @@ def run(args) -> int:
             raise TspVideoError(f"{args.label_map}: a label map is a JSON list of class names")
     result = export_features(args.feature_dir, args.format, args.out, annotations=args.annotations,
                              prefix=args.prefix, temporal_size=args.temporal_size, label_map=label_map,
-                             grid=grid_from_args(args))
+                             grid=grid_from_args(args), train_subsets=args.train_subset or DEFAULT_TRAIN_SUBSETS)
     print((Path(result.out_dir) / "README_export.txt").read_text(encoding="utf-8"), end="")
     return 1 if result.failures else 0
