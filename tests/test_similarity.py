@@ -203,3 +203,26 @@ def test_cli_compare_and_errors(tmp_path, capsys):
         _cli(["similarity", "--compare", str(tmp_path / "a")])
     with pytest.raises(TspVideoError, match="not in"):
         _cli(["similarity", str(tmp_path / "a" / "v_x1.npy"), "--annotations", str(gt_path), "--video", "zz"])
+
+
+def test_figure_colours_follow_the_data_or_the_given_limits(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from tspvideo.evaluation.similarity import colour_limits, cosine_similarity_matrix, plot_similarity
+
+    # Near-flat features (as from random weights): every cosine is about 0.99, which a fixed [0, 1]
+    # scale draws as one flat colour.
+    rng = np.random.default_rng(0)
+    flat = (1.0 + 0.05 * rng.standard_normal((30, 16))).astype(np.float32)
+    times = np.arange(30, dtype=np.float64)
+    sim = cosine_similarity_matrix(flat)
+    off_diagonal = sim[~np.eye(30, dtype=bool)]
+    low, high = plot_similarity([("random", flat, times)], [(3.0, 9.0)], tmp_path / "f.png")
+    assert (low, high) == pytest.approx((off_diagonal.min(), off_diagonal.max()))
+    assert 0.9 < low < high < 1.0
+    assert plot_similarity([("random", flat, times)], [], tmp_path / "g.png", vmin=0.0, vmax=1.0) == (0.0, 1.0)
+    assert colour_limits([np.ones((3, 3))]) == pytest.approx((1 - 1e-3, 1 + 1e-3))  # constant: still a range
+
+    np.save(tmp_path / "v.npy", flat)
+    assert _cli(["similarity", str(tmp_path / "v.npy"), "--out", str(tmp_path / "cli.png"),
+                 "--vmin", "-1", "--vmax", "1"]) == 0
+    assert "colour scale -1 to 1" in capsys.readouterr().out

@@ -326,16 +326,29 @@ def test_index_video_rejects_bad_timestamps(tmp_path):
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_cli_writes_dataset(tmp_path, capsys):
+@pytest.mark.parametrize("form", ["--out --num-videos", "positional --videos"])
+def test_cli_writes_dataset(tmp_path, capsys, form):
     out = tmp_path / "cli"
-    code = main(["synth", str(out), "--videos", "2", "--classes", "3", "--size", "32x32", "--seed", "7",
+    # --out like every other command; the positional folder and --videos N (now --num-videos) still work.
+    where = ["--out", str(out), "--num-videos", "2"] if form.startswith("--out") else [str(out), "--videos", "2"]
+    code = main(["synth", *where, "--classes", "3", "--size", "32x32", "--seed", "7",
                  "--min-duration", "6", "--max-duration", "7", "--valid-fraction", "0.5", "--no-progress"])
     assert code == 0
-    assert "wrote 2 videos" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote 2 videos" in captured.out
+    assert ("--videos is deprecated; use --num-videos" in captured.err) == form.endswith("--videos")
     assert json.loads((out / "label_map.json").read_text()) == list(S.MOTION_PATTERNS[:3])
     database = json.loads((out / "annotations.json").read_text())["database"]
     assert sorted(p.stem for p in (out / "videos").glob("*.mp4")) == sorted(database)
     assert sorted(e["subset"] for e in database.values()) == ["training", "validation"]
+
+
+def test_cli_output_folder_given_once(tmp_path, capsys):
+    assert main(["synth", "--num-videos", "1"]) == 2
+    assert "give the output folder: --out OUT_DIR" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "a"), "--out", str(tmp_path / "b"), "--num-videos", "1"]) == 2
+    assert "two output folders given" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("size", ["63x64", "64x63", "64", "axb", "8x8"])

@@ -111,7 +111,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-balance", action="store_true",
                         help="use every clip instead of as many background as foreground clips per epoch")
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default="r2plus1d_34", choices=available_backbones())
+    model.add_argument("--backbone", default="r2plus1d_34", choices=available_backbones(), help="encoder architecture")
     model.add_argument("--weights", default="auto",
                        help="initial backbone weights: auto (the Kinetics weights the paper starts from), a "
                             "registered name, URL or local file, or none (random initialisation)")
@@ -129,21 +129,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help="keep the backbone's stem fixed, as the original (its lr is 0)")
     model.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
     optim = parser.add_argument_group("optimisation (learning rates are per process: x number of processes)")
-    optim.add_argument("--epochs", type=int, default=8)
+    optim.add_argument("--epochs", type=int, default=8, help="training epochs")
     optim.add_argument("--batch-size", type=int, default=32, help="clips per process and step")
-    optim.add_argument("--backbone-lr", type=float, default=1e-4)
+    optim.add_argument("--backbone-lr", type=float, default=1e-4, help="learning rate of the backbone")
     optim.add_argument("--fc-lr", type=float, default=2e-3, help="learning rate of the heads")
-    optim.add_argument("--momentum", type=float, default=0.9)
-    optim.add_argument("--weight-decay", type=float, default=0.005)
+    optim.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    optim.add_argument("--weight-decay", type=float, default=0.005, help="SGD weight decay")
     optim.add_argument("--lr-warmup-epochs", type=float, default=2, help="linear warm-up length")
     optim.add_argument("--lr-milestones", type=float, nargs="*", default=[4, 6],
                        help="epochs at which the learning rate is multiplied by --lr-gamma")
-    optim.add_argument("--lr-gamma", type=float, default=0.01)
+    optim.add_argument("--lr-gamma", type=float, default=0.01, help="learning-rate factor at each milestone")
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
     run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                      help="continue a run (no value: OUT/checkpoint.pth)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="seeds initialisation, clip sampling and shuffling")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
     run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
     run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")

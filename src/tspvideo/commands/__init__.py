@@ -1,11 +1,43 @@
 """Subcommands of the ``tspvideo`` CLI, one module each (see ``tspvideo.cli``)."""
 
 import argparse
+import sys
+
+
+class DefaultOnceHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default once: appended as ``(default: X)`` unless the help text already
+    says what the default is (e.g. "default: RANK under torchrun"); ``None`` (not set) is not shown."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "default" in help_text.lower() or action.default is None:
+            return help_text
+        return super()._get_help_string(action)
 
 
 def add_command(subparsers, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
     """Add a subcommand parser that shows defaults in ``--help``."""
     return subparsers.add_parser(
         name, help=help, description=description or help,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultOnceHelpFormatter,
     )
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old option spelling that still works and says which one replaces it."""
+
+    def __init__(self, option_strings, dest, new_option: str = "", **kwargs):
+        self.new_option = new_option
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.new_option}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_num_videos(parser: argparse.ArgumentParser, default: int, help: str) -> None:
+    """``--num-videos N`` (a count; ``--videos`` always means video paths) and its deprecated spelling
+    ``--videos N``, hidden from ``--help``."""
+    parser.add_argument("--num-videos", type=int, default=default, dest="num_videos", metavar="N", help=help)
+    parser.add_argument("--videos", type=int, dest="num_videos", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        action=_DeprecatedAlias, new_option="--num-videos")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tspvideo.commands import add_command
+from tspvideo.commands import add_command, add_num_videos
 
 
 def register(subparsers) -> None:
@@ -18,10 +18,10 @@ def register(subparsers) -> None:
     parser.add_argument("--weights", default=None,
                         help="initial backbone weights (registered name, URL or file); default: random")
     parser.add_argument("--backbone", default="r2plus1d_18", help="backbone (small ones keep the demo short)")
-    parser.add_argument("--videos", type=int, default=12, help="number of synthetic videos")
+    add_num_videos(parser, 12, "number of synthetic videos")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (dataset and training)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print its summary; exit code 0."""
     from tspvideo.demo import DemoConfig, run_demo
 
-    config = DemoConfig(num_videos=args.videos, epochs=args.epochs, backbone=args.backbone, weights=args.weights,
+    config = DemoConfig(num_videos=args.num_videos, epochs=args.epochs, backbone=args.backbone, weights=args.weights,
                         device=args.device, seed=args.seed, progress=not args.no_progress)
     run_demo(args.out, config)
     return 0

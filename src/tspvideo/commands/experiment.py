@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from tspvideo.commands import add_command
+from tspvideo.commands import add_command, add_num_videos
 
 
 def register(subparsers) -> None:
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                         help="the smallest configuration that runs every step (2 seeds, 6 tiny videos, 1 epoch); "
                              "other size options are ignored")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds), help="seeds (one run each)")
-    parser.add_argument("--videos", type=int, default=defaults.num_videos, help="number of synthetic videos")
+    add_num_videos(parser, defaults.num_videos, "number of synthetic videos")
     parser.add_argument("--classes", type=int, default=defaults.num_classes, help="number of synthetic classes")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs of every variant")
     parser.add_argument("--backbone", default=defaults.backbone, help="encoder architecture")
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         config = dataclasses.replace(QUICK_CONFIG, **runtime)
     else:
-        config = ExperimentConfig(seeds=tuple(args.seeds), num_videos=args.videos, num_classes=args.classes,
+        config = ExperimentConfig(seeds=tuple(args.seeds), num_videos=args.num_videos, num_classes=args.classes,
                                   epochs=args.epochs, backbone=args.backbone, probe_epochs=args.probe_epochs,
                                   workers=args.workers, **runtime)
     run_experiment(args.out, config)

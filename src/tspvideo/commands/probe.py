@@ -19,10 +19,10 @@ def register(subparsers) -> None:
     parser.add_argument("--annotations", required=True, metavar="ANN.json",
                         help="ActivityNet-style ground truth JSON")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--train-subset", default="training")
-    parser.add_argument("--eval-subset", default="validation")
+    parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and dropout")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs of the probe")
+    parser.add_argument("--train-subset", default="training", help="subset the probe trains on")
+    parser.add_argument("--eval-subset", default="validation", help="subset it is evaluated on")
     parser.add_argument("--temporal-size", type=int, default=100,
                         help="fixed temporal grid; 0 keeps each video's native feature grid")
     parser.add_argument("--quiet", action="store_true", help="do not print the loss per epoch")

@@ -48,6 +48,10 @@ def register(subparsers) -> None:
                         help="ground-truth video id of the feature files (default: the file name stem)")
     parser.add_argument("--out", metavar="FIG.png", default=None, help="save the similarity figure here")
     parser.add_argument("--json", metavar="FILE.json", default=None, help="write the scores as JSON")
+    parser.add_argument("--vmin", type=float, default=None,
+                        help="lowest value of the figure's colour scale (default: the lowest off-diagonal cosine)")
+    parser.add_argument("--vmax", type=float, default=None,
+                        help="highest value of the colour scale (default: the highest off-diagonal cosine)")
     parser.add_argument("--clip-len", type=int, default=None,
                         help=f"frames per clip, when the files do not say (a .npy without sidecar: {DEFAULT_CLIP_LEN})")
     parser.add_argument("--fps", type=float, default=None,
@@ -129,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_scores_table(scores))
     if args.out:
         panels = [(label, f, t) for label, (f, t) in zip(_labels(paths), loaded, strict=True)]
-        plot_similarity(panels, segments, args.out, title=video)
-        print(f"wrote {args.out}")
+        low, high = plot_similarity(panels, segments, args.out, title=video, vmin=args.vmin, vmax=args.vmax)
+        print(f"wrote {args.out} (colour scale {low:.4g} to {high:.4g})")
     if args.json:
         save_json_atomic(args.json, {"video": video, "segments": segments, "scores": scores})
         print(f"wrote {args.json}")

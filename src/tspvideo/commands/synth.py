@@ -1,9 +1,10 @@
 """``tspvideo synth``: write a synthetic untrimmed-video dataset (real h264 mp4 files + annotations).
 
-Outputs in ``OUT_DIR``: ``videos/<video_id>.mp4``, ``annotations.json`` (ActivityNet style) and
-``label_map.json``. In each video a few coloured shapes drift over a noisy textured background; during
-an action instance one of them moves with its class's motion pattern (see ``tspvideo.data.synthetic``),
-so telling actions from background needs motion, not appearance.
+Outputs in ``OUT_DIR`` (``--out OUT_DIR``, or positional as in earlier versions):
+``videos/<video_id>.mp4``, ``annotations.json`` (ActivityNet style) and ``label_map.json``. In each
+video a few coloured shapes drift over a noisy textured background; during an action instance one of
+them moves with its class's motion pattern (see ``tspvideo.data.synthetic``), so telling actions from
+background needs motion, not appearance.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tspvideo.commands import add_command
+from tspvideo.commands import add_command, add_num_videos
 from tspvideo.data import synthetic
 from tspvideo.errors import TspVideoError
 
@@ -38,8 +39,10 @@ def register(subparsers) -> None:
     defaults = synthetic.SyntheticConfig()
     p = add_command(subparsers, "synth", "write a synthetic untrimmed-video dataset (mp4 + annotations)",
                     description=DESCRIPTION)
-    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder")
-    p.add_argument("--videos", type=int, default=defaults.num_videos, help="number of videos")
+    p.add_argument("--out", type=Path, default=None, metavar="OUT_DIR", help="output folder (required)")
+    p.add_argument("out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR",
+                   help="output folder, the older positional form of --out")
+    add_num_videos(p, defaults.num_videos, "number of videos")
     p.add_argument("--classes", type=int, default=defaults.num_classes,
                    help=f"number of action classes (motion patterns), at most {len(synthetic.MOTION_PATTERNS)}")
     p.add_argument("--fps", type=float, default=defaults.fps,
@@ -66,9 +69,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print a one-line summary."""
+    if args.out is not None and args.out_dir is not None and args.out != args.out_dir:
+        raise TspVideoError(f"two output folders given: --out {args.out} and {args.out_dir}; give one")
+    out = args.out if args.out is not None else args.out_dir
+    if out is None:
+        raise TspVideoError("give the output folder: --out OUT_DIR")
     started = time.perf_counter()
     dataset = synthetic.generate_dataset(
-        args.out_dir, num_videos=args.videos, num_classes=args.classes, fps=args.fps, size=args.size,
+        out, num_videos=args.num_videos, num_classes=args.classes, fps=args.fps, size=args.size,
         seed=args.seed, min_duration=args.min_duration, max_duration=args.max_duration,
         valid_fraction=args.valid_fraction, min_instances=args.min_instances,
         max_instances=args.max_instances, min_action=args.min_action, max_action=args.max_action,

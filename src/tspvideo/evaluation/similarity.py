@@ -50,6 +50,7 @@ __all__ = [
     "format_comparison_table",
     "format_scores_table",
     "plot_similarity",
+    "colour_limits",
 ]
 
 DEFAULT_CLIP_LEN = 16
@@ -442,13 +443,31 @@ def format_comparison_table(comparison: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------- plotting
+def colour_limits(matrices: list[np.ndarray], vmin: float | None = None,
+                  vmax: float | None = None) -> tuple[float, float]:
+    """One colour range for all matrices: the given limits, else the range of their off-diagonal values.
+
+    The diagonal (always 1) is left out so that near-flat features, e.g. from random weights whose cosines
+    all lie around 0.99, still show their structure instead of a flat square.
+    """
+    off = [sim[~np.eye(sim.shape[0], dtype=bool)] for sim in matrices if sim.shape[0] > 1]
+    values = np.concatenate(off) if off else np.ones(1)
+    low = float(values.min()) if vmin is None else float(vmin)
+    high = float(values.max()) if vmax is None else float(vmax)
+    if not high > low:  # one value everywhere: a small range around it
+        low, high = (low - 1e-3, low + 1e-3) if vmin is None and vmax is None else (low, low + 1e-3)
+    return low, high
+
+
 def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: list[tuple[float, float]],
-                    out_path: str | Path, title: str | None = None, max_size: int = 1500) -> None:
+                    out_path: str | Path, title: str | None = None, max_size: int = 1500,
+                    vmin: float | None = None, vmax: float | None = None) -> tuple[float, float]:
     """Save a figure with one similarity matrix per ``(label, features, times)`` panel.
 
     Ground-truth extents are drawn as green bars left of and above each matrix, as in Figure 2.
-    Matrices longer than ``max_size`` features are subsampled evenly for drawing only.
-    Needs matplotlib (``pip install tspvideo[plot]``); drawn with the Agg backend.
+    Matrices longer than ``max_size`` features are subsampled evenly for drawing only. All panels share
+    one colour scale (:func:`colour_limits`: the data's range unless ``vmin``/``vmax`` are given), which
+    is returned. Needs matplotlib (``pip install tspvideo[plot]``); drawn with the Agg backend.
     """
     try:
         import matplotlib
@@ -466,13 +485,13 @@ def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: 
             keep = np.linspace(0, features.shape[0] - 1, max_size).round().astype(int)
             features, times = features[keep], times[keep]
         matrices.append((label, cosine_similarity_matrix(features), times))
-    # One colour scale for all panels so that they can be compared: [0, 1] unless some cosine is negative.
-    vmin = -1.0 if any(sim.min() < 0 for _, sim, _ in matrices) else 0.0
+    # One colour scale for all panels so that they can be compared.
+    vmin, vmax = colour_limits([sim for _, sim, _ in matrices], vmin, vmax)
     image = None
     for ax, (label, sim, times) in zip(axes[0], matrices, strict=True):
         half = (times[1] - times[0]) / 2 if times.size > 1 else 0.5
         t0, t1 = float(times[0] - half), float(times[-1] + half)
-        image = ax.imshow(sim, cmap="viridis", vmin=vmin, vmax=1, extent=(t0, t1, t1, t0),
+        image = ax.imshow(sim, cmap="viridis", vmin=vmin, vmax=vmax, extent=(t0, t1, t1, t0),
                           interpolation="nearest")
         pad = 0.03 * (t1 - t0)
         for start, end in merged:
@@ -497,3 +516,4 @@ def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: 
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, format=suffix, dpi=120)
     plt.close(fig)
+    return vmin, vmax
