@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from tspvideo.cli import main as cli_main
 from tspvideo.demo import DemoConfig, format_summary, run_demo
@@ -32,6 +33,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "valid acc mean" in printed and "random" in printed
     assert "best epoch: 1" in format_summary(summary)
+
+    # The finished run keeps its models but not the optimizer state (as large as the model): less disk.
+    last = torch.load(out / "run" / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert "model" in last and not {"optimizer", "lr_scheduler", "scaler", "rng"} & set(last)
 
     # The run's best.pth is a model other commands take: evaluate and extract.
     best = out / "run" / "best.pth"

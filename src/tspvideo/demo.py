@@ -204,6 +204,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
           f"({report.clips} clips, {report.clips / max(report.seconds, 1e-9):.1f} clips/s)")
     done("extract")
 
+    _drop_resume_state(run_dir / train.CHECKPOINT_NAME)
     step("summary", "5/5 summary")
     total = time.perf_counter() - started
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()},
@@ -216,12 +217,28 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     return summary
 
 
+# What only resuming a run needs; the demo's run is finished, and the optimizer's momentum alone is as
+# large as the model (~125 MB for R(2+1)D-18).
+RESUME_ONLY_KEYS = ("optimizer", "lr_scheduler", "scaler", "rng")
+
+
+def _drop_resume_state(path: Path) -> None:
+    """Rewrite the finished run's last checkpoint without its resume-only state (the model stays)."""
+    from tspvideo.train import save_checkpoint
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # written by this run just now
+    for key in RESUME_ONLY_KEYS:
+        checkpoint.pop(key, None)
+    save_checkpoint(path, checkpoint)
+
+
 def _files(out: Path, paths: dict[str, Path], gvf_path: Path, run_dir: Path) -> dict[str, str]:
     files = {
         "videos": f"{paths['videos']}/ ({len(list(paths['videos'].glob('*.mp4')))} mp4)",
         "segment tables": f"{paths['train']}, {paths['valid']}",
         "GVF (initial encoder)": str(gvf_path),
-        "checkpoints": f"{run_dir / 'checkpoint.pth'} (resume), {run_dir / 'best.pth'} (extract)",
+        "checkpoints": f"{run_dir / 'best.pth'} (extract), {run_dir / 'checkpoint.pth'} (last epoch; the "
+                       "optimizer state is dropped at the end of the demo to save disk space)",
         "metrics": f"{run_dir / 'metrics.csv'}, {run_dir / 'train.log'}",
         "features": f"{out / 'features'}/ ({len(list((out / 'features').glob('*.npy')))} .npy + .json sidecars)",
         "summary": str(out / "summary.json"),
