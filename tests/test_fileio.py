@@ -51,3 +51,18 @@ def test_current_umask_without_proc(monkeypatch):
     with umask(0o077):
         assert fileio.current_umask() == 0o077
         assert os.umask(0o077) == 0o077
+
+
+def test_a_command_under_umask_022_writes_every_file_0644(tmp_path):
+    import json
+
+    from tspvideo.cli import main
+
+    (tmp_path / "a.json").write_text(json.dumps({"database": {"v": {"subset": "train", "annotations": [
+        {"segment": [1.0, 3.0], "label": "Run"}]}}}), encoding="utf-8")
+    (tmp_path / "m.csv").write_text("filename,video-duration,fps,video-frames\nv.mp4,10,30,300\n", encoding="utf-8")
+    with umask(0o022):
+        assert main(["annotations", "generic", str(tmp_path / "a.json"), "--metadata", str(tmp_path / "m.csv"),
+                     "--out", str(tmp_path / "out")]) == 0
+    written = list((tmp_path / "out").iterdir())
+    assert len(written) >= 4 and {p.name: _mode(p) for p in written} == {p.name: 0o644 for p in written}
