@@ -5,7 +5,7 @@ video, most near an instance, some random), then times parsing/validation, detec
 tIoUs, the length breakdown and proposal AR-AN, plus a dense THUMOS14-like case (213 videos, 2,000
 detections and 50 instances each), and prints the median of a few runs.
 
-    python benchmarks/eval_speed.py [--videos 5000] [--per-video 100] [--repeats 3]
+    python benchmarks/eval_speed.py [--num-videos 5000] [--per-video 100] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tspvideo.commands import add_num_videos
 from tspvideo.evaluation.detad import DETAD_SETTINGS, prepare_detad, sensitivity_analysis
 from tspvideo.evaluation.detad_fp import false_positive_profile
 from tspvideo.evaluation.detection import THUMOS14_TIOUS, evaluate_detection
@@ -83,13 +84,13 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=5000)
+    add_num_videos(parser, 5000, "synthetic videos")
     parser.add_argument("--per-video", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    gt_obj, pred_obj = synthetic(args.videos, args.per_video)
-    num_pred = args.videos * args.per_video
+    gt_obj, pred_obj = synthetic(args.num_videos, args.per_video)
+    num_pred = args.num_videos * args.per_video
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         gt_path, pred_path = Path(tmp) / "gt.json", Path(tmp) / "pred.json"
@@ -117,7 +118,7 @@ def main() -> None:
     rows.append(("dense THUMOS14-like mAP, 7 tIoUs", t,
                  f"{len(dense_pred)} predictions, {dense_gt.num_instances} instances"))
 
-    print(f"{args.videos} videos, {gt.num_instances} instances, {num_pred} predictions, "
+    print(f"{args.num_videos} videos, {gt.num_instances} instances, {num_pred} predictions, "
           f"median of {args.repeats} runs")
     print(f"{'step':<36}{'seconds':>9}  result")
     for name, seconds, note in rows:

@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract import PerClipDataset, write_test_video  # noqa: E402
 
+from tspvideo.commands import add_num_videos  # noqa: E402
 from tspvideo.data.clips import num_clips  # noqa: E402
 from tspvideo.extract import ClipSettings, extract_dataset  # noqa: E402
 from tspvideo.models.tsp import create_model
@@ -174,9 +175,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10, help="timed batches per model-only rate")
     parser.add_argument("--workers", type=int, nargs="+", default=[4, 8, 14], help="decode workers to try")
-    parser.add_argument("--videos", type=int, default=16, help="synthetic 640x360 videos")
+    add_num_videos(parser, 16, "synthetic 640x360 videos")
     parser.add_argument("--seconds", type=float, default=40, help="length of each synthetic video")
-    parser.add_argument("--real", type=Path, help="a real video to copy --videos times (e.g. 720p)")
+    parser.add_argument("--real", type=Path, help="a real video to copy --num-videos times (e.g. 720p)")
     parser.add_argument("--baseline-clips", type=int, default=320, help="clips for each per-clip baseline run")
     parser.add_argument("--all-modes", action="store_true",
                         help="model-only fp32 and bf16 too, and a bf16 baseline (else only the modes compared)")
@@ -191,7 +192,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp())
     started = time.perf_counter()
-    videos = make_videos(tmp, args.videos, args.seconds, args.real)
+    videos = make_videos(tmp, args.num_videos, args.seconds, args.real)
     print(f"videos written in {time.perf_counter() - started:.1f} s", flush=True)
 
     if device.type == "cuda":

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from tspvideo.commands import add_num_videos
 from tspvideo.data.datasets import BalancedSampler, ClipSpec, SegmentClipDataset, seed_worker
 from tspvideo.data.segments import read_label_map, read_segment_table
 from tspvideo.demo import DemoConfig, prepare_dataset
@@ -45,7 +46,7 @@ def measure(dataset: SegmentClipDataset, workers: int, batch_size: int, batches:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="320x240", help="video WIDTHxHEIGHT")
-    parser.add_argument("--videos", type=int, default=4)
+    add_num_videos(parser, 4, "synthetic videos")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--clip-len", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -54,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(1)  # the transform runs in each worker; one thread each, as in training
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        config = DemoConfig(num_videos=args.videos, num_classes=3, video_size=(width, height), min_duration=30.0,
+        config = DemoConfig(num_videos=args.num_videos, num_classes=3, video_size=(width, height), min_duration=30.0,
                             max_duration=40.0, progress=False)
         paths = prepare_dataset(Path(tmp), config)
         dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,
