@@ -168,7 +168,7 @@ def test_gvf_file_layout_and_values(videos, tmp_path, reference_data_dir):
     assert count == 3
     gvf = read_gvf(tmp_path / "gvf.h5")
     np.testing.assert_array_equal(gvf["a"], np.load(tmp_path / "f" / "a.npy").max(axis=0))
-    reference = reference_data_dir / "thumos14_r2plus1d_34-max_gvf.head3.h5"
+    reference = reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5"
     with h5py.File(tmp_path / "gvf.h5") as ours, h5py.File(reference) as ref:
         key = next(iter(ref))
         assert ours["a"].dtype == ref[key].dtype and ours["a"].ndim == ref[key].ndim == 1
