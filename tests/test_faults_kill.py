@@ -106,6 +106,12 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def _written(marker: Path) -> bool:
+    """The marker exists and holds its text (write_text creates the file before writing: a kill in between
+    would leave it empty)."""
+    return marker.is_file() and marker.stat().st_size > 0
+
+
 def _kill_when(process: subprocess.Popen, ready, what: str, timeout: float = 240) -> None:
     """SIGKILL ``process`` as soon as ``ready()`` is true; fail if it ends or times out first."""
     deadline = time.monotonic() + timeout
@@ -180,7 +186,7 @@ def test_sigkill_while_a_feature_file_is_written(videos, tmp_path):
     process = subprocess.Popen([*command, "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
                                env={**_env(), "STALL_AT_SAVE": "3", "MARKER": str(marker)})
-    _kill_when(process, marker.exists, "the third feature file was being written")
+    _kill_when(process, lambda: _written(marker), "the third feature file was being written")
     partial = Path(marker.read_text())
     assert partial.parent == out and partial.name.startswith(".v2.npy.") and partial.exists()
     assert check_feature_folder(out) == {"v0", "v1"} and not (out / "v2.npy").exists()
@@ -214,7 +220,7 @@ def test_sigkill_during_training_then_resume(mode, data, straight_run, tmp_path,
     process = subprocess.Popen([sys.executable, str(script), *train_argv(data, out, *COMMON)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "MARKER": str(marker), "KILL_MODE": mode})  # threads as here
-    _kill_when(process, marker.exists, f"the kill point ({mode})")
+    _kill_when(process, lambda: _written(marker), f"the kill point ({mode})")
     checkpoint = read_checkpoint(out / "checkpoint.pth")  # loads: never a truncated file under this name
     assert checkpoint["epoch"] == 0  # the first epoch, complete
     read_checkpoint(out / "best.pth")
