@@ -140,7 +140,7 @@ def end_to_end_rate(path: Path, model, settings: ClipSettings, first_clip: int, 
                                           channels_last=channels_last))
     if isinstance(outcome, str):
         sys.exit(f"extraction failed: {outcome}")
-    assert len(outcome[0]) == count
+    assert len(outcome.features) == count
     return count / (time.perf_counter() - started)
 
 

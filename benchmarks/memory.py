@@ -1,11 +1,16 @@
-"""Peak memory of extraction against video length: it should stay flat (bounded by batch and queue sizes).
+"""Peak memory of extraction on a CPU: with the real R(2+1)D encoders, and against video length.
 
-For each length, a synthetic h264 video is written, then extracted in a fresh process (decoding in the
-main process, ``--workers 0``, so one process holds everything) with a cheap encoder: memory, not model
-speed, is measured. Peak resident memory comes from ``getrusage`` of that process.
+For each length, a synthetic h264 video is written, then extracted in a fresh process, as
+`tspvideo extract --device cpu` runs it (one decode worker by default). The encoder is the real
+architecture with random weights (the same memory as released weights: same layers and shapes) or,
+with ``--models mean``, a cheap stand-in that isolates decoding and buffering. Two peaks: the
+extracting process's own peak resident memory (``getrusage``), and the largest sum of the proportional
+set size (PSS: pages a decode worker shares with its parent after fork() count once) of that process
+and its decode workers, sampled every 0.2 s from /proc.
 
-    python benchmarks/memory.py                       # 1, 10 and 60 minute videos at 320x180
-    python benchmarks/memory.py --minutes 1 10 --size 640x360
+    python benchmarks/memory.py                                   # R(2+1)D-18 and -34, 1 minute, batch 8
+    python benchmarks/memory.py --models r2plus1d_34 --minutes 1 10 60 --batch-sizes 8 32
+    python benchmarks/memory.py --models mean --minutes 1 10 60 --workers 0   # decoding and buffering alone
 """
 
 from __future__ import annotations
@@ -15,51 +20,76 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 import torch
-from tspvideo.extract import ClipSettings, extract_dataset
 from pathlib import Path
+from tspvideo.extract import ClipSettings, extract_dataset
+from tspvideo.models.tsp import create_model
 
 class MeanEncoder(torch.nn.Module):  # cheap: the measurement is about decoding and buffering
     def forward(self, clips):
         return clips.mean(dim=(2, 3, 4)).repeat(1, 171)[:, :512]
 
-video, out, stride, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+video, out, model_name = sys.argv[1], sys.argv[2], sys.argv[3]
+stride, batch, workers = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+
+def tree(pid):  # this process and all its descendants
+    pids = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    pids += tree(int(child))
+        except OSError:
+            pass
+    return pids
+
+def pss_mib(pids):  # proportional set size: pages shared after fork() are counted once in the sum
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
 samples = []
-
-def sample():  # resident memory once a second, to see whether it grows during the run
-    import os
+def sample():
     while True:
-        with open(f"/proc/{os.getpid()}/statm") as f:
-            samples.append(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20)
-        time.sleep(1)
+        samples.append(pss_mib(tree(os.getpid())))
+        time.sleep(0.2)
 
-import threading
+if model_name == "mean":
+    model = MeanEncoder()
+else:
+    torch.manual_seed(0)
+    model = create_model(model_name, heads=("region",), gvf=None).eval()
+before = pss_mib([os.getpid()])
 threading.Thread(target=sample, daemon=True).start()
 started = time.perf_counter()
-report = extract_dataset([Path(video)], out, MeanEncoder(), {"weights": "mean"}, ClipSettings(16, 15.0, stride),
-                         batch_size=batch, num_workers=0, progress=False)
+report = extract_dataset([Path(video)], out, model, {"weights": "random"}, ClipSettings(16, 15.0, stride),
+                         batch_size=batch, num_workers=workers, progress=False)
+seconds = time.perf_counter() - started
 assert not report.failed, report.failed
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-half = len(samples) // 2
-print(json.dumps({"clips": report.clips, "seconds": time.perf_counter() - started,
-                  "rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024,
-                  "max_rss_first_half_mib": max(samples[:half] or samples),
-                  "max_rss_second_half_mib": max(samples[half:])}))
+peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"clips": report.clips, "seconds": seconds, "rss_before_mib": before,
+                  "peak_tree_mib": max(samples), "peak_main_mib": peak_main, "torch_threads": torch.get_num_threads()}))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
+    parser.add_argument("--models", nargs="+", default=["r2plus1d_18", "r2plus1d_34"],
+                        help="backbones (random weights) or `mean` (cheap stand-in encoder)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
     parser.add_argument("--size", default="320x180", help="WxH of the synthetic videos")
     parser.add_argument("--stride", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="decode workers (1: the CLI's CPU default)")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
 
@@ -70,25 +100,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             video = Path(tmp) / f"long_{minutes:g}min.mp4"
-            started = time.perf_counter()
             write_test_video(video, minutes * 60, size=(width, height))
-            written = time.perf_counter() - started
-            result = subprocess.run([sys.executable, "-c", CHILD, str(video), str(Path(tmp) / f"out{minutes:g}"),
-                                     str(args.stride), str(args.batch_size)],
-                                    check=True, capture_output=True, text=True)
-            stats = json.loads(result.stdout.strip().splitlines()[-1])
-            rows.append((minutes, video.stat().st_size / 2**20, stats, written))
+            for model in args.models:
+                for batch in args.batch_sizes:
+                    out = Path(tmp) / f"out_{minutes:g}_{model}_{batch}"
+                    result = subprocess.run([sys.executable, "-c", CHILD, str(video), str(out), model,
+                                             str(args.stride), str(batch), str(args.workers)],
+                                            check=True, capture_output=True, text=True)
+                    stats = json.loads(result.stdout.strip().splitlines()[-1])
+                    rows.append((model, batch, minutes, stats))
+                    print(model, batch, minutes, stats, flush=True)
             video.unlink()
 
-    print(f"\nextraction peak memory, {args.size} h264 30 fps, stride {args.stride}, batch {args.batch_size}, "
-          f"workers 0, cheap encoder")
-    print("| video length | file MiB | clips | extraction s | RSS after imports MiB | max RSS 1st half MiB "
-          "| max RSS 2nd half MiB | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for minutes, size_mib, stats, _ in rows:
-        print(f"| {minutes:g} min | {size_mib:.1f} | {stats['clips']} | {stats['seconds']:.1f} "
-              f"| {stats['rss_before_mib']:.0f} | {stats['max_rss_first_half_mib']:.0f} "
-              f"| {stats['max_rss_second_half_mib']:.0f} | {stats['peak_rss_mib']:.0f} |")
+    print(f"\nCPU extraction peak memory, synthetic {args.size} h264 30 fps, stride {args.stride}, "
+          f"{args.workers} decode worker(s), random weights")
+    print("| encoder | batch | video length | clips | extraction s | clips/s | PSS before MiB "
+          "| peak RSS, extracting process MiB | peak PSS, with decode workers MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model, batch, minutes, stats in rows:
+        print(f"| {model} | {batch} | {minutes:g} min | {stats['clips']} | {stats['seconds']:.1f} "
+              f"| {stats['clips'] / stats['seconds']:.1f} | {stats['rss_before_mib']:.0f} "
+              f"| {stats['peak_main_mib']:.0f} | {stats['peak_tree_mib']:.0f} |")
 
 
 if __name__ == "__main__":

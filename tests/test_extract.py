@@ -152,7 +152,8 @@ def test_cli_with_released_layout_checkpoint_and_h5(videos, tmp_path, capsys):
 
 def test_cli_exit_codes(videos, tmp_path, capsys):
     args = ["--random-init", "r3d_18", "--clip-len", "4", "--stride", "40", "--workers", "0", "--no-progress"]
-    assert main(["extract", str(videos / "a.mp4"), str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o"),
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)  # exists but cannot be decoded: that video fails
+    assert main(["extract", str(videos / "a.mp4"), str(tmp_path / "broken.mp4"), "--out", str(tmp_path / "o"),
                  *args]) == 1
     assert main(["extract", str(videos / "a.mp4"), "--out", str(tmp_path / "o"), "--stride", "0",
                  "--random-init", "r3d_18"]) == 2

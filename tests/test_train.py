@@ -265,3 +265,20 @@ def test_clear_errors_for_inconsistent_flags(data, tmp_path):
     with pytest.raises(TspVideoError, match="fewer than one batch"):
         train.main(parse(argv + ["--batch-size", "1000"]))
     assert cli_main(["train", *without_gvf]) == 2
+
+
+def test_progress_shows_steps_within_the_epoch(capsys):
+    """The bar says which step of the epoch it is at, not only clips."""
+    torch.manual_seed(0)
+    model = tiny_create_model("r3d_18", num_classes=3, heads=("action", "region"), gvf="max")
+    batches = [{"clip": torch.randn(4, 3, 4, 16, 16), "gvf": torch.randn(4, 512), "action": torch.tensor([0, 2, -1, 1]),
+                "region": torch.tensor([0, 0, 1, 0]), "replaced": torch.zeros(4)} for _ in range(3)]
+    optimizer = torch.optim.SGD(train.parameter_groups(model, 0.01, 0.01, freeze_stem=False), momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    args = argparse.Namespace(epochs=1, batch_size=4, amp=None, channels_last=False, alpha_action=1.0,
+                              alpha_region=1.0, action_loss_norm="clips")
+    stats = train.train_one_epoch(model, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False), batches,
+                                  torch.device("cpu"), 0, args, show_progress=True)
+    assert stats["clips"] == 12
+    err = capsys.readouterr().err
+    assert "step=3/3" in err and "epoch 1/1" in err

@@ -7,3 +7,16 @@ class TspVideoError(Exception):
 
 class VideoDecodeError(TspVideoError):
     """A video could not be opened or decoded; the message names the file and the cause."""
+
+
+class TruncatedVideoError(VideoDecodeError):
+    """The frames end clearly before the duration the file's header declares (cut short, partly downloaded).
+
+    Raised after every decodable frame has been yielded, so a caller that accepts short files has them all.
+    """
+
+    def __init__(self, path: object, decoded_seconds: float, declared_seconds: float) -> None:
+        self.decoded_seconds = decoded_seconds
+        self.declared_seconds = declared_seconds
+        super().__init__(f"{path}: decoded {decoded_seconds:.1f} s of the {declared_seconds:.1f} s the file declares "
+                         "(truncated?)")

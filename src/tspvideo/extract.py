@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from tspvideo import __version__
 from tspvideo.data.clips import clip_centers
@@ -33,11 +32,20 @@ from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
 from tspvideo.precision import autocast
+from tspvideo.progress import ClipProgress
+from tspvideo.provenance import (
+    check_folder_settings,
+    feature_settings,
+    iter_sidecars,
+    source_change,
+    source_fingerprint,
+)
 from tspvideo.streaming import (
     ClipAssembler,
     ClipSettings,
     FeatureOutcome,
     FrameStream,
+    VideoFeatures,
     VideoProgress,
     WorkUnit,
     header_duration,
@@ -47,11 +55,13 @@ from tspvideo.streaming import (
 
 @dataclass
 class ExtractionReport:
-    """What a run did: written, skipped (already done) and failed videos (path -> error)."""
+    """What a run did: written, skipped (already done) and failed videos (path -> error), and why."""
 
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    refreshed: dict[str, str] = field(default_factory=dict)  # re-extracted as the source changed: what changed
+    short: dict[str, str] = field(default_factory=dict)  # kept although shorter than declared (accept_short)
     clips: int = 0
     seconds: float = 0.0
 
@@ -59,12 +69,16 @@ class ExtractionReport:
 def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (recursively, by video extension) and ``.txt`` lists into video paths.
 
-    Two videos with the same stem would write the same feature file, so that is an error, raised
-    before any work starts.
+    Two videos with the same stem would write the same feature file, and an input that does not exist
+    at all is most likely mistyped: both are errors, raised before any work starts (and before any
+    output is created). Entries of a list that do not exist fail one by one during the work, as a
+    dataset's list may name a few videos that could not be downloaded.
     """
     videos: list[Path] = []
     for item in inputs:
         path = Path(item)
+        if not path.exists():
+            raise TspVideoError(f"{path}: no such file or folder")
         if path.is_dir():
             videos += sorted(p for p in path.rglob("*") if is_video_file(p))
         elif path.suffix.lower() in (".txt", ".lst"):
@@ -76,7 +90,7 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
                 if line and not line.startswith("#"):
                     videos.append(Path(line) if Path(line).is_absolute() else base / line)
         else:
-            videos.append(path)  # missing files are reported per video, not fatal for the run
+            videos.append(path)
     by_stem: dict[str, Path] = {}
     for video in videos:
         if video.stem in by_stem and by_stem[video.stem] != video:
@@ -86,6 +100,24 @@ def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     if not videos:
         raise TspVideoError(f"no videos found in {', '.join(map(str, inputs))}")
     return list(by_stem.values())
+
+
+def check_file_writable(path: str | os.PathLike) -> None:
+    """Raise when the file ``path`` could not be written later, creating nothing.
+
+    Its folder, or the nearest existing folder above it (where the missing ones would be created), must
+    be writable; ``path`` itself must not be a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TspVideoError(f"cannot write {path}: it is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise TspVideoError(f"cannot write {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TspVideoError(f"cannot write {path}: Permission denied ({folder})")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -167,12 +199,13 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     num_workers: int = 0, amp: str | None = None, channels_last: bool = False,
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
                     prep: Preprocessing = PREPROCESSING["tsp"],
-                    on_clips: Callable[[int], None] | None = None) -> Iterator[tuple[int, FeatureOutcome]]:
+                    on_clips: Callable[[int], None] | None = None,
+                    accept_short: bool = False) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
 
-    Yields ``(index into videos, (features [T, C] float32, num_frames))``, or ``(index, error)`` for a
-    video that failed. ``units`` restricts the work to ranges of clips (default: every clip of every
-    video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
+    Yields ``(index into videos, VideoFeatures)``, or ``(index, error)`` for a video that failed (a file
+    cut short fails unless ``accept_short``). ``units`` restricts the work to ranges of clips (default:
+    every clip of every video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
     batch of n clips. ``model`` as in :func:`extract_dataset`.
     """
     torch_device = torch.device(device)
@@ -180,7 +213,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     units = plan_units(videos, settings, num_workers) if units is None else list(units)
-    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize)
+    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize, accept_short)
     # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
                         prefetch_factor=4 if num_workers else None, in_order=False)
@@ -203,7 +236,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                 assembler.add(item["unit"], item["indices"], item["frames"])
             else:
                 assembler.finish(item["unit"])
-                progress.end_unit(item["unit"], int(item["num_frames"]), item["error"])
+                progress.end_unit(item["unit"], int(item["num_frames"]), item["error"], item["short"])
             yield from run_model()
         yield from run_model(flush=True)
 
@@ -215,54 +248,108 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                     channels_last: bool = False, backend: str = "pyav", decode_threads: int = 0,
                     decoder_resize: bool = False,
                     prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
-                    overwrite: bool = False) -> ExtractionReport:
+                    overwrite: bool = False, accept_short: bool = False) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
 
     ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
-    mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model, weights...).
+    mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model,
+    weights...). A video is skipped when its sidecar records the same settings and the same source file
+    (see :mod:`tspvideo.provenance`); features of other settings in ``out_dir`` are an error raised before
+    any work, unless ``overwrite``. A file that ends well before its declared duration fails, unless
+    ``accept_short`` (then its sidecar says so).
     """
     out_dir = Path(out_dir)
     check_writable(out_dir)
     report = ExtractionReport()
-    mine = shard(videos, shard_id, num_shards)
-    todo = []
-    for video in mine:
-        if not overwrite and is_done(out_dir, video):
-            report.skipped.append(str(video))
-        else:
-            todo.append(video)
+    current = feature_settings(settings, model_description, prep, amp=amp, backend=backend,
+                               decoder_resize=decoder_resize)
+    sidecars = dict(iter_sidecars(out_dir))
+    if not overwrite:
+        check_folder_settings(sidecars, current, out_dir)
+    todo, sources = _plan_resume(shard(videos, shard_id, num_shards), out_dir, sidecars, report, overwrite,
+                                 accept_short)
     model_description = {**model_description, "decoder_resize": decoder_resize}
     started = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="video", disable=not progress, desc=f"extract {out_dir.name}")
+    bar = ClipProgress(todo, settings, enabled=progress, desc=f"extract {out_dir.name}")
 
     def count(clips: int) -> None:
         report.clips += clips
-        bar.set_postfix(clips_per_s=f"{report.clips / (time.perf_counter() - started):.1f}")
+        bar.add_clips(clips)
 
     for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
                                           num_workers=num_workers, amp=amp, channels_last=channels_last,
                                           backend=backend, decode_threads=decode_threads,
-                                          decoder_resize=decoder_resize, prep=prep, on_clips=count):
+                                          decoder_resize=decoder_resize, prep=prep, on_clips=count,
+                                          accept_short=accept_short):
         video = todo[index]
         if isinstance(outcome, str):
             report.failed[str(video)] = outcome
+            _remove_outputs(out_dir, video)  # outputs of an earlier run are stale: never leave them as done
             bar.write(f"failed: {outcome}")
+            bar.video_done(index, None)
         else:
-            features, num_frames = outcome
-            _write_video_features(out_dir, video, features, num_frames, settings, model_description, prep)
+            provenance = {"settings": current, "source": sources[index]}
+            _write_video_features(out_dir, video, outcome, settings, model_description, prep, provenance)
             report.written.append(str(video))
-        bar.update(1)
+            if outcome.short is not None:
+                report.short[str(video)] = _short_message(outcome.short)
+                bar.write(f"kept (--accept-short): {video}: {report.short[str(video)]}")
+            bar.video_done(index, len(outcome.features))
     bar.close()
     report.seconds = time.perf_counter() - started
     write_failures(failures_path(out_dir, shard_id, num_shards), report.failed)
     return report
 
 
-def _write_video_features(out_dir: Path, video: Path, features: np.ndarray, num_frames: int,
-                          settings: ClipSettings, model_description: dict, prep: Preprocessing) -> None:
+def _plan_resume(videos: Sequence[Path], out_dir: Path, sidecars: dict[Path, dict], report: ExtractionReport,
+                 overwrite: bool, accept_short: bool) -> tuple[list[Path], list[dict | None]]:
+    """The videos to extract (and their source fingerprints); the others go to ``report.skipped``.
+
+    A video is redone when asked (``overwrite``), when its outputs are missing, when its source file
+    changed since (said on stdout and listed in ``report.refreshed``), or when it was kept short and
+    short files are no longer accepted.
+    """
+    todo, sources = [], []
+    for video in videos:
+        npy, sidecar_path = feature_paths(out_dir, video)
+        sidecar = sidecars.get(sidecar_path)
+        source = source_fingerprint(video)
+        if not overwrite and sidecar is not None and npy.is_file():
+            change = source_change((sidecar.get("provenance") or {}).get("source"), source)
+            if change is None and (accept_short or not sidecar.get("accepted_short")):
+                report.skipped.append(str(video))
+                continue
+            if change is not None and source is not None:
+                report.refreshed[str(video)] = change
+                print(f"{video}: changed since its features were extracted ({change}): extracting it again")
+        todo.append(video)
+        sources.append(source)
+    return todo, sources
+
+
+def _remove_outputs(out_dir: Path, video: Path) -> None:
     npy, sidecar = feature_paths(out_dir, video)
+    for path in (sidecar, npy):  # the sidecar first: it marks the video as done
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _short_message(short: tuple[float, float]) -> str:
+    decoded, declared = short
+    return f"decoded {decoded:.1f} s of the {declared:.1f} s the file declares (truncated?)"
+
+
+def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, settings: ClipSettings,
+                          model_description: dict, prep: Preprocessing, provenance: dict) -> None:
+    npy, sidecar = feature_paths(out_dir, video)
+    features, num_frames = outcome.features, outcome.num_frames
     count = len(features)
     save_npy_atomic(npy, features.astype(np.float32, copy=False))
+    short = {}
+    if outcome.short is not None:  # kept with --accept-short: say so where the features are read
+        short = {"accepted_short": {"decoded_seconds": round(outcome.short[0], 3),
+                                    "declared_seconds": round(outcome.short[1], 3),
+                                    "note": _short_message(outcome.short)}}
     # The sidecar is written last: its presence marks the video as done.
     save_json_atomic(sidecar, {
         "video": video.name,
@@ -279,6 +366,8 @@ def _write_video_features(out_dir: Path, video: Path, features: np.ndarray, num_
                            "its time is the clip centre (i*stride + clip_len/2)/fps seconds",
         "preprocessing": prep.to_dict(),
         **model_description,
+        **short,
+        "provenance": provenance,
         "tspvideo_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,14 +28,28 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tspvideo.data.clips import num_clips
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
 from tspvideo.data.video import iter_sampled_frames
-from tspvideo.errors import TspVideoError
+from tspvideo.errors import TruncatedVideoError, TspVideoError
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
 FRAMES_PER_ITEM = 64
 
-# What becomes of one video: its features [T, C] and its number of sampled frames, or an error message.
-FeatureOutcome = tuple[np.ndarray, int] | str
+
+
+class VideoFeatures(NamedTuple):
+    """One video's features ``[T, C]`` in clip order and its number of sampled frames.
+
+    ``short`` is ``(decoded seconds, declared seconds)`` when the frames ended well before the duration
+    the file declares and short files were accepted; None otherwise.
+    """
+
+    features: np.ndarray
+    num_frames: int
+    short: tuple[float, float] | None = None
+
+
+# What becomes of one video: its features, or an error message naming the file.
+FeatureOutcome = VideoFeatures | str
 
 
 def cpu_share() -> int:
@@ -146,14 +161,15 @@ class FrameStream(IterableDataset):
     """Worker side: decodes units and yields their needed sampled frames, preprocessed, in order.
 
     Items are dicts: ``{"unit": u, "indices": LongTensor[n], "frames": [n, 3, h, w]}``, then, per unit,
-    ``{"unit": u, "end": True, "num_frames": N, "error": None | str}`` where N is one past the last
-    sampled frame the unit decoded (0 when none). With DataLoader workers, each worker takes the next
-    unit not yet taken.
+    ``{"unit": u, "end": True, "num_frames": N, "error": None | str, "short": None | (decoded s, declared s)}``
+    where N is one past the last sampled frame the unit decoded (0 when none). A file that ends well
+    before its declared duration is an error, unless ``accept_short``: then its frames are used and the
+    end record says how short it is. With DataLoader workers, each worker takes the next unit not yet taken.
     """
 
     def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
                  prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
-                 decoder_resize: bool = False) -> None:
+                 decoder_resize: bool = False, accept_short: bool = False) -> None:
         self.videos = list(videos)
         self.units = list(units)
         self.settings = settings
@@ -162,6 +178,7 @@ class FrameStream(IterableDataset):
         self.decode_threads = decode_threads
         # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
         self.decoder_size = prep.resize if decoder_resize else None
+        self.accept_short = accept_short
         self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it
 
     def __iter__(self) -> Iterator[dict]:
@@ -201,13 +218,22 @@ class FrameStream(IterableDataset):
                     indices, frames = [], []
             if frames:
                 yield self._item(unit, indices, frames)
+        except TruncatedVideoError as error:
+            if not self.accept_short:
+                yield {"unit": unit, "end": True, "num_frames": last + 1, "error": str(error), "short": None}
+                return
+            if frames:  # every decodable frame came before the error
+                yield self._item(unit, indices, frames)
+            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None,
+                   "short": (error.decoded_seconds, error.declared_seconds)}
+            return
         except Exception as error:  # one bad video must not stop the others; the error names it
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             if str(video) not in message:
                 message = f"{video}: {type(error).__name__}: {message}"
-            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": message}
+            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": message, "short": None}
             return
-        yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None}
+        yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None, "short": None}
 
     def _item(self, unit: int, indices: list[int], frames: list[np.ndarray]) -> dict:
         return {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long),
@@ -309,7 +335,7 @@ class VideoProgress:
     """Collects each video's features from its units and says when a video is complete.
 
     A video is complete once all its units have sent their end record and every clip cut from their
-    frames has been through the model; it is then either ``(features [T, C], num_frames)`` in clip
+    frames has been through the model; it is then either its :class:`VideoFeatures`, in clip
     order, or an error message naming the file.
     """
 
@@ -325,6 +351,7 @@ class VideoProgress:
         self.units_left = [len(ids) for ids in self.units_of]
         self.num_frames = [0] * len(self.videos)
         self.errors: dict[int, str] = {}
+        self.short: dict[int, tuple[float, float]] = {}
         self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.received = [0] * len(self.videos)
         self.ended: list[int] = []
@@ -336,12 +363,15 @@ class VideoProgress:
             self.pieces.setdefault(int(video), []).append((clip_ids[mine], features[mine]))
             self.received[video] += int(mine.sum())
 
-    def end_unit(self, unit: int, num_frames: int, error: str | None) -> None:
+    def end_unit(self, unit: int, num_frames: int, error: str | None,
+                 short: tuple[float, float] | None = None) -> None:
         video = self.units[unit].video
         self.units_left[video] -= 1
         self.num_frames[video] = max(self.num_frames[video], num_frames)
         if error is not None:
             self.errors.setdefault(video, error)
+        if short is not None:
+            self.short[video] = (float(short[0]), float(short[1]))
         if self.units_left[video] == 0:
             self.ended.append(video)
 
@@ -375,4 +405,4 @@ class VideoProgress:
         if made != end - first or not np.array_equal(np.sort(clip_ids), np.arange(first, end)):
             return f"{path}: internal error: {len(clip_ids)} clips, expected {end - first}"
         features = np.concatenate([p[1] for p in pieces])
-        return features[np.argsort(clip_ids, kind="stable")], num_frames
+        return VideoFeatures(features[np.argsort(clip_ids, kind="stable")], num_frames, self.short.get(video))

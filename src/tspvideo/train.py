@@ -280,8 +280,8 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
             totals[key] = totals.get(key, 0) + value
         rate = totals["clips"] * world_size / (time.perf_counter() - started)
         bar.update(global_batch)
-        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}",
-                        clips_s=f"{rate:.1f}")
+        bar.set_postfix(step=f"{int(totals['steps'])}/{len(loader)}", loss=f"{float(loss.detach()):.3f}",
+                        lr=f"{optimizer.param_groups[-1]['lr']:.2e}", clips_s=f"{rate:.1f}")
     bar.close()
     seconds = time.perf_counter() - started
     heads = [h for h in HEAD_CHOICES if f"{h}_total" in totals]

@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import torch
 
 from tspvideo.data.transforms import PREPROCESSING
 from tspvideo.data.video import BACKENDS
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings
+from tspvideo.extract import ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_model
 from tspvideo.streaming import cpu_share
+
+# Clips per forward pass by default. On a CPU, R(2+1)D activations of a batch of 32 clips reach several
+# GB (benchmarks/memory.py); 8 keeps extraction within a laptop's memory at about the same speed.
+GPU_BATCH_SIZE = 32
+CPU_BATCH_SIZE = 8
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +38,9 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--fps", type=float, default=15.0, help="frames per second clips are sampled at")
     grid.add_argument("--stride", type=int, default=16, help="frames between the starts of consecutive clips")
     run = parser.add_argument_group("runtime")
-    run.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
+    run.add_argument("--batch-size", type=int, default=None,
+                     help=f"clips per forward pass (default: {GPU_BATCH_SIZE} on a GPU, {CPU_BATCH_SIZE} on a CPU, "
+                          "where a batch of 32 clips of R(2+1)D needs several GB of memory)")
     run.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     run.add_argument("--workers", type=int, default=None,
                      help="decoding worker processes (0: in the main process; default: CPU cores - 2 with a GPU, "
@@ -45,6 +53,27 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--decoder-resize", action="store_true",
                      help="resize in the decoder (faster; features differ slightly from the reference path)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_accept_short_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--accept-short`` (commands that extract features)."""
+    parser.add_argument("--accept-short", action="store_true",
+                        help="keep the features of a video whose frames end more than max(1 s, 2%%) before the "
+                             "duration its file declares (truncated or partly downloaded?), and say so in its "
+                             "sidecar; by default such a video fails")
+
+
+def report_extraction(command: str, report, out_dir: Path, shard_id: int = 0, num_shards: int = 1) -> None:
+    """Print what an extraction did: counts, rate, re-extracted and short videos, where failures are listed."""
+    rate = report.clips / report.seconds if report.seconds > 0 else 0.0
+    refreshed = f" ({len(report.refreshed)} as their source file changed)" if report.refreshed else ""
+    print(f"{command}: {len(report.written)} written{refreshed}, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")
+    if report.short:
+        print(f"{command}: {len(report.short)} video(s) shorter than their files declare kept (--accept-short); "
+              "their sidecars say so")
+    if report.failed:
+        print(f"{command}: failures listed in {failures_path(out_dir, shard_id, num_shards)}")
 
 
 def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
@@ -75,6 +104,15 @@ def decode_workers(args: argparse.Namespace) -> int:
     return max(1, cpu_share() - 2)
 
 
+def batch_size(args: argparse.Namespace) -> int:
+    """``--batch-size``, or its default for the device (smaller on a CPU, to keep a laptop's memory safe)."""
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise TspVideoError(f"--batch-size must be 1 or more, got {args.batch_size}")
+        return args.batch_size
+    return CPU_BATCH_SIZE if torch.device(args.device).type == "cpu" else GPU_BATCH_SIZE
+
+
 def runtime_options(args: argparse.Namespace, description: dict) -> dict:
     """Keyword arguments of :func:`tspvideo.extract.extract_dataset` from the runtime flags.
 
@@ -83,7 +121,7 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
     device = args.device
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
-    return {"batch_size": args.batch_size, "device": device, "num_workers": decode_workers(args),
+    return {"batch_size": batch_size(args), "device": device, "num_workers": decode_workers(args),
             "amp": args.amp, "channels_last": args.channels_last, "backend": args.backend,
             "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
             "prep": preprocessing(description), "progress": not args.no_progress}

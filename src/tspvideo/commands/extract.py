@@ -7,9 +7,23 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, runtime_options
+from tspvideo.commands._model_args import (
+    add_accept_short_arg,
+    add_encoder_args,
+    build_encoder,
+    clip_settings,
+    report_extraction,
+    runtime_options,
+)
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos, merge_to_h5
+from tspvideo.extract import (
+    check_clip_fits,
+    check_file_writable,
+    check_writable,
+    extract_dataset,
+    find_videos,
+    merge_to_h5,
+)
 
 
 def register(subparsers) -> None:
@@ -17,12 +31,16 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "extract", "extract clip features of videos",
         "Extract one float32 [T, C] .npy per video (named after the video's stem) and a JSON sidecar with the "
-        "time of each feature. Videos already done are skipped; failures go to OUT/failures.csv. "
-        "Exit code: 0 all done, 1 some videos failed, 2 bad arguments.")
+        "time of each feature. A rerun skips a video only when its sidecar records the same settings (weights, "
+        "grid, preprocessing, precision, decoder) and the same source file; a changed source file is extracted "
+        "again; features of other settings in OUT stop the run (use --overwrite). Failures go to "
+        "OUT/failures.csv. Exit code: 0 all done, 1 some videos failed, 2 bad arguments or input.")
     parser.add_argument("inputs", nargs="+", help="video files, folders (searched recursively) or .txt lists")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--h5", help="also write all features of the inputs into this HDF5 file")
-    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo videos whose outputs exist, even when OUT holds features of other settings")
+    add_accept_short_arg(parser)
     parser.add_argument("--shard-id", type=int, default=None, help="this shard (default: RANK under torchrun)")
     parser.add_argument("--num-shards", type=int, default=None, help="shards (default: WORLD_SIZE under torchrun)")
     add_encoder_args(parser)
@@ -45,15 +63,16 @@ def run(args: argparse.Namespace) -> int:
     settings = clip_settings(args)
     shard_id, num_shards = shard_from_env(args)
     videos = find_videos(args.inputs)
+    # Every output location before any long work (inputs first: a mistyped input creates nothing).
+    if args.h5 and num_shards == 1:
+        check_file_writable(args.h5)
+    check_writable(Path(args.out))
     check_clip_fits(videos, settings)
     model, description = build_encoder(args)
     report = extract_dataset(videos, args.out, model, description, settings, shard_id=shard_id,
-                             num_shards=num_shards, overwrite=args.overwrite, **runtime_options(args, description))
-    rate = report.clips / report.seconds if report.seconds > 0 else 0.0
-    print(f"extract: {len(report.written)} written, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")
-    if report.failed:
-        print(f"extract: failures listed in {failures_path(Path(args.out), shard_id, num_shards)}")
+                             num_shards=num_shards, overwrite=args.overwrite, accept_short=args.accept_short,
+                             **runtime_options(args, description))
+    report_extraction("extract", report, Path(args.out), shard_id, num_shards)
     if args.h5:
         if num_shards > 1:
             print("extract: --h5 is skipped in a sharded run; rerun without sharding once all shards are done "

@@ -6,9 +6,16 @@ import argparse
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.commands._model_args import add_encoder_args, build_encoder, clip_settings, runtime_options
+from tspvideo.commands._model_args import (
+    add_accept_short_arg,
+    add_encoder_args,
+    build_encoder,
+    clip_settings,
+    report_extraction,
+    runtime_options,
+)
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import check_clip_fits, extract_dataset, failures_path, find_videos
+from tspvideo.extract import check_clip_fits, check_file_writable, check_writable, extract_dataset, find_videos
 from tspvideo.gvf import POOLS, write_gvf
 
 
@@ -18,7 +25,9 @@ def register(subparsers) -> None:
         subparsers, "gvf", "pool clip features into global video features (HDF5)",
         "Either pool existing features (tspvideo gvf FEATURES --out gvf.h5; a folder or an HDF5), or extract with an "
         "initial encoder and pool in one go (tspvideo gvf --videos DIR_OR_LIST --model NAME --out gvf.h5). "
-        "One float32 (C,) dataset per video keyed by its stem.")
+        "One float32 (C,) dataset per video keyed by its stem. With --videos, the features folder resumes as "
+        "`tspvideo extract` does: a video is skipped only when its features were made with the same settings "
+        "from the same file.")
     parser.add_argument("feature_dir", nargs="?", metavar="FEATURES",
                         help="folder of <stem>.npy features, HDF5 file of [T, C] datasets, or a downloaded "
                              "released name")
@@ -26,6 +35,10 @@ def register(subparsers) -> None:
     parser.add_argument("--features-out", help="where --videos features go (default: OUT without suffix + _features)")
     parser.add_argument("--out", required=True, help="output HDF5 file")
     parser.add_argument("--pool", choices=POOLS, default="max", help="pooling over a video's clips")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --videos: redo videos whose features exist, even when the features folder "
+                             "holds features of other settings")
+    add_accept_short_arg(parser)
     add_encoder_args(parser)
     parser.set_defaults(func=run)
 
@@ -40,16 +53,20 @@ def run(args: argparse.Namespace) -> int:
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
         settings = clip_settings(args)
+        check_file_writable(out)  # every output location before the extraction
+        check_writable(feature_dir)
         check_clip_fits(videos, settings)
         model, description = build_encoder(args)
-        report = extract_dataset(videos, feature_dir, model, description, settings,
-                                 **runtime_options(args, description))
+        report = extract_dataset(videos, feature_dir, model, description, settings, overwrite=args.overwrite,
+                                 accept_short=args.accept_short, **runtime_options(args, description))
+        report_extraction("gvf", report, feature_dir)
         failed = len(report.failed)
         if failed:
-            print(f"gvf: {failed} videos failed (listed in {failures_path(feature_dir)}); pooled the others")
+            print(f"gvf: {failed} videos failed; pooled the others")
         stems = [v.stem for v in videos if str(v) not in report.failed]
     elif args.feature_dir:
         feature_dir, stems = Path(args.feature_dir), None
+        check_file_writable(out)
     else:
         raise TspVideoError("give FEATURE_DIR or --videos")
     count = write_gvf(feature_dir, out, args.pool, stems)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError, VideoDecodeError
+from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 
 BACKENDS = ("pyav", "torchcodec")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
@@ -54,21 +54,42 @@ def check_video_file(path: Path) -> None:
         raise VideoDecodeError(f"{path}: empty file (0 bytes)")
 
 
-TRUNCATION_TOLERANCE_S = 0.5  # decoded end may fall short of the declared duration by this much (or 2%)
+# A file counts as cut short when its frames end more than max(1 s, 2 %) before the duration its header
+# declares: wide enough for headers that round or count a last frame's duration differently, far
+# below what a partial download loses.
+SHORT_TOLERANCE_S = 1.0
+SHORT_TOLERANCE_FRACTION = 0.02
+# Containers whose overall duration is written in the header (Matroska/WebM: the segment's Duration),
+# used when the stream itself declares none. Others estimate it from what they read, so a cut file agrees.
+HEADER_DURATION_FORMATS = ("matroska,webm",)
 
 
-def _check_complete(path: Path, stream, decoded_end: Fraction) -> None:
-    """Raise when the frames ended well before the duration the stream declares (a truncated file).
+def declared_duration(container, stream) -> Fraction | None:
+    """The video's duration as the file's header declares it, or None when it declares none.
 
-    An mp4 whose index (moov) comes first still opens when its data is cut short; FFmpeg then simply
-    stops early, which would silently give features of part of the video.
+    The largest of the stream's duration and its frame count over its rate: an AVI cut short still
+    declares all its frames (``dwLength``) while FFmpeg shortens its duration to the data it finds.
     """
-    if not stream.duration or stream.time_base is None:
-        return  # e.g. Matroska stores no per-stream duration: nothing to compare with
-    declared = Fraction(stream.duration) * stream.time_base
-    if declared - decoded_end > max(Fraction(TRUNCATION_TOLERANCE_S), declared / 50):
-        raise VideoDecodeError(f"{path}: truncated or incomplete file: frames end at {float(decoded_end):.2f} s "
-                               f"but the file declares {float(declared):.2f} s")
+    candidates = []
+    if stream.duration and stream.time_base is not None:
+        candidates.append(Fraction(stream.duration) * stream.time_base)
+    if stream.frames and stream.average_rate:
+        candidates.append(Fraction(stream.frames) / Fraction(stream.average_rate))
+    if not candidates and container.duration and container.format.name in HEADER_DURATION_FORMATS:
+        candidates.append(Fraction(container.duration, 1_000_000))
+    return max(candidates) if candidates else None
+
+
+def check_complete(path: Path, declared: Fraction | None, decoded_end: Fraction) -> None:
+    """Raise :class:`TruncatedVideoError` when the frames end well before the declared duration.
+
+    An mp4 whose index (moov) comes first, or an AVI, still opens when its data is cut short; FFmpeg
+    then simply stops early, which would silently give features of part of the video.
+    """
+    if declared is None:
+        return  # nothing to compare with: behave as any player would
+    if declared - decoded_end > max(Fraction(SHORT_TOLERANCE_S), declared * Fraction(SHORT_TOLERANCE_FRACTION)):
+        raise TruncatedVideoError(path, float(decoded_end), float(declared))
 
 
 class _Sampler:
@@ -193,9 +214,12 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
         except av.error.FFmpegError as error:
             if last_time is None:
                 raise _open_error(path, error) from error
-            # Corrupt data after some good frames: fail the whole video rather than guess (see docs/reliability.md).
-            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise VideoDecodeError(f"{path}: corrupt video data after {float(last_time):.2f} s ({cause})") from error
+            if not _data_cut_off(path, stream):
+                # Corrupt data after some good frames: fail the whole video rather than guess (docs/reliability.md).
+                cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise VideoDecodeError(f"{path}: corrupt video data after {float(last_time):.2f} s "
+                                       f"({cause})") from error
+            # Otherwise the file ends inside a packet (cut short): the data ends here, checked below.
         if last_time is None:
             raise VideoDecodeError(f"{path}: no frame could be decoded")
         duration = sampler.previous[1].duration if sampler.previous is not None else None
@@ -205,13 +229,24 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
             last_duration = Fraction(frame_step)
         elif last_duration is None:
             last_duration = Fraction(1, int(fps))
-        _check_complete(path, stream, last_time + last_duration)
         for index, sampled in sampler.finish(last_time + last_duration):
             yield index, to_array(sampled)
+        if not sampler.done():  # reached the end of the data: did the file end where it says?
+            check_complete(path, declared_duration(container, stream), last_time + last_duration)
 
 
-def _packet_end_time(path: Path) -> Fraction:
-    """End of the video stream from its packets (last presentation time plus duration), no decoding."""
+def _data_cut_off(path: Path, stream) -> bool:
+    """Whether the stream's index (read from the header) places packets past the end of the file."""
+    entries = stream.index_entries
+    if not len(entries):
+        return False
+    last = entries[len(entries) - 1]
+    return last.pos + last.size > path.stat().st_size
+
+
+def _packet_end_time(path: Path) -> tuple[Fraction, Fraction | None]:
+    """End of the video stream from its packets (last presentation time plus duration), no decoding,
+    and the duration its header declares (see :func:`declared_duration`)."""
     import av
 
     with av.open(str(path)) as container:
@@ -224,7 +259,7 @@ def _packet_end_time(path: Path) -> Fraction:
                 last_pts, last_duration = packet.pts, packet.duration or 0
         if last_pts is None:
             raise VideoDecodeError(f"{path}: no video packets")
-        return Fraction(last_pts + last_duration - origin) * stream.time_base
+        return Fraction(last_pts + last_duration - origin) * stream.time_base, declared_duration(container, stream)
 
 
 def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int | None,
@@ -241,7 +276,8 @@ def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int
         begin = Fraction(decoder.metadata.begin_stream_seconds or 0).limit_denominator(10**6)
         # torchcodec gives the last frame no duration; the packets say how long it is shown, so the
         # end (and the number of sampled frames) agrees with the PyAV backend.
-        end = begin + _packet_end_time(path)
+        packets_end, declared = _packet_end_time(path)
+        end = begin + packets_end
         # torchcodec refuses times at or after its own end (the last frame's start on some files);
         # such targets are shown the last frame.
         decodable_end = float(decoder.metadata.end_stream_seconds)
@@ -266,6 +302,8 @@ def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int
             batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
             batch = batch.round().clamp(0, 255).byte()
         yield from zip(indices, batch.permute(0, 2, 3, 1).numpy(), strict=True)
+    if stop == total:  # reached the end of the data: did the file end where it says?
+        check_complete(path, declared, packets_end)
 
 
 def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index: int = 0,

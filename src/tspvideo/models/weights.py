@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.download import Expected, download
+from tspvideo.download import Expected, download, file_digests
 from tspvideo.errors import TspVideoError
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
@@ -216,6 +216,7 @@ def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
     description = {
         "weights": info.name if info else str(source),
         "file": path.name,
+        "sha256": file_digests(path)[0],  # identifies the weights in sidecars, whatever the file is called
         "model_config": config.to_dict(),
         "label_map": info.label_map if info else checkpoint.get("label_map"),
         "preprocessing": info.preprocessing if info else checkpoint.get("preprocessing", "tsp"),
