@@ -88,6 +88,19 @@ def test_other_settings_into_the_same_folder_stop_before_any_work(videos, tmp_pa
     assert len(redone.written) == 2
 
 
+def test_overwrite_of_some_videos_says_the_folder_mixes_settings(videos, tmp_path, capsys):
+    out = tmp_path / "out"
+    extract(videos, out)
+    capsys.readouterr()
+    only_a = extract_dataset([videos / "a.mp4"], out, TinyEncoder(), {"weights": "tiny"},
+                             ClipSettings(clip_len=4, fps=15, stride=2), progress=False, overwrite=True)
+    assert only_a.written == [str(videos / "a.mp4")]
+    assert "1 feature file(s)" in capsys.readouterr().out  # b.json still has stride 4
+    with pytest.raises(TspVideoError, match="b.json: --stride 4 there, 2 now"):
+        extract_dataset([videos / "a.mp4"], out, TinyEncoder(), {"weights": "tiny"},
+                        ClipSettings(clip_len=4, fps=15, stride=2), progress=False)
+
+
 def test_weights_are_identified_by_file_hash_not_name(videos, tmp_path):
     """The same checkpoint path holding other weights is other settings; the same file under another name is not."""
     ckpt = tmp_path / "model.pth"
@@ -214,6 +227,13 @@ def test_unwritable_gvf_output_is_found_before_the_extraction(videos, tmp_path, 
                  str(tmp_path / "features"), *CLI_ARGS])
     assert code == 2 and "cannot write" in capsys.readouterr().err
     assert not (tmp_path / "features").exists()
+
+
+def test_out_that_is_a_file_is_found_before_any_work(videos, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("not a folder", encoding="utf-8")
+    assert main(["extract", str(videos), "--out", str(tmp_path / "file.txt"), *CLI_ARGS]) == 2
+    assert "it is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "file.txt").read_text(encoding="utf-8") == "not a folder"
 
 
 def test_h5_in_a_folder_still_to_create_is_fine(videos, tmp_path):

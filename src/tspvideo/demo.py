@@ -112,8 +112,10 @@ def _extract(videos: list[Path], out_dir: Path, model, description: dict, config
     from tspvideo.extract import ClipSettings, extract_dataset
 
     settings = ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=stride)
+    # Every demo run rebuilds its data and retrains, so features of an earlier run are replaced, not resumed.
     report = extract_dataset(videos, out_dir, model, description, settings, batch_size=16, device=device,
-                             num_workers=config.workers, prep=config.preprocessing, progress=config.progress)
+                             num_workers=config.workers, prep=config.preprocessing, progress=config.progress,
+                             overwrite=True)
     if report.failed:
         raise TspVideoError(f"feature extraction failed for {len(report.failed)} video(s): "
                             f"{next(iter(report.failed.values()))}")

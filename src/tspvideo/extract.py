@@ -2,7 +2,8 @@
 
 Videos are decoded once each (streamed, sliding window) in DataLoader workers while the model runs in
 the main process, so decoding overlaps compute and memory stays bounded. Outputs are written
-atomically; videos whose outputs exist are skipped, so an interrupted run resumes where it stopped.
+atomically; a video whose sidecar records the same settings and source file is skipped, so an
+interrupted run resumes where it stopped (:mod:`tspvideo.provenance`).
 A video that fails is listed in the failures file with its error and the others go on.
 """
 
@@ -37,6 +38,7 @@ from tspvideo.provenance import (
     check_folder_settings,
     feature_settings,
     iter_sidecars,
+    settings_problem,
     source_change,
     source_fingerprint,
 )
@@ -111,13 +113,24 @@ def check_file_writable(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise TspVideoError(f"cannot write {path}: it is a folder")
-    folder = path.parent
+    _check_can_create_in(path.parent, path)
+
+
+def check_folder_writable(path: str | os.PathLike) -> None:
+    """Raise when files could not be written into the folder ``path`` later, creating nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TspVideoError(f"cannot write into {path}: it is a file, not a folder")
+    _check_can_create_in(path, path)
+
+
+def _check_can_create_in(folder: Path, target: Path) -> None:
     while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+        folder = folder.parent  # missing folders are created there
     if not folder.is_dir():
-        raise TspVideoError(f"cannot write {path}: {folder} is not a folder")
+        raise TspVideoError(f"cannot write {target}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise TspVideoError(f"cannot write {path}: Permission denied ({folder})")
+        raise TspVideoError(f"cannot write {target}: Permission denied ({folder})")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -266,6 +279,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     sidecars = dict(iter_sidecars(out_dir))
     if not overwrite:
         check_folder_settings(sidecars, current, out_dir)
+    else:
+        _warn_other_settings_left(out_dir, videos, sidecars, current)
     todo, sources = _plan_resume(shard(videos, shard_id, num_shards), out_dir, sidecars, report, overwrite,
                                  accept_short)
     model_description = {**model_description, "decoder_resize": decoder_resize}
@@ -276,26 +291,28 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
         report.clips += clips
         bar.add_clips(clips)
 
-    for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
-                                          num_workers=num_workers, amp=amp, channels_last=channels_last,
-                                          backend=backend, decode_threads=decode_threads,
-                                          decoder_resize=decoder_resize, prep=prep, on_clips=count,
-                                          accept_short=accept_short):
-        video = todo[index]
-        if isinstance(outcome, str):
-            report.failed[str(video)] = outcome
-            _remove_outputs(out_dir, video)  # outputs of an earlier run are stale: never leave them as done
-            bar.write(f"failed: {outcome}")
-            bar.video_done(index, None)
-        else:
-            provenance = {"settings": current, "source": sources[index]}
-            _write_video_features(out_dir, video, outcome, settings, model_description, prep, provenance)
-            report.written.append(str(video))
-            if outcome.short is not None:
-                report.short[str(video)] = _short_message(outcome.short)
-                bar.write(f"kept (--accept-short): {video}: {report.short[str(video)]}")
-            bar.video_done(index, len(outcome.features))
-    bar.close()
+    try:
+        for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
+                                              num_workers=num_workers, amp=amp, channels_last=channels_last,
+                                              backend=backend, decode_threads=decode_threads,
+                                              decoder_resize=decoder_resize, prep=prep, on_clips=count,
+                                              accept_short=accept_short):
+            video = todo[index]
+            if isinstance(outcome, str):
+                report.failed[str(video)] = outcome
+                _remove_outputs(out_dir, video)  # outputs of an earlier run are stale: never leave them as done
+                bar.write(f"failed: {outcome}")
+                bar.video_done(index, None)
+            else:
+                provenance = {"settings": current, "source": sources[index]}
+                _write_video_features(out_dir, video, outcome, settings, model_description, prep, provenance)
+                report.written.append(str(video))
+                if outcome.short is not None:
+                    report.short[str(video)] = _short_message(outcome.short)
+                    bar.write(f"kept (--accept-short): {video}: {report.short[str(video)]}")
+                bar.video_done(index, len(outcome.features))
+    finally:
+        bar.close()
     report.seconds = time.perf_counter() - started
     write_failures(failures_path(out_dir, shard_id, num_shards), report.failed)
     return report
@@ -325,6 +342,18 @@ def _plan_resume(videos: Sequence[Path], out_dir: Path, sidecars: dict[Path, dic
         todo.append(video)
         sources.append(source)
     return todo, sources
+
+
+def _warn_other_settings_left(out_dir: Path, videos: Sequence[Path], sidecars: dict[Path, dict],
+                              current: dict) -> None:
+    """Say when ``--overwrite`` leaves features of other settings in the folder (videos not in this run)."""
+    ours = {feature_paths(out_dir, video)[1] for video in videos}
+    others = [(path, problem) for path, sidecar in sidecars.items()
+              if path not in ours and (problem := settings_problem(sidecar, current)) is not None]
+    if others:
+        path, problem = others[0]
+        print(f"warning: {len(others)} feature file(s) in {out_dir} of videos not in this run have other settings "
+              f"(e.g. {path.name}: {problem}); the folder mixes settings")
 
 
 def _remove_outputs(out_dir: Path, video: Path) -> None:

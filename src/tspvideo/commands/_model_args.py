@@ -18,8 +18,8 @@ from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_model
 from tspvideo.streaming import cpu_share
 
-# Clips per forward pass by default. On a CPU, R(2+1)D activations of a batch of 32 clips reach several
-# GB (benchmarks/memory.py); 8 keeps extraction within a laptop's memory at about the same speed.
+# Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
+# at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.
 GPU_BATCH_SIZE = 32
 CPU_BATCH_SIZE = 8
 

@@ -19,7 +19,7 @@ from tspvideo.errors import TspVideoError
 from tspvideo.extract import (
     check_clip_fits,
     check_file_writable,
-    check_writable,
+    check_folder_writable,
     extract_dataset,
     find_videos,
     merge_to_h5,
@@ -63,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
     settings = clip_settings(args)
     shard_id, num_shards = shard_from_env(args)
     videos = find_videos(args.inputs)
-    # Every output location before any long work (inputs first: a mistyped input creates nothing).
+    check_clip_fits(videos, settings)
+    # Every output location before any long work (inputs first: bad inputs create nothing).
     if args.h5 and num_shards == 1:
         check_file_writable(args.h5)
-    check_writable(Path(args.out))
-    check_clip_fits(videos, settings)
+    check_folder_writable(args.out)
     model, description = build_encoder(args)
     report = extract_dataset(videos, args.out, model, description, settings, shard_id=shard_id,
                              num_shards=num_shards, overwrite=args.overwrite, accept_short=args.accept_short,

@@ -15,7 +15,7 @@ from tspvideo.commands._model_args import (
     runtime_options,
 )
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import check_clip_fits, check_file_writable, check_writable, extract_dataset, find_videos
+from tspvideo.extract import check_clip_fits, check_file_writable, check_folder_writable, extract_dataset, find_videos
 from tspvideo.gvf import POOLS, write_gvf
 
 
@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
         settings = clip_settings(args)
-        check_file_writable(out)  # every output location before the extraction
-        check_writable(feature_dir)
         check_clip_fits(videos, settings)
+        check_file_writable(out)  # every output location before the extraction
+        check_folder_writable(feature_dir)
         model, description = build_encoder(args)
         report = extract_dataset(videos, feature_dir, model, description, settings, overwrite=args.overwrite,
                                  accept_short=args.accept_short, **runtime_options(args, description))
