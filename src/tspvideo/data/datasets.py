@@ -104,6 +104,7 @@ class SegmentClipDataset(Dataset):
 
         kept, ranges = [], []
         self.dropped = {"too_short": 0, "background": 0}
+        zero_length = 0
         for segment in segments:
             if foreground_only and not segment.is_action:
                 self.dropped["background"] += 1
@@ -111,12 +112,19 @@ class SegmentClipDataset(Dataset):
             span = clip_start_range(segment, spec.clip_len, spec.fps)
             if span is None:
                 self.dropped["too_short"] += 1
+                zero_length += segment.t_end == segment.t_start
                 continue
             kept.append(segment)
             ranges.append(span)
         if not kept:
             raise TspVideoError(f"{source}: no segment is long enough for one clip of {spec.clip_len} frames at "
                                 f"{spec.fps:g} fps ({len(segments)} segments, {self.dropped['too_short']} too short)")
+        if self.dropped["too_short"]:
+            # One warning for all of them: the original's published tables have such rows (zero-length
+            # instances, segments past the video's end), which its code skips silently.
+            log.warning("%s: dropped %d of %d segment(s) too short for one clip of %d frames at %g fps "
+                        "(%d of zero length)", source, self.dropped["too_short"], len(segments), spec.clip_len,
+                        spec.fps, zero_length)
         self.segments = kept
         self.ranges = ranges
         if self.class_index is not None:
