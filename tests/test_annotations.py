@@ -312,7 +312,7 @@ PUBLISHED_PAST_END = {
 def test_thumos_original_rule_keeps_instances_past_the_video_end(tmp_path):
     """All published rows come back: the instances after the end, and background reaching past the end."""
     expected, metadata = [], {}
-    for name, (label, duration, frames, actions, background) in PUBLISHED_PAST_END.items():
+    for name, (label, duration, frames, actions, _) in PUBLISHED_PAST_END.items():
         with open(tmp_path / f"{label}_val.txt", "a", encoding="utf-8") as f:
             f.writelines(f"{name} {span.replace(',', ' ')}\n" for span in actions)
         tail = f"{duration},{name}.mp4,30.0,{frames}"
