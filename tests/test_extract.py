@@ -39,9 +39,10 @@ class TinyEncoder(torch.nn.Module):
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
-    write_index_video(folder / "a.mp4", num_frames=100, fps=30, size=(64, 48))  # 50 frames at 15 fps
-    write_index_video(folder / "b.mp4", num_frames=77, fps=25, size=(48, 64))  # 47 frames at 15 fps
-    write_index_video(folder / "c d é.mp4", num_frames=64, fps=30000 / 1001, size=(64, 48))  # 33 at 15 fps
+    # Frames at 15 fps, as the original gets them (re-encoded to 30 fps, every second frame) / by timestamp:
+    write_index_video(folder / "a.mp4", num_frames=100, fps=30, size=(64, 48))  # 3.333 s: 100 at 30 fps -> 50 / 50
+    write_index_video(folder / "b.mp4", num_frames=77, fps=25, size=(48, 64))  # 3.08 s: 92 at 30 fps -> 46 / 47
+    write_index_video(folder / "c d é.mp4", num_frames=64, fps=30000 / 1001, size=(64, 48))  # 2.135 s: 64 -> 32 / 33
     return folder
 
 
@@ -58,7 +59,7 @@ def load_all(folder):
 def test_number_of_features_and_time_grid(videos, tmp_path):
     report = run_extract(videos, tmp_path, batch_size=4)
     assert not report.failed and len(report.written) == 3
-    for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
+    for stem, n15 in {"a": 50, "b": 46, "c d é": 32}.items():
         features = np.load(tmp_path / f"{stem}.npy")
         sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
         expected_t = (n15 - 8) // 5 + 1
@@ -66,6 +67,18 @@ def test_number_of_features_and_time_grid(videos, tmp_path):
         assert sidecar["num_frames"] == n15 and sidecar["num_features"] == expected_t
         assert sidecar["feature_times"] == pytest.approx([(i * 5 + 4) / 15 for i in range(expected_t)], abs=1e-6)
         assert sidecar["weights"] == "tiny" and sidecar["clip_len"] == 8 and sidecar["stride"] == 5
+        assert sidecar["sampling"] == "ffmpeg-fps"
+
+
+def test_timestamp_sampling_option_and_its_sidecar(videos, tmp_path):
+    report = run_extract(videos, tmp_path, settings=ClipSettings(clip_len=8, fps=15, stride=5, sampling="timestamp"))
+    assert not report.failed
+    for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
+        sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
+        assert sidecar["num_frames"] == n15 and sidecar["sampling"] == "timestamp"
+        assert np.load(tmp_path / f"{stem}.npy").shape[0] == (n15 - 8) // 5 + 1
+    with pytest.raises(TspVideoError, match="sampling rule"):
+        ClipSettings(sampling="nearest")
 
 
 def test_streaming_equals_per_clip_reference(videos, tmp_path):

@@ -212,6 +212,7 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert best["preprocessing"] == "tsp" and best["label_map"] == data_label_map(data)
     assert ModelConfig.from_dict(best["model_config"]) == ModelConfig("r2plus1d_18", 2, ("action", "region"), "max")
     assert best["model"]["fc1.weight"].shape == (2, 512) and best["model"]["fc2.weight"].shape == (2, 1024)
+    assert best["input"]["sampling"] == "ffmpeg-fps"  # the original's frames, recorded for evaluate / extract
     full = read_checkpoint(out / "checkpoint.pth")
     assert {"optimizer", "lr_scheduler", "scaler", "rng", "best"} <= full.keys()
     # the stem is frozen by default, the rest trains
@@ -220,7 +221,9 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert torch.equal(full["model"]["features.stem.weight"], initial["features.stem.weight"])
     assert not torch.equal(full["model"]["features.layer1.weight"], initial["features.layer1.weight"])
     unfrozen = tmp_path / "unfrozen"
-    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem")))
+    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem",
+                                "--sampling", "timestamp")))
+    assert read_checkpoint(unfrozen / "best.pth")["input"]["sampling"] == "timestamp"
     assert not torch.equal(_weights(unfrozen / "checkpoint.pth")["features.stem.weight"],
                            initial["features.stem.weight"])
 

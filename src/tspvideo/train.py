@@ -49,6 +49,7 @@ from tspvideo.data.datasets import (
 )
 from tspvideo.data.segments import read_label_map, read_segment_table
 from tspvideo.data.transforms import Preprocessing
+from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
@@ -95,6 +96,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
     default = None if not train else 16
     data.add_argument("--clip-len", type=int, default=default, help="frames per clip (L)")
     data.add_argument("--fps", type=float, default=None if not train else 15.0, help="frame rate clips are sampled at")
+    data.add_argument("--sampling", choices=SAMPLING_RULES, default=None if not train else DEFAULT_SAMPLING,
+                      help="which source frames: ffmpeg-fps (the original's: re-encode to 30 fps, every second frame) "
+                           "or timestamp (last frame at or before j/fps)"
+                           + ("" if train else "; default: the checkpoint's"))
     data.add_argument("--clips-per-segment", type=int, default=None if not train else 5,
                       help="clips per segment and epoch")
     data.add_argument("--resize", type=int, nargs=2, default=None if not train else [128, 171], metavar=("H", "W"),
@@ -338,7 +343,8 @@ def seed_everything(seed: int, rank: int, epoch: int) -> None:
 
 def clip_spec_from(args: argparse.Namespace) -> tuple[ClipSpec, Preprocessing]:
     """Clip grid and preprocessing sizes from the arguments."""
-    spec = ClipSpec(clip_len=args.clip_len, fps=args.fps, clips_per_segment=args.clips_per_segment)
+    spec = ClipSpec(clip_len=args.clip_len, fps=args.fps, clips_per_segment=args.clips_per_segment,
+                    sampling=args.sampling)
     resize, crop = tuple(args.resize), (args.crop, args.crop)
     if crop[0] > min(resize):
         raise TspVideoError(f"--crop {args.crop} is larger than the resized frames {resize}")
@@ -623,6 +629,7 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
             checkpoint = {
                 "model": bare_model.state_dict(), "model_config": config, "label_map": label_map,
                 "preprocessing": "tsp", "input": {"clip_len": spec.clip_len, "fps": spec.fps,
+                                                   "sampling": spec.sampling,
                                                    "clips_per_segment": spec.clips_per_segment,
                                                    "resize": list(prep.resize), "crop": list(prep.crop)},
                 "epoch": epoch, "args": _plain_args(args), "metrics": {"train": train_stats, "valid": valid_stats},
@@ -687,12 +694,14 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
         model, description = load_model(args.checkpoint, gvf=args.gvf_pool)
         path, _ = resolve_weights(args.checkpoint)
         trained = read_checkpoint(path).get("input") or {}
-        defaults = {"clip_len": 16, "fps": 15.0, "clips_per_segment": 5, "resize": [128, 171], "crop": [112, 112]}
+        defaults = {"clip_len": 16, "fps": 15.0, "clips_per_segment": 5, "resize": [128, 171], "crop": [112, 112],
+                    "sampling": DEFAULT_SAMPLING}
         chosen = {key: getattr(args, key) if getattr(args, key) is not None else trained.get(key, default)
                   for key, default in defaults.items()}
         crop = chosen["crop"] if isinstance(chosen["crop"], int) else chosen["crop"][0]
         spec, prep = clip_spec_from(argparse.Namespace(clip_len=chosen["clip_len"], fps=chosen["fps"],
                                                        clips_per_segment=chosen["clips_per_segment"],
+                                                       sampling=chosen["sampling"],
                                                        resize=chosen["resize"], crop=crop))
         config = model.config
         label_map = None

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from tspvideo.data.transforms import PREPROCESSING
-from tspvideo.data.video import BACKENDS
+from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones
@@ -37,6 +37,9 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--clip-len", type=int, default=16, help="frames per clip (L)")
     grid.add_argument("--fps", type=float, default=15.0, help="frames per second clips are sampled at")
     grid.add_argument("--stride", type=int, default=16, help="frames between the starts of consecutive clips")
+    grid.add_argument("--sampling", choices=SAMPLING_RULES, default=DEFAULT_SAMPLING,
+                      help="which source frames: ffmpeg-fps (the original's: as re-encoding to constant 30 fps with "
+                           "FFmpeg's fps filter, then every second frame) or timestamp (last frame at or before j/fps)")
     run = parser.add_argument_group("runtime")
     run.add_argument("--batch-size", type=int, default=None,
                      help=f"clips per forward pass (default: {GPU_BATCH_SIZE} on a GPU, {CPU_BATCH_SIZE} on a CPU, "
@@ -129,7 +132,7 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:
     """The clip grid from the arguments (validated)."""
-    return ClipSettings(clip_len=args.clip_len, fps=args.fps, stride=args.stride)
+    return ClipSettings(clip_len=args.clip_len, fps=args.fps, stride=args.stride, sampling=args.sampling)
 
 
 def preprocessing(description: dict):
