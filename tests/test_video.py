@@ -154,9 +154,10 @@ def test_torchcodec_backend_matches_pyav(tmp_path):
 
 
 # ------------------------------------------------------------------------- the original's frames
-def ffmpeg_fps_filter_indices(path, rate: int = 30) -> list[int]:
+def ffmpeg_fps_filter_indices(path, rate: int = 30, from_start: bool = False) -> list[int]:
     """The reference: the source frame index shown by each output frame of FFmpeg's own ``fps`` filter (the
-    original's re-encode to constant 30 fps, default rounding), run through PyAV, then every second frame."""
+    original's re-encode to constant 30 fps, default rounding), run through PyAV, then every second frame.
+    ``from_start`` feeds it timestamps counted from the stream's start, as the ``ffmpeg`` command does."""
     import av
 
     shown = []
@@ -177,6 +178,8 @@ def ffmpeg_fps_filter_indices(path, rate: int = 30) -> list[int]:
                     return
 
         for frame in container.decode(stream):
+            if from_start:
+                frame.pts -= stream.start_time
             graph.push(frame)
             drain()
         graph.push(None)
@@ -213,6 +216,17 @@ def test_ffmpeg_fps_rule_gives_the_frames_of_ffmpeg_fps_filter(tmp_path, source)
         assert timestamp == reference
     elif source in ("25", "29.97"):
         assert timestamp != reference  # the difference the default removes
+
+
+def test_ffmpeg_fps_rule_counts_time_from_the_stream_start(tmp_path):
+    """A stream whose first frame is at 0.05 s: the rule equals the filter fed timestamps from the start (as the
+    original's ``ffmpeg -i IN -filter:v fps=fps=30 OUT`` does, which starts every file at 0), not raw ones."""
+    path = tmp_path / "late.mp4"
+    write_index_video(path, [0.05 + k / 25 for k in range(60)], size=(32, 16))
+    got = [read_frame_index(f) for _, f in iter_sampled_frames(path, fps=15)]
+    assert got == ffmpeg_fps_filter_indices(path, from_start=True)
+    assert got != ffmpeg_fps_filter_indices(path)  # 0.05 s is 1.5 ticks: raw times round differently
+    assert [read_frame_index(f) for f in read_frames(path, 9, 16)] == got[9:25]
 
 
 def test_ffmpeg_fps_rule_on_a_29_97_fps_video_differs_from_timestamps_on_most_frames(tmp_path):

@@ -6,8 +6,8 @@ puts each source frame on the nearest 1/30 s tick (``round(30 t)``, halves away 
 tick k the last source frame whose tick is <= k; it stops at the tick of the video's end (the last
 frame's time plus its duration), rounded the same way. So sampled frame j is the last source frame
 whose ``round(30 t) <= floor(j * 30 / fps)`` (tick 2j at 15 fps), and a video ending at time E has
-``N = ceil(round(30 E) * fps / 30)`` sampled frames. Times are taken from the stream's start, where
-the filter's first output tick lies for every file whose first frame is at the stream's start.
+``N = ceil(round(30 E) * fps / 30)`` sampled frames. Times count from the stream's start, as in the
+original's ``ffmpeg -i IN -filter:v fps=fps=30 OUT``, which starts each file at time 0.
 
 ``timestamp``: the j-th sampled frame is the last source frame whose presentation time is <= j / fps,
 for every j with j / fps before the end of the video. For a constant-rate video of n frames at F fps
