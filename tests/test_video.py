@@ -251,6 +251,7 @@ def test_grid_length_formula_and_index_mapping_agree_with_decoding(tmp_path, rat
     for sampling in SAMPLING_RULES:
         decoded = [read_frame_index(f) for _, f in iter_sampled_frames(path, fps=15, sampling=sampling)]
         assert num_sampled_frames(end, 15, sampling) == len(decoded)
+        assert num_sampled_frames(float(end), 15, sampling) == len(decoded)  # as a segment table's float
         assert sampled_source_frames(times, end, SamplingClock(15, sampling)) == decoded
         assert sampled_source_frames(times, end, SamplingClock(15, sampling), 5, 12) == decoded[5:12]
     if rate in (30, 60):

@@ -156,7 +156,8 @@ def num_sampled_frames(end_time: float | Fraction, fps: float = 15.0, sampling: 
     ``timestamp``: ``ceil(E * fps)``; ``ffmpeg-fps``: ``ceil(round(30 E) * fps / 30)`` (every second frame
     of the 30 fps re-encode at 15 fps). The one place the grid's length is defined.
     """
-    end = end_time if isinstance(end_time, Fraction) else Fraction(end_time).limit_denominator(10**9)
+    # Table durations are decimal floats (3376 / 30 = 112.53333333333332): recover the small-denominator value.
+    end = end_time if isinstance(end_time, Fraction) else Fraction(end_time).limit_denominator(10**6)
     return SamplingClock(fps, sampling).count(end)
 
 
