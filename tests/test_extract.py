@@ -225,7 +225,7 @@ def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path
     assert merge_to_h5(tmp_path / "f", stems, tmp_path / "all.h5") == 3
     with h5py.File(tmp_path / "all.h5") as h5:
         assert (h5.attrs["clip_len"], h5.attrs["fps"], h5.attrs["stride"]) == (8, 15, 5)
-        assert h5.attrs["weights"] == "tiny" and "preprocessing" in h5.attrs
+        assert h5.attrs["weights"] == "tiny" and "preprocessing" in h5.attrs and h5.attrs["sampling"] == "ffmpeg-fps"
         sidecar = json.loads((tmp_path / "f" / "a.json").read_text())
         assert h5["a"].attrs["num_frames"] == sidecar["num_frames"] == 50
     for fmt in ("actionformer", "bmn"):  # no grid flags: the file says it
