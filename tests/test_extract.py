@@ -18,7 +18,7 @@ from tspvideo.data.video import read_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.export import export_features
 from tspvideo.extract import ClipSettings, extract_dataset, find_videos, merge_to_h5
-from tspvideo.gvf import read_gvf, write_gvf
+from tspvideo.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.models.tsp import create_model
 
 
@@ -189,6 +189,38 @@ def test_gvf_file_layout_and_values(videos, tmp_path, reference_data_dir):
         assert ours["a"].compression == ref[key].compression
     with pytest.raises(TspVideoError, match="no GVF for 1 video"):
         read_gvf(tmp_path / "gvf.h5", ["a", "zzz"])
+    # how it was made travels with the file: pooling, and the encoder named by the features' sidecars
+    assert gvf_attributes(tmp_path / "gvf.h5") == {"pool": "max", "encoder": "tiny"}
+    write_gvf(tmp_path / "f", tmp_path / "avg.h5", pool="avg", encoder="other")
+    assert gvf_attributes(tmp_path / "avg.h5") == {"pool": "avg", "encoder": "other"}
+    assert gvf_attributes(reference) == {}  # released: none, still loads
+    assert len(read_gvf(reference)) > 0
+    merge_to_h5(tmp_path / "f", ["a", "b"], tmp_path / "features.h5")  # an HDF5 source names its weights too
+    write_gvf(tmp_path / "features.h5", tmp_path / "from_h5.h5")
+    assert gvf_attributes(tmp_path / "from_h5.h5") == {"pool": "max", "encoder": "tiny"}
+    sidecar = tmp_path / "f" / "b.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weights": "another"}))
+    with pytest.raises(TspVideoError, match="different encoders"):
+        write_gvf(tmp_path / "f", tmp_path / "mixed.h5")
+
+
+def test_gvf_cli_defaults_to_the_tac_on_kinetics_encoder(videos, tmp_path, monkeypatch, capsys):
+    from tspvideo.commands import gvf as gvf_command
+
+    chosen = []
+
+    def build(args):
+        chosen.append(args.model)
+        return TinyEncoder(), {"weights": args.model}
+
+    monkeypatch.setattr(gvf_command, "build_encoder", build)
+    grid = ["--clip-len", "4", "--workers", "0", "--no-progress"]
+    assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "g.h5"), *grid]) == 0
+    assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "avg.h5"),
+                 "--recipe", "tsp-activitynet-avg-gvf", *grid]) == 0
+    assert chosen == ["r2plus1d_34-tac_on_kinetics"] * 2
+    assert gvf_attributes(tmp_path / "g.h5") == {"pool": "max", "encoder": "r2plus1d_34-tac_on_kinetics"}
+    assert gvf_attributes(tmp_path / "avg.h5")["pool"] == "avg"
 
 
 def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):

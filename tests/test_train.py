@@ -384,7 +384,7 @@ def _gvf_copy(data, path, **attrs):
     return path
 
 
-def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, shared_data_dir):
+def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, reference_data_dir):
     from tspvideo.errors import TspVideoError
 
     monkeypatch.setattr(train, "create_model", tiny_create_model)
@@ -398,6 +398,6 @@ def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, share
     train.main(parse(argv))  # unset: the file's pooling
     assert read_checkpoint(tmp_path / "run" / "best.pth")["model_config"]["gvf"] == "avg"
     # a file without attributes (the original's released GVFs) still loads, as max unless told
-    assert train.gvf_attributes(shared_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
+    assert train.gvf_attributes(reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
     train.main(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
     assert read_checkpoint(tmp_path / "plain" / "best.pth")["model_config"]["gvf"] == "avg"
