@@ -61,7 +61,7 @@ def test_heads_start_as_the_originals_normal_0_001_with_zero_bias(heads, gvf, la
     torch.manual_seed(0)
     model = create_model("r3d_18", 200, heads=heads, gvf=gvf)
     for name, shape in layers.items():
-        layer = getattr(model, name)
+        layer = getattr(model, name).requires_grad_(False)
         assert tuple(layer.weight.shape) == shape
         # PyTorch's default would be uniform with std 1/sqrt(3 * fan_in) ~ 0.026 and a non-zero bias
         assert abs(float(layer.weight.std()) - 0.01) < 0.01 * (0.05 if shape[0] > 2 else 0.2), name
