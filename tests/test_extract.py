@@ -150,7 +150,7 @@ def test_cli_with_released_layout_checkpoint_and_h5(videos, tmp_path, capsys):
     out = tmp_path / "features"
     code = main(["extract", str(videos / "a.mp4"), "--out", str(out), "--checkpoint", str(checkpoint),
                  "--clip-len", "4", "--stride", "16", "--batch-size", "2", "--workers", "0",
-                 "--h5", str(tmp_path / "all.h5"), "--no-progress"])
+                 "--h5", str(tmp_path / "all.h5"), "--no-progress", "--exact"])
     assert code == 0
     features = np.load(out / "a.npy")
     assert features.shape == ((50 - 4) // 16 + 1, 512)
@@ -268,3 +268,36 @@ def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path
             if path.is_file():
                 expected = path.read_bytes().replace(str(tmp_path / f"{fmt}_dir").encode(), b"OUT")
                 assert twin.read_bytes().replace(str(tmp_path / f"{fmt}_h5").encode(), b"OUT") == expected
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cli_default_precision_follows_the_hardware_and_exact_is_the_reference(videos, tmp_path, capsys,
+                                                                               monkeypatch, native):
+    from tspvideo import precision
+
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda flags=None: "avx512_bf16" if native else None)
+    args = [str(videos / "a.mp4"), "--random-init", "r3d_18", "--clip-len", "4", "--stride", "16", "--workers", "0",
+            "--device", "cpu", "--no-progress"]
+    assert main(["extract", *args, "--out", str(tmp_path / "default")]) == 0
+    assert main(["extract", *args, "--out", str(tmp_path / "exact"), "--exact"]) == 0
+    default = json.loads((tmp_path / "default" / "a.json").read_text())
+    exact = json.loads((tmp_path / "exact" / "a.json").read_text())
+    assert (default["precision"], default["channels_last"]) == (("bf16", True) if native else ("fp32", False))
+    assert (exact["precision"], exact["channels_last"], exact["preprocess_on"]) == ("fp32", False, "workers")
+    err = capsys.readouterr().err
+    assert ("bf16 autocast + channels_last (auto: the CPU has avx512_bf16)" in err) == native
+    assert "float32 (--exact: the reference path)" in err
+    ours, reference = np.load(tmp_path / "default" / "a.npy"), np.load(tmp_path / "exact" / "a.npy")
+    if native:  # bf16 rounding: close to the reference, not equal
+        cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
+        assert cosine.min() > 0.999 and not np.array_equal(ours, reference)
+    else:
+        np.testing.assert_array_equal(ours, reference)
+
+
+@pytest.mark.parametrize("clash", [["--amp", "bf16"], ["--channels-last"], ["--decoder-resize"]])
+def test_cli_exact_refuses_other_precision_flags(videos, tmp_path, capsys, clash):
+    assert main(["extract", str(videos / "a.mp4"), "--out", str(tmp_path / "o"), "--random-init", "r3d_18",
+                 "--exact", *clash]) == 2
+    assert f"--exact runs the float32 reference path; drop {clash[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "a.npy").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -98,3 +99,36 @@ def test_stream_features_of_a_window_equal_those_rows_of_the_whole_video(videos,
     np.testing.assert_array_equal(window, whole[10:25])
     [(_, error)] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 40, 50)]))
     assert isinstance(error, str) and "long.mp4" in error and "no clip from clip 40" in error
+
+
+def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(videos, tmp_path):
+    """Workers sending uint8 frames, preprocessed by the model's process, give the same features."""
+    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    paths = find_videos([videos])
+    extract_dataset(paths, tmp_path / "workers", TinyEncoder(), {}, settings, batch_size=4, raw_frames=False,
+                    progress=False)
+    extract_dataset(paths, tmp_path / "device", TinyEncoder(), {}, settings, batch_size=4, raw_frames=True,
+                    num_workers=1, progress=False)
+    for name in ("long", "short"):
+        np.testing.assert_array_equal(np.load(tmp_path / "device" / f"{name}.npy"),
+                                      np.load(tmp_path / "workers" / f"{name}.npy"))
+        assert json.loads((tmp_path / "device" / f"{name}.json").read_text())["preprocess_on"] == "device"
+        assert json.loads((tmp_path / "workers" / f"{name}.json").read_text())["preprocess_on"] == "workers"
+
+
+def test_raw_items_are_uint8_frames_and_small_for_large_frames(tmp_path, monkeypatch):
+    import tspvideo.streaming as streaming
+
+    write_index_video(tmp_path / "v.mp4", num_frames=40, fps=15, size=(64, 48))
+    settings = ClipSettings(clip_len=4, fps=15, stride=1)
+    monkeypatch.setattr(streaming, "RAW_BYTES_PER_ITEM", 64 * 48 * 3 * 5)  # five frames' bytes
+    items = [i for i in FrameStream([tmp_path / "v.mp4"], [WorkUnit(0)], settings, raw=True) if "frames" in i]
+    assert all(i["frames"].dtype == torch.uint8 and i["frames"].shape[1:] == (48, 64, 3) for i in items)
+    assert [len(i["indices"]) for i in items] == [5] * 8
+    cooked = [i for i in FrameStream([tmp_path / "v.mp4"], [WorkUnit(0)], settings) if "frames" in i]
+    assert [len(i["indices"]) for i in cooked] == [40] and cooked[0]["frames"].dtype == torch.float32
+
+
+def test_default_preprocessing_place_follows_the_device():
+    assert extract_module.preprocess_on_device(torch.device("cuda")) is True
+    assert extract_module.preprocess_on_device(torch.device("cpu")) is False

@@ -211,7 +211,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     units: Sequence[WorkUnit] | None = None, batch_size: int = 32, device: str = "cpu",
                     num_workers: int = 0, amp: str | None = None, channels_last: bool = False,
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
-                    prep: Preprocessing = PREPROCESSING["tsp"],
+                    raw_frames: bool | None = None, prep: Preprocessing = PREPROCESSING["tsp"],
                     on_clips: Callable[[int], None] | None = None,
                     accept_short: bool = False) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
@@ -219,19 +219,22 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     Yields ``(index into videos, VideoFeatures)``, or ``(index, error)`` for a video that failed (a file
     cut short fails unless ``accept_short``). ``units`` restricts the work to ranges of clips (default:
     every clip of every video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
-    batch of n clips. ``model`` as in :func:`extract_dataset`.
+    batch of n clips. ``model`` as in :func:`extract_dataset`. ``raw_frames``: workers send uint8 frames
+    and the model's device preprocesses them (default: on CUDA devices, see :func:`preprocess_on_device`).
     """
     torch_device = torch.device(device)
+    raw_frames = preprocess_on_device(torch_device) if raw_frames is None else raw_frames
     model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     units = plan_units(videos, settings, num_workers) if units is None else list(units)
-    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize, accept_short)
+    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize, accept_short,
+                         raw_frames)
     # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
                         prefetch_factor=4 if num_workers else None, in_order=False)
     layout = torch.channels_last_3d if channels_last else torch.contiguous_format
-    assembler = ClipAssembler(units, settings, batch_size, torch_device, layout)
+    assembler = ClipAssembler(units, settings, batch_size, torch_device, layout, prep if raw_frames else None)
     progress = VideoProgress(videos, units, settings, assembler)
 
     def run_model(flush: bool = False) -> Iterator[tuple[int, FeatureOutcome]]:
@@ -254,12 +257,19 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
         yield from run_model(flush=True)
 
 
+def preprocess_on_device(device: torch.device) -> bool:
+    """Whether frames go to ``device`` raw by default: on CUDA (decode workers are the bottleneck there and
+    uint8 frames are a quarter of the bytes), not on CPU (the workers' cores would sit idle while the
+    model's cores preprocess)."""
+    return device.type == "cuda"
+
+
 def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: torch.nn.Module,
                     model_description: dict, settings: ClipSettings = ClipSettings(), *,
                     batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
                     shard_id: int = 0, num_shards: int = 1, amp: str | None = None,
                     channels_last: bool = False, backend: str = "pyav", decode_threads: int = 0,
-                    decoder_resize: bool = False,
+                    decoder_resize: bool = False, raw_frames: bool | None = None,
                     prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
                     overwrite: bool = False, accept_short: bool = False) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
@@ -283,7 +293,12 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
         _warn_other_settings_left(out_dir, videos, sidecars, current)
     todo, sources = _plan_resume(shard(videos, shard_id, num_shards), out_dir, sidecars, report, overwrite,
                                  accept_short)
-    model_description = {**model_description, "decoder_resize": decoder_resize}
+    if raw_frames is None:
+        raw_frames = preprocess_on_device(torch.device(device))
+    # What ran, besides the settings resume checks: layout and where preprocessing ran change features only by
+    # float rounding; the precision is also among the settings.
+    model_description = {**model_description, "decoder_resize": decoder_resize, "precision": amp or "fp32",
+                         "channels_last": channels_last, "preprocess_on": "device" if raw_frames else "workers"}
     started = time.perf_counter()
     bar = ClipProgress(todo, settings, enabled=progress, desc=f"extract {out_dir.name}")
 
@@ -295,8 +310,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
         for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
                                               num_workers=num_workers, amp=amp, channels_last=channels_last,
                                               backend=backend, decode_threads=decode_threads,
-                                              decoder_resize=decoder_resize, prep=prep, on_clips=count,
-                                              accept_short=accept_short):
+                                              decoder_resize=decoder_resize, raw_frames=raw_frames, prep=prep,
+                                              on_clips=count, accept_short=accept_short):
             video = todo[index]
             if isinstance(outcome, str):
                 report.failed[str(video)] = outcome

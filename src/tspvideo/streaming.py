@@ -9,6 +9,10 @@ A worker sends each sampled frame that some clip needs once, preprocessed (``[n,
 never whole clips: at stride 1 a clip shares 15 of its 16 frames with the previous one, and sending
 clips would move 16 times the data. :class:`ClipAssembler`, in the model's process and on the
 model's device, cuts the clips out of those frames and batches them across units and videos.
+
+With ``raw`` frames (the default on a GPU) the worker sends the decoder's uint8 RGB frames
+(``[n, H, W, 3]``) and the assembler runs the same preprocessing on the model's device: the decode
+workers, the bottleneck on a GPU, then only decode, and a quarter of the bytes cross to the device.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from tspvideo.errors import TruncatedVideoError, TspVideoError
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
 FRAMES_PER_ITEM = 64
+# Raw frames are full size: fewer per item, so items in flight (pinned on a GPU) stay small at 720p and up.
+RAW_BYTES_PER_ITEM = 32 << 20
 
 
 
@@ -165,7 +171,8 @@ def plan_units(videos: Sequence[Path], settings: ClipSettings, num_workers: int,
 class FrameStream(IterableDataset):
     """Worker side: decodes units and yields their needed sampled frames, preprocessed, in order.
 
-    Items are dicts: ``{"unit": u, "indices": LongTensor[n], "frames": [n, 3, h, w]}``, then, per unit,
+    Items are dicts: ``{"unit": u, "indices": LongTensor[n], "frames": [n, 3, h, w]}`` (with ``raw``:
+    uint8 ``[n, H, W, 3]`` as decoded, preprocessed later by :class:`ClipAssembler`), then, per unit,
     ``{"unit": u, "end": True, "num_frames": N, "error": None | str, "short": None | (decoded s, declared s)}``
     where N is one past the last sampled frame the unit decoded (0 when none). A file that ends well
     before its declared duration is an error, unless ``accept_short``: then its frames are used and the
@@ -174,7 +181,7 @@ class FrameStream(IterableDataset):
 
     def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
                  prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
-                 decoder_resize: bool = False, accept_short: bool = False) -> None:
+                 decoder_resize: bool = False, accept_short: bool = False, raw: bool = False) -> None:
         self.videos = list(videos)
         self.units = list(units)
         self.settings = settings
@@ -184,6 +191,7 @@ class FrameStream(IterableDataset):
         # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
         self.decoder_size = prep.resize if decoder_resize else None
         self.accept_short = accept_short
+        self.raw = raw
         self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it
 
     def __iter__(self) -> Iterator[dict]:
@@ -210,6 +218,7 @@ class FrameStream(IterableDataset):
         last = -1
         indices: list[int] = []
         frames: list[np.ndarray] = []
+        per_item = FRAMES_PER_ITEM
         try:
             for j, frame in iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
                                                 sampling=self.settings.sampling,
@@ -217,9 +226,11 @@ class FrameStream(IterableDataset):
                 last = j
                 if not self.settings.needs(j):
                     continue
+                if self.raw and not frames:
+                    per_item = max(1, min(FRAMES_PER_ITEM, RAW_BYTES_PER_ITEM // frame.nbytes))
                 indices.append(j)
                 frames.append(frame)
-                if len(frames) == FRAMES_PER_ITEM:
+                if len(frames) == per_item:
                     yield self._item(unit, indices, frames)
                     indices, frames = [], []
             if frames:
@@ -242,8 +253,9 @@ class FrameStream(IterableDataset):
         yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None, "short": None}
 
     def _item(self, unit: int, indices: list[int], frames: list[np.ndarray]) -> dict:
+        stacked = torch.from_numpy(np.stack(frames))
         return {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long),
-                "frames": preprocess_frames(torch.from_numpy(np.stack(frames)), self.prep)}
+                "frames": stacked if self.raw else preprocess_frames(stacked, self.prep)}
 
 
 @dataclass
@@ -263,15 +275,19 @@ class ClipAssembler:
     ``clip_len`` frames beyond the item being cut. Clips are only materialised one batch at a time (at
     stride 1 one item of 64 frames completes 64 clips). Batches mix units and videos; each clip is
     tagged ``(unit, clip index)``. ``memory_format`` is the clips' layout (``torch.channels_last_3d`` or not).
+    With ``prep``, frames arrive raw (uint8 ``[n, H, W, 3]``) and are preprocessed on ``device`` by the
+    same function the workers use otherwise.
     """
 
     def __init__(self, units: Sequence[WorkUnit], settings: ClipSettings, batch_size: int,
-                 device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+                 device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,
+                 prep: Preprocessing | None = None) -> None:
         self.units = list(units)
         self.settings = settings
         self.batch_size = batch_size
         self.device = device
         self.memory_format = memory_format
+        self.prep = prep
         self._frames: dict[int, torch.Tensor] = {}
         self._indices: dict[int, np.ndarray] = {}
         self._next_clip = {u: unit.first_clip for u, unit in enumerate(self.units)}
@@ -281,7 +297,9 @@ class ClipAssembler:
 
     def add(self, unit: int, indices: torch.Tensor, frames: torch.Tensor) -> None:
         """Take a unit's next frames; the clips they complete become ready for a batch."""
-        frames = frames.to(self.device, non_blocking=True)
+        frames = frames.to(self.device, non_blocking=True)  # from pinned memory on CUDA: an async copy
+        if self.prep is not None:
+            frames = preprocess_frames(frames, self.prep)
         if unit in self._frames:
             frames = torch.cat([self._frames[unit], frames])
             indices = np.concatenate([self._indices[unit], indices.numpy()])

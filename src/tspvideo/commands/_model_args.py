@@ -17,6 +17,7 @@ from tspvideo.extract import ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_model, read_checkpoint, resolve_weights
+from tspvideo.precision import PRECISIONS, Precision, resolve_precision
 from tspvideo.streaming import cpu_share
 
 # Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
@@ -60,10 +61,21 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--decode-threads", type=int, default=0,
                      help="FFmpeg threads per decoder (0: CPU cores / workers)")
     run.add_argument("--backend", choices=BACKENDS, default="pyav", help="video decoding backend")
-    run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default: float32)")
-    run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
+    run.add_argument("--amp", choices=PRECISIONS, default="auto",
+                     help="precision: auto (default: bf16 autocast where the device computes bf16 natively, i.e. "
+                          "CUDA GPUs from compute capability 8.0 and CPUs with AVX-512 BF16/AMX, else float32), "
+                          "or fp32, bf16, fp16")
+    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                     help="channels_last_3d memory format (default: on with bf16, off with float32)")
+    run.add_argument("--exact", action="store_true",
+                     help="the reference path: float32, contiguous layout, frames resized after RGB conversion "
+                          "(what the original ran; slower where bf16 is native)")
     run.add_argument("--decoder-resize", action="store_true",
                      help="resize in the decoder (faster; features differ slightly from the reference path)")
+    run.add_argument("--preprocess-on", choices=["auto", "workers", "device"], default="auto",
+                     help="where frames are converted to float, resized, normalised and cropped: in the decode "
+                          "workers, or on the model's device from raw uint8 frames (auto: device on CUDA, "
+                          "workers on CPU; same operations either way)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -133,13 +145,27 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
     device = args.device
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
+    precision = precision_of(args, device)
+    print(f"{getattr(args, 'command', None) or 'tspvideo'}: model runs in {precision.describe()}", file=sys.stderr)
     return {"batch_size": batch_size(args), "device": device, "num_workers": decode_workers(args),
-            "amp": args.amp, "channels_last": args.channels_last, "backend": args.backend,
+            "amp": precision.amp, "channels_last": precision.channels_last, "backend": args.backend,
             "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
+            "raw_frames": {"auto": None, "workers": False, "device": True}[args.preprocess_on],
             "prep": preprocessing(description), "progress": not args.no_progress}
 
 
 GRID_DEFAULTS = {"clip_len": 16, "fps": 15.0, "sampling": DEFAULT_SAMPLING}
+
+
+def precision_of(args: argparse.Namespace, device: str) -> Precision:
+    """The precision and layout the flags ask for on ``device``; ``--exact`` excludes the other choices."""
+    if args.exact:
+        clashes = [flag for flag, given in (("--amp", args.amp != "auto"), ("--channels-last", args.channels_last),
+                                            ("--decoder-resize", args.decoder_resize)) if given]
+        if clashes:
+            raise TspVideoError(f"--exact runs the float32 reference path; drop {' and '.join(clashes)}")
+        return Precision(None, False, "--exact: the reference path")
+    return resolve_precision(device, args.amp, args.channels_last)
 
 
 def _same(given: object, stored: object) -> bool:
