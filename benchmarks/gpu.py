@@ -10,7 +10,10 @@ Sections, each printed as a table as soon as it is measured:
    fp32, bf16, bf16 + channels_last (and torch.compile), with TFLOP/s and the share of the card's rate;
 3. end-to-end ``extract_dataset`` clips/s on synthetic 640x360 h264 videos (and a real 720p video) for
    each number of decode workers, exact reference preprocessing and decoder resize, stride 16 and 1;
-4. the original implementation's approach (``PerClipDataset``: every clip seeks and decodes on its own,
+   preprocessing in the decode workers vs raw uint8 frames preprocessed on the device (the default on a GPU);
+4. the default precision (``--amp auto``) against ``--exact`` (float32, TF32 off) end to end, and the
+   features' cosine similarity to the CPU float32 reference path for each way of running on the device;
+5. the original implementation's approach (``PerClipDataset``: every clip seeks and decodes on its own,
    DataLoader workers, fp32 as the original ran) on clips of the same videos, and our speed-up over it.
 A time budget (``--budget-s``) skips what would not fit, saying so, so a lent machine's time is never lost.
 """
@@ -18,6 +21,7 @@ A time budget (``--budget-s``) skips what would not fit, saying so, so a lent ma
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import shutil
@@ -28,6 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,9 +40,10 @@ from extract import PerClipDataset, write_test_video  # noqa: E402
 
 from tspvideo.commands import add_num_videos  # noqa: E402
 from tspvideo.data.clips import num_clips  # noqa: E402
-from tspvideo.extract import ClipSettings, extract_dataset  # noqa: E402
-from tspvideo.models.tsp import create_model
-from tspvideo.precision import autocast  # noqa: E402
+from tspvideo.extract import ClipSettings, extract_dataset, stream_features  # noqa: E402
+from tspvideo.models.tsp import create_model  # noqa: E402
+from tspvideo.precision import autocast, resolve_precision  # noqa: E402
+from tspvideo.streaming import WorkUnit  # noqa: E402
 
 
 class Budget:
@@ -119,15 +125,42 @@ def make_videos(folder: Path, count: int, seconds: float, real: Path | None) -> 
 
 
 def end_to_end(videos, model, device, stride: int, batch_size: int, workers: int, amp, channels_last,
-               decoder_resize: bool) -> tuple[float, int]:
-    """Clips/s of ``extract_dataset`` over ``videos``, and the number of clips."""
+               decoder_resize: bool, raw_frames: bool | None = None) -> tuple[float, int]:
+    """Clips/s of ``extract_dataset`` over ``videos``, and the number of clips (``raw_frames=None``: the
+    default for the device)."""
+    model = model.to(memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format)
     with tempfile.TemporaryDirectory() as out:
         report = extract_dataset(videos, out, model, {"weights": "random"}, ClipSettings(16, 15.0, stride),
                                  batch_size=batch_size, device=str(device), num_workers=workers, amp=amp,
-                                 channels_last=channels_last, decoder_resize=decoder_resize, progress=False)
+                                 channels_last=channels_last, decoder_resize=decoder_resize,
+                                 raw_frames=raw_frames, progress=False)
     if report.failed:
         sys.exit(f"extraction failed: {report.failed}")
     return report.clips / report.seconds, report.clips
+
+
+def window_features(video: Path, model, device, clips: int, batch_size: int, workers: int, amp, channels_last,
+                    raw_frames: bool, tf32: bool = True) -> np.ndarray:
+    """Features of the first ``clips`` clips (stride 16) of ``video``; ``tf32``: cuDNN may use TF32."""
+    model = model.to(memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format)
+    allowed = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        [(_, outcome)] = list(stream_features([video], model, ClipSettings(16, 15.0, 16), units=[WorkUnit(0, 0, clips)],
+                                              batch_size=batch_size, device=str(device), num_workers=workers,
+                                              amp=amp, channels_last=channels_last, raw_frames=raw_frames))
+    finally:
+        torch.backends.cudnn.allow_tf32 = allowed
+    if isinstance(outcome, str):
+        sys.exit(f"extraction failed: {outcome}")
+    return outcome.features
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Smallest and mean cosine similarity between matching rows."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(cos.min()), float(cos.mean())
 
 
 def spread_clips(videos: list[Path], frames_per_video: int, stride: int, count: int) -> list[tuple[Path, int]]:
@@ -183,8 +216,14 @@ def main() -> None:
                         help="model-only fp32 and bf16 too, and a bf16 baseline (else only the modes compared)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (model only)")
     parser.add_argument("--budget-s", type=float, default=450, help="skip sections that would run past this")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a dry run on CPU")
+    parser.add_argument("--cosine-clips", type=int, default=32, help="clips compared with the CPU reference")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes for a dry run on CPU (2 videos of 1.5 s, 1 worker, one backbone, 2 clips)")
     args = parser.parse_args()
+    if args.quick:
+        args.videos, args.seconds, args.workers, args.steps = 2, 1.5, [1], 1
+        args.batch_size, args.baseline_clips, args.cosine_clips = 2, 2, 2
+        args.backbones = args.backbones[-1:]
     budget = Budget(args.budget_s)
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -224,14 +263,16 @@ def main() -> None:
     worker_counts = [w for w in args.workers if w <= (os.cpu_count() or 1)] or [1]
     print(f"\nend to end: {main_name}, bf16 + channels_last, batch {args.batch_size}; "
           "e2e / model = end-to-end over model-only clips/s")
-    print("| videos | stride | preprocessing | decode workers | clips | clips/s | e2e / model |")
+    print("| videos | stride | preprocessing (where) | decode workers | clips | clips/s | e2e / model |")
     print("|---|---|---|---|---|---|---|", flush=True)
     ours: dict[tuple[str, int, str], float] = {}
     for stride in (16, 1):
         for video_label, paths in videos.items():
-            preps = [("reference", False), ("decoder resize", True)] if video_label.startswith("synthetic") \
-                else [("reference", False)]
-            for prep_label, decoder_resize in preps:
+            preps = [("reference, raw frames to the device", False, True),
+                     ("reference, in the workers", False, False), ("decoder resize, in the workers", True, False)]
+            if not video_label.startswith("synthetic"):
+                preps = preps[:2]
+            for prep_label, decoder_resize, raw_frames in preps:
                 # Stride 1 is model-bound (each sampled frame is decoded once and ends 1 clip): fewer runs.
                 counts = worker_counts if stride == 16 else worker_counts[-(1 if decoder_resize else 2):]
                 if not video_label.startswith("synthetic") and stride == 1:
@@ -240,7 +281,7 @@ def main() -> None:
                     if not budget.allows(f"{video_label} stride {stride} {prep_label} {workers} workers", 60):
                         continue
                     rate, clips = end_to_end(paths, models[main_name], device, stride, args.batch_size, workers,
-                                             "bf16", True, decoder_resize)
+                                             "bf16", True, decoder_resize, raw_frames)
                     key = (video_label, stride, prep_label)
                     ours[key] = max(ours.get(key, 0.0), rate)
                     print(f"| {video_label} | {stride} | {prep_label} | {workers} | {clips} | {rate:.1f} | "
@@ -249,9 +290,49 @@ def main() -> None:
     workers = max(worker_counts)
     synthetic_label, synthetic = next(iter(videos.items()))
     frames = int(args.seconds * 15)
+    default = resolve_precision(device)
+    print(f"\nprecision default vs --exact: {main_name}, {synthetic_label}, {workers} decode workers, batch "
+          f"{args.batch_size}, preprocessing where the device's default puts it; default here: {default.describe()}")
+    print("| stride | precision | clips | clips/s | default / exact |")
+    print("|---|---|---|---|---|", flush=True)
+    for stride in (16, 1):
+        if not budget.allows(f"stride {stride} default vs --exact", 90):
+            continue
+        fast, clips = end_to_end(synthetic, models[main_name], device, stride, args.batch_size, workers,
+                                 default.amp, default.channels_last, False)
+        allowed = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False  # as --exact runs
+        try:
+            exact, _ = end_to_end(synthetic, models[main_name], device, stride, args.batch_size, workers, None, False,
+                                  False)
+        finally:
+            torch.backends.cudnn.allow_tf32 = allowed
+        print(f"| {stride} | default ({default.name}{' + channels_last' if default.channels_last else ''}) | {clips} | "
+              f"{fast:.1f} | {fast / exact:.2f}x |")
+        print(f"| {stride} | --exact (fp32, TF32 off) | {clips} | {exact:.1f} | 1.00x |", flush=True)
+
+    if budget.allows("cosine to the CPU reference", 60):
+        video = synthetic[0]
+        cpu_model = copy.deepcopy(models[main_name]).to("cpu")
+        reference = window_features(video, cpu_model, torch.device("cpu"), args.cosine_clips, args.batch_size,
+                                    min(workers, 4), None, False, raw_frames=False)
+        print(f"\nfeatures vs the CPU float32 reference path (workers preprocess, float32 model on the CPU): "
+              f"{main_name}, first {len(reference)} clips of {video.name} at stride 16")
+        print("| on the device | min cosine | mean cosine | max abs difference |")
+        print("|---|---|---|---|", flush=True)
+        runs = [("fp32 TF32 off, preprocessed in the workers", None, False, False, False),
+                ("fp32 TF32 off, raw frames preprocessed on the device (--exact)", None, False, True, False),
+                ("fp32 TF32 allowed, raw frames on the device", None, False, True, True),
+                (f"default: {default.name}{' + channels_last' if default.channels_last else ''}, raw frames on the "
+                 "device", default.amp, default.channels_last, True, True)]
+        for label, amp, channels_last, raw_frames, tf32 in runs:
+            ours = window_features(video, models[main_name], device, args.cosine_clips, args.batch_size, workers,
+                                   amp, channels_last, raw_frames, tf32)
+            low, mean = cosines(ours, reference)
+            print(f"| {label} | {low:.7f} | {mean:.7f} | {np.abs(ours - reference).max():.2e} |", flush=True)
     print(f"\nper-clip baseline (the original's approach: each clip seeks and decodes on its own), {workers} "
           f"DataLoader workers, {synthetic_label}, clips spread over all videos; ours = best end-to-end "
-          "above (reference preprocessing, bf16 + channels_last)")
+          "above (reference preprocessing, raw frames to the device, bf16 + channels_last)")
     print("| backbone | stride | baseline precision | clips | baseline clips/s | ours clips/s | speed-up |")
     print("|---|---|---|---|---|---|---|", flush=True)
     for name in args.backbones:
@@ -261,7 +342,8 @@ def main() -> None:
                     continue
                 ours[(synthetic_label, stride, name)], _ = end_to_end(
                     synthetic, models[name], device, stride, args.batch_size, workers, "bf16", True, False)
-            our_rate = ours.get((synthetic_label, stride, "reference" if name == main_name else name))
+            our_key = "reference, raw frames to the device" if name == main_name else name
+            our_rate = ours.get((synthetic_label, stride, our_key))
             clips = spread_clips(synthetic, frames, stride, args.baseline_clips)
             precisions = [("fp32", None, False), ("bf16 + channels_last", "bf16", True)]
             for precision, amp, channels_last in precisions[:2 if args.all_modes else 1]:

@@ -276,6 +276,7 @@ def test_cli_default_precision_follows_the_hardware_and_exact_is_the_reference(v
     from tspvideo import precision
 
     monkeypatch.setattr(precision, "cpu_native_bf16", lambda flags=None: "avx512_bf16" if native else None)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # restored after the test
     args = [str(videos / "a.mp4"), "--random-init", "r3d_18", "--clip-len", "4", "--stride", "16", "--workers", "0",
             "--device", "cpu", "--no-progress"]
     assert main(["extract", *args, "--out", str(tmp_path / "default")]) == 0
@@ -286,7 +287,7 @@ def test_cli_default_precision_follows_the_hardware_and_exact_is_the_reference(v
     assert (exact["precision"], exact["channels_last"], exact["preprocess_on"]) == ("fp32", False, "workers")
     err = capsys.readouterr().err
     assert ("bf16 autocast + channels_last (auto: the CPU has avx512_bf16)" in err) == native
-    assert "float32 (--exact: the reference path)" in err
+    assert "float32 (--exact: the reference path, TF32 off)" in err and torch.backends.cudnn.allow_tf32 is False
     ours, reference = np.load(tmp_path / "default" / "a.npy"), np.load(tmp_path / "exact" / "a.npy")
     if native:  # bf16 rounding: close to the reference, not equal
         cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)

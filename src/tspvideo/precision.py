@@ -28,6 +28,13 @@ def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContex
     return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
 
 
+def exact_float32() -> None:
+    """Make float32 mean float32 for this process: no TF32 in cuDNN convolutions or CUDA matrix products
+    (PyTorch allows TF32 in convolutions by default, which rounds inputs to 10 mantissa bits)."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """The CPU's feature flags as Linux lists them (x86 ``flags``, Arm ``Features``); empty when unknown."""
     try:

@@ -17,7 +17,7 @@ from tspvideo.extract import ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_model, read_checkpoint, resolve_weights
-from tspvideo.precision import PRECISIONS, Precision, resolve_precision
+from tspvideo.precision import PRECISIONS, Precision, exact_float32, resolve_precision
 from tspvideo.streaming import cpu_share
 
 # Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
@@ -69,7 +69,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                      help="channels_last_3d memory format (default: on with bf16, off with float32)")
     run.add_argument("--exact", action="store_true",
                      help="the reference path: float32, contiguous layout, frames resized after RGB conversion "
-                          "(what the original ran; slower where bf16 is native)")
+                          "(what the original ran; slower where bf16 is native); TF32 off on GPUs")
     run.add_argument("--decoder-resize", action="store_true",
                      help="resize in the decoder (faster; features differ slightly from the reference path)")
     run.add_argument("--preprocess-on", choices=["auto", "workers", "device"], default="auto",
@@ -164,7 +164,8 @@ def precision_of(args: argparse.Namespace, device: str) -> Precision:
                                             ("--decoder-resize", args.decoder_resize)) if given]
         if clashes:
             raise TspVideoError(f"--exact runs the float32 reference path; drop {' and '.join(clashes)}")
-        return Precision(None, False, "--exact: the reference path")
+        exact_float32()
+        return Precision(None, False, "--exact: the reference path, TF32 off")
     return resolve_precision(device, args.amp, args.channels_last)
 
 
