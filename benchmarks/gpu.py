@@ -326,10 +326,10 @@ def main() -> None:
                 (f"default: {default.name}{' + channels_last' if default.channels_last else ''}, raw frames on the "
                  "device", default.amp, default.channels_last, True, True)]
         for label, amp, channels_last, raw_frames, tf32 in runs:
-            ours = window_features(video, models[main_name], device, args.cosine_clips, args.batch_size, workers,
-                                   amp, channels_last, raw_frames, tf32)
-            low, mean = cosines(ours, reference)
-            print(f"| {label} | {low:.7f} | {mean:.7f} | {np.abs(ours - reference).max():.2e} |", flush=True)
+            features = window_features(video, models[main_name], device, args.cosine_clips, args.batch_size,
+                                       workers, amp, channels_last, raw_frames, tf32)
+            low, mean = cosines(features, reference)
+            print(f"| {label} | {low:.7f} | {mean:.7f} | {np.abs(features - reference).max():.2e} |", flush=True)
     print(f"\nper-clip baseline (the original's approach: each clip seeks and decodes on its own), {workers} "
           f"DataLoader workers, {synthetic_label}, clips spread over all videos; ours = best end-to-end "
           "above (reference preprocessing, raw frames to the device, bf16 + channels_last)")

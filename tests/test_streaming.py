@@ -110,8 +110,11 @@ def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(v
     extract_dataset(paths, tmp_path / "device", TinyEncoder(), {}, settings, batch_size=4, raw_frames=True,
                     num_workers=1, progress=False)
     for name in ("long", "short"):
-        np.testing.assert_array_equal(np.load(tmp_path / "device" / f"{name}.npy"),
-                                      np.load(tmp_path / "workers" / f"{name}.npy"))
+        # The same operations; only CPU kernels split over another number of threads may round differently.
+        device, workers = np.load(tmp_path / "device" / f"{name}.npy"), np.load(tmp_path / "workers" / f"{name}.npy")
+        np.testing.assert_allclose(device, workers, rtol=1e-5, atol=1e-6)
+        cosine = (device * workers).sum(1) / np.linalg.norm(device, axis=1) / np.linalg.norm(workers, axis=1)
+        assert cosine.min() >= 0.99999
         assert json.loads((tmp_path / "device" / f"{name}.json").read_text())["preprocess_on"] == "device"
         assert json.loads((tmp_path / "workers" / f"{name}.json").read_text())["preprocess_on"] == "workers"
 
