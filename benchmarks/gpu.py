@@ -221,7 +221,7 @@ def main() -> None:
                         help="tiny sizes for a dry run on CPU (2 videos of 1.5 s, 1 worker, one backbone, 2 clips)")
     args = parser.parse_args()
     if args.quick:
-        args.videos, args.seconds, args.workers, args.steps = 2, 1.5, [1], 1
+        args.num_videos, args.seconds, args.workers, args.steps = 2, 1.5, [1], 1
         args.batch_size, args.baseline_clips, args.cosine_clips = 2, 2, 2
         args.backbones = args.backbones[-1:]
     budget = Budget(args.budget_s)

@@ -302,3 +302,19 @@ def test_cli_exact_refuses_other_precision_flags(videos, tmp_path, capsys, clash
                  "--exact", *clash]) == 2
     assert f"--exact runs the float32 reference path; drop {clash[0]}" in capsys.readouterr().err
     assert not (tmp_path / "o" / "a.npy").exists()
+
+
+def test_resume_refuses_a_float32_folder_under_a_bf16_default_and_exact_continues_it(videos, tmp_path, capsys,
+                                                                                      monkeypatch):
+    from tspvideo import precision
+
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda flags=None: "avx512_bf16")
+    out = tmp_path / "f"
+    args = ["extract", str(videos / "a.mp4"), "--out", str(out), "--random-init", "r3d_18", "--clip-len", "4",
+            "--stride", "16", "--workers", "0", "--device", "cpu", "--no-progress"]
+    assert main([*args, "--exact"]) == 0
+    stamp = (out / "a.npy").stat().st_mtime_ns
+    assert main(args) == 2
+    assert "--amp fp32 there, bf16 now" in capsys.readouterr().err
+    assert main([*args, "--exact"]) == 0
+    assert (out / "a.npy").stat().st_mtime_ns == stamp
