@@ -258,9 +258,8 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
 
 
 def preprocess_on_device(device: torch.device) -> bool:
-    """Whether frames go to ``device`` raw by default: on CUDA (decode workers are the bottleneck there and
-    uint8 frames are a quarter of the bytes), not on CPU (the workers' cores would sit idle while the
-    model's cores preprocess)."""
+    """Whether frames go to ``device`` raw by default: on CUDA (decode workers are the bottleneck there, so
+    preprocessing moves to the GPU), not on CPU (the model's cores would preprocess instead of the workers')."""
     return device.type == "cuda"
 
 

@@ -12,7 +12,8 @@ model's device, cuts the clips out of those frames and batches them across units
 
 With ``raw`` frames (the default on a GPU) the worker sends the decoder's uint8 RGB frames
 (``[n, H, W, 3]``) and the assembler runs the same preprocessing on the model's device: the decode
-workers, the bottleneck on a GPU, then only decode, and a quarter of the bytes cross to the device.
+workers, the bottleneck on a GPU, then only decode. Full-size uint8 frames are more bytes than float
+crops (640x360: 0.69 MB against 0.15 MB), well within what pinned copies to a GPU carry.
 """
 
 from __future__ import annotations
