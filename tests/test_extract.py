@@ -285,9 +285,9 @@ def test_cli_default_precision_follows_the_hardware_and_exact_is_the_reference(v
     exact = json.loads((tmp_path / "exact" / "a.json").read_text())
     assert (default["precision"], default["channels_last"]) == (("bf16", True) if native else ("fp32", False))
     assert (exact["precision"], exact["channels_last"], exact["preprocess_on"]) == ("fp32", False, "workers")
-    err = capsys.readouterr().err
-    assert ("bf16 autocast + channels_last (auto: the CPU has avx512_bf16)" in err) == native
-    assert "float32 (--exact: the reference path, TF32 off)" in err and torch.backends.cudnn.allow_tf32 is False
+    out = capsys.readouterr().out
+    assert ("bf16 autocast + channels_last (auto: the CPU has avx512_bf16)" in out) == native
+    assert "float32 (--exact: the reference path, TF32 off)" in out and torch.backends.cudnn.allow_tf32 is False
     ours, reference = np.load(tmp_path / "default" / "a.npy"), np.load(tmp_path / "exact" / "a.npy")
     if native:  # bf16 rounding: close to the reference, not equal
         cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)

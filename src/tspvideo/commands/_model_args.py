@@ -146,7 +146,8 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     precision = precision_of(args, device)
-    print(f"{getattr(args, 'command', None) or 'tspvideo'}: model runs in {precision.describe()}", file=sys.stderr)
+    # stdout, with the command's other reports: stderr carries only warnings and the one-line error.
+    print(f"{getattr(args, 'command', None) or 'tspvideo'}: model runs in {precision.describe()}")
     return {"batch_size": batch_size(args), "device": device, "num_workers": decode_workers(args),
             "amp": precision.amp, "channels_last": precision.channels_last, "backend": args.backend,
             "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
