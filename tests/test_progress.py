@@ -6,7 +6,7 @@ import io
 import re
 
 import pytest
-import torch
+from helpers import ChannelMeanEncoder
 
 from tspvideo.data.synthetic import write_index_video
 from tspvideo.extract import ClipSettings, extract_dataset
@@ -14,14 +14,6 @@ from tspvideo.progress import ClipProgress, expected_clips
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 
-
-class TinyEncoder(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return clips.mean(dim=(2, 3, 4)) @ self.weight
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def test_bar_moves_within_a_video_and_knows_the_total(videos):
 
 
 def test_extract_progress_counts_clips_with_rate(videos, tmp_path, capsys):
-    report = extract_dataset(videos, tmp_path, TinyEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=4,
+    report = extract_dataset(videos, tmp_path, ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=4,
                              progress=True)
     assert report.clips == 20
     err = capsys.readouterr().err

@@ -14,6 +14,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
 from tspvideo.data.synthetic import write_index_video
@@ -25,16 +26,6 @@ from tspvideo.models.tsp import create_model
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 
 
-class TinyEncoder(torch.nn.Module):
-    """Cheap deterministic encoder for any clip length: channel means through a fixed linear map -> [B, 8]."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return clips.mean(dim=(2, 3, 4)) @ self.weight
-
 
 @pytest.fixture
 def videos(tmp_path):
@@ -45,8 +36,8 @@ def videos(tmp_path):
 
 
 def extract(videos, out, description=None, settings=SETTINGS, **kwargs):
-    return extract_dataset(find_videos([videos]), out, TinyEncoder(), description or {"weights": "tiny"}, settings,
-                           batch_size=3, progress=False, **kwargs)
+    return extract_dataset(find_videos([videos]), out, ChannelMeanEncoder(), description or {"weights": "tiny"},
+                           settings, batch_size=3, progress=False, **kwargs)
 
 
 def stamps(out):
@@ -94,12 +85,12 @@ def test_overwrite_of_some_videos_says_the_folder_mixes_settings(videos, tmp_pat
     out = tmp_path / "out"
     extract(videos, out)
     capsys.readouterr()
-    only_a = extract_dataset([videos / "a.mp4"], out, TinyEncoder(), {"weights": "tiny"},
+    only_a = extract_dataset([videos / "a.mp4"], out, ChannelMeanEncoder(), {"weights": "tiny"},
                              ClipSettings(clip_len=4, fps=15, stride=2), progress=False, overwrite=True)
     assert only_a.written == [str(videos / "a.mp4")]
     assert "1 feature file(s)" in capsys.readouterr().out  # b.json still has stride 4
     with pytest.raises(TspVideoError, match="b.json: --stride 4 there, 2 now"):
-        extract_dataset([videos / "a.mp4"], out, TinyEncoder(), {"weights": "tiny"},
+        extract_dataset([videos / "a.mp4"], out, ChannelMeanEncoder(), {"weights": "tiny"},
                         ClipSettings(clip_len=4, fps=15, stride=2), progress=False)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
+from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
 from tspvideo.data.synthetic import write_index_video
@@ -28,14 +28,6 @@ from tspvideo.extract import ClipSettings, extract_dataset
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 SECONDS, FPS = 10, 10  # 100 frames
 
-
-class TinyEncoder(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return clips.mean(dim=(2, 3, 4)) @ self.weight
 
 
 def encode(path: Path, container_format: str, codec: str, options: dict | None = None) -> Path:
@@ -161,11 +153,11 @@ def test_truncated_video_split_over_workers_reports_the_same(files, tmp_path, mo
     short = cut(full["mp4"], 0.3)
     monkeypatch.setattr(extract_module, "plan_units",
                         lambda videos, settings, workers: plan_units(videos, settings, 100, part_frames=8))
-    report = extract_dataset([short], tmp_path, TinyEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=3,
+    report = extract_dataset([short], tmp_path, ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=3,
                              num_workers=2, progress=False)
     assert "truncated?" in report.failed[str(short)]
-    kept = extract_dataset([short], tmp_path / "kept", TinyEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=3,
-                           num_workers=0, progress=False, accept_short=True)
+    kept = extract_dataset([short], tmp_path / "kept", ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS,
+                           batch_size=3, num_workers=0, progress=False, accept_short=True)
     assert kept.written == [str(short)] and str(short) in kept.short
     _, decoded = header_and_decoded(short)
     sidecar = json.loads((tmp_path / "kept" / f"{short.stem}.json").read_text(encoding="utf-8"))
