@@ -3,7 +3,8 @@
 The TSP region head sees ``concat(clip feature, GVF)``. The paper pools the clip features of the initial
 (TAC-on-Kinetics) encoder with max (``avg`` is the ablation) and keeps them frozen during training.
 File layout: HDF5, one float32 ``(C,)`` dataset per video keyed by the video's file name without
-extension (gzip-compressed, as the released files).
+extension (gzip-compressed, as the released files); the file's attribute ``feature_dim`` records C
+(and ``backbone`` / ``weights`` the encoder, when known), so training can check it fits the backbone.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:
 
 
 def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool: str = "max",
-              stems: Sequence[str] | None = None) -> int:
+              stems: Sequence[str] | None = None, encoder: dict | None = None) -> int:
     """Pool every video of a feature source (or only ``stems``) into one HDF5 file, atomically.
 
     ``feature_dir`` is a folder of ``<stem>.npy``, an HDF5 file of ``[T, C]`` datasets or a downloaded
     released file's name (pooling needs no time grid). Returns the number of videos written. Missing or
-    unreadable features are errors naming them.
+    unreadable features, and features whose dimension differs from the others', are errors naming them.
+    ``encoder`` (``backbone``, ``weights``) is recorded in the file's attributes.
     """
     import h5py
 
@@ -46,9 +48,20 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
         stems = source.stems()
     if not stems:
         raise TspVideoError(f"no feature files in {source.path}")
+    dim = None
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         for stem in sorted(stems):
-            h5.create_dataset(stem, data=pool_features(source.load(stem), pool), compression="gzip")
+            pooled = pool_features(source.load(stem), pool)
+            if dim is not None and pooled.shape[0] != dim:
+                raise TspVideoError(f"{source.path}: {stem} has {pooled.shape[0]}-d features, the other videos "
+                                    f"{dim}-d (features of two encoders in one place?)")
+            dim = pooled.shape[0]
+            h5.create_dataset(stem, data=pooled, compression="gzip")
+        h5.attrs["feature_dim"] = dim
+        h5.attrs["pool"] = pool
+        for key in ("backbone", "weights"):
+            if encoder and encoder.get(key):
+                h5.attrs[key] = str(encoder[key])
     return len(stems)
 
 

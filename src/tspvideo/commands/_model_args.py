@@ -9,13 +9,13 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.transforms import PREPROCESSING
+from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, failures_path
-from tspvideo.models.backbones import available_backbones
+from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import load_model
+from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model
 from tspvideo.streaming import cpu_share
 
 # Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
@@ -34,8 +34,10 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
                         help="GVF pooling of an unregistered TSP checkpoint (not stored in released files)")
     grid = parser.add_argument_group("clip grid")
-    grid.add_argument("--clip-len", type=int, default=16, help="frames per clip (L)")
-    grid.add_argument("--fps", type=float, default=15.0, help="frames per second clips are sampled at")
+    grid.add_argument("--clip-len", type=int, default=None,
+                      help="frames per clip (L); default: the weights' recipe (see `tspvideo models`)")
+    grid.add_argument("--fps", type=float, default=None,
+                      help="frames per second clips are sampled at; default: the weights' recipe")
     grid.add_argument("--stride", type=int, default=16, help="frames between the starts of consecutive clips")
     run = parser.add_argument_group("runtime")
     run.add_argument("--batch-size", type=int, default=None,
@@ -83,7 +85,9 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
         with torch.random.fork_rng():  # fixed random weights: a resumed run must continue with the same model
             torch.manual_seed(0)
             model = create_model(args.random_init, heads=("region",), gvf=None)
-        return model.eval(), {"weights": "random-init", "model_config": model.config.to_dict()}
+        return model.eval(), {"weights": "random-init", "backbone": args.random_init,
+                              "model_config": model.config.to_dict(),
+                              "recipe": default_recipe(args.random_init).to_dict()}
     source = args.model or args.checkpoint
     if not source:
         raise TspVideoError("choose the weights: --model NAME, --checkpoint PATH or --random-init BACKBONE")
@@ -127,11 +131,49 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
             "prep": preprocessing(description), "progress": not args.no_progress}
 
 
-def clip_settings(args: argparse.Namespace) -> ClipSettings:
-    """The clip grid from the arguments (validated)."""
-    return ClipSettings(clip_len=args.clip_len, fps=args.fps, stride=args.stride)
+def clip_settings(args: argparse.Namespace, recipe: InputRecipe | None) -> ClipSettings:
+    """The clip grid from the arguments, unset values from ``recipe`` (the paper's when None), validated."""
+    recipe = recipe or default_recipe("r2plus1d_34")
+    clip_len = args.clip_len if args.clip_len is not None else recipe.clip_len
+    fps = args.fps if args.fps is not None else recipe.fps
+    return ClipSettings(clip_len=clip_len, fps=fps, stride=args.stride)
 
 
-def preprocessing(description: dict):
-    """Preprocessing recipe named by the weights' description."""
-    return PREPROCESSING[description.get("preprocessing") or "tsp"]
+def planned_recipe(args: argparse.Namespace) -> InputRecipe | None:
+    """The weights' recipe when it is known before loading them (random init, registered names), else None."""
+    if args.random_init:
+        return default_recipe(args.random_init)
+    if args.model in WEIGHTS:
+        return WEIGHTS[args.model].recipe
+    return None
+
+
+def early_clip_settings(args: argparse.Namespace) -> ClipSettings | None:
+    """Validate the grid options before any weights are loaded; the grid itself when already known."""
+    recipe = planned_recipe(args)
+    settings = clip_settings(args, recipe)
+    known = recipe is not None or (args.clip_len is not None and args.fps is not None)
+    return settings if known else None
+
+
+def encoder_clip_settings(args: argparse.Namespace, model: torch.nn.Module, description: dict) -> ClipSettings:
+    """The grid for the loaded encoder (its recipe fills what the options leave unset), checked against its
+    architecture: an input it cannot take fails here, not once per video."""
+    settings = clip_settings(args, encoder_recipe(description))
+    if isinstance(model, TSPModel):
+        check_input_size(model.config.backbone, settings.clip_len, preprocessing(description).crop)
+    return settings
+
+
+def encoder_recipe(description: dict) -> InputRecipe | None:
+    """The input recipe of the weights: recorded, else their backbone's default; None for a bare module."""
+    if description.get("recipe"):
+        return InputRecipe.from_dict(description["recipe"])
+    backbone = description.get("backbone") or (description.get("model_config") or {}).get("backbone")
+    return default_recipe(backbone) if backbone else None
+
+
+def preprocessing(description: dict) -> Preprocessing:
+    """Frame transforms of the weights' recipe (the paper's for a bare module)."""
+    recipe = encoder_recipe(description)
+    return recipe.preprocessing if recipe else Preprocessing()
