@@ -302,13 +302,17 @@ def test_train_resume_load_and_extract(backbone, data, tmp_path, capsys):
         assert h5.attrs["feature_dim"] == dim and h5.attrs["backbone"] == backbone
 
 
-def test_tac_trains_with_the_same_code_path(data, tmp_path):
+def test_tac_trains_with_the_same_code_path(data, tmp_path, capsys):
     out = tmp_path / "tac"
     assert cli_main(train_argv(data, "swin3d_t", out, None, "--heads", "action", "--epochs", "1",
                                "--grad-checkpointing")) == 0
     model, description = load_model(str(out / "best.pth"))
     assert model.config.heads == ("action",) and model.fc.in_features == 768
     assert description["recipe"]["clip_len"] == 4
+    # Resuming with another input recipe would silently train on other clips: refused.
+    argv = train_argv(data, "swin3d_t", out, None, "--heads", "action", "--epochs", "2", "--resume")
+    assert cli_main([a if a != "4" else "2" for a in argv]) == 2
+    assert "cannot resume with another input: clip_len differ" in capsys.readouterr().err
 
 
 def test_gvf_of_another_dimension_is_an_error_before_training(data, tmp_path, capsys):

@@ -619,6 +619,12 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
             raise TspVideoError(f"{path}: cannot resume with these options: the model differs from the checkpoint's "
                                 f"({'; '.join(differ[:2]) or 'other layers'}); same --backbone, --heads, --label-map "
                                 "and GVF options as the run, please")
+        trained_recipe = checkpoint.get("recipe")
+        if trained_recipe is not None and trained_recipe != recipe.to_dict():
+            changed = [k for k in recipe.to_dict() if trained_recipe.get(k) != recipe.to_dict()[k]]
+            raise TspVideoError(f"{path}: cannot resume with another input: {', '.join(changed)} differ from the "
+                                f"run's ({', '.join(f'{k} {trained_recipe.get(k)}' for k in changed)}); give the "
+                                "run's --clip-len/--fps/--resize/--crop")
         bare_model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["lr_scheduler"])
