@@ -350,3 +350,14 @@ def test_weights_auto_starts_from_the_cached_torchvision_file(tmp_path, monkeypa
     assert expected.keys() == model.features.state_dict().keys()
     assert all(torch.equal(v, model.features.state_dict()[k]) for k, v in expected.items())
     assert model.fc1.weight.shape == (3, 768) and model.fc2.weight.shape == (2, 1536)
+
+
+def test_models_command_lists_backbones_with_dim_gflops_and_recipe(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TSPVIDEO_CACHE", str(tmp_path))
+    assert cli_main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^mvit_v2_s +768 +128\.4  16 @ 7\.5 fps, short 256 -> 224x224$", out, re.M)
+    assert re.search(r"^s3d +1024 +287\.7  128 @ 15 fps, 256x256 -> 224x224$", out, re.M)
+    assert re.search(r"^r2plus1d_34 +512 +152\.4  16 @ 15 fps, 128x171 -> 112x112$", out, re.M)
+    for name in TORCHVISION_WEIGHTS:
+        assert re.search(rf"^{name} +action +400 +- +no$", out, re.M)
