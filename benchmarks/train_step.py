@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, amp: str | None, channels_last: bool) -> float
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupMultiStep(args.steps + 1, 0, [], 0.01))
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     loop_args = argparse.Namespace(batch_size=args.batch_size, epochs=1, channels_last=channels_last, amp=amp,
-                                   alpha_action=1.0, alpha_region=1.0, action_loss_norm="clips")
+                                   alpha_action=1.0, alpha_region=1.0, action_loss_norm="foreground")
     warmup = fake_batches(1, args.batch_size, args.frames, args.crop, 200)
     train_one_epoch(model, optimizer, scheduler, scaler, warmup, device, 0, loop_args, show_progress=False)
     batches = fake_batches(args.steps, args.batch_size, args.frames, args.crop, 200)

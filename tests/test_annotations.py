@@ -174,7 +174,12 @@ def test_bad_instances_are_reported_and_handled(tmp_path):
     assert [(s.t_start, s.t_end) for s in table if s.is_action] == [(0.0, 3.0), (12.0, 20.0)]
     assert [(s.t_start, s.t_end) for s in table if not s.is_action] == [(3.0, 12.0)]
     original = ann.build_segment_tables(videos, meta, rule="original", min_background=1.0)
-    assert [(s.t_start, s.t_end) for s in original.tables["train"] if s.is_action] == [(-1.0, 3.0), (12.0, 23.0)]
+    # The original keeps zero-length instances and instances outside the video, as its published tables do.
+    assert [(s.t_start, s.t_end) for s in original.tables["train"] if s.is_action] == [
+        (5.0, 5.0), (25.0, 30.0), (-1.0, 3.0), (12.0, 23.0)]
+    assert sorted(p.kind for p in original.problems) == ["instance-outside-video", "instance-past-video-end",
+                                                          "instance-past-video-end", "zero-length-instance"]
+    assert not any(p.fatal for p in original.problems)
 
 
 def test_unknown_labels_are_an_error(tmp_path):
@@ -288,3 +293,41 @@ def test_metadata_csv_errors_and_keys(tmp_path):
                                        encoding="utf-8")
     with pytest.raises(TspVideoError, match="bad2.csv: line 2"):
         ann.read_metadata_csv([tmp_path / "bad2.csv"])
+
+
+# The two videos of the original thumos14_valid_tsp_groundtruth.csv with action instances that start after
+# the video's end (HighJump 113.6 and 120.5 s in a 112.53 s video, SoccerPenalty 84.3 and 85.9 s in an 83 s
+# one): the published rows, actions in annotation-file order, then background.
+PUBLISHED_PAST_END = {
+    "video_validation_0000364": ("HighJump", "112.53333333333332", "3376", [
+        "23.0,32.4", "74.6,80.0", "86.5,91.5", "95.2,98.6", "113.6,117.3", "120.5,127.0", "53.6,64.3", "98.6,106.7",
+    ], ["0.0,23.0", "32.4,53.6", "64.3,74.6", "80.0,86.5", "91.5,95.2", "106.7,113.6", "117.3,120.5"]),
+    "video_validation_0000856": ("SoccerPenalty", "83.0", "2490", [
+        "19.9,21.4", "56.6,61.1", "63.7,65.0", "84.3,85.5", "85.9,91.5", "8.5,10.0", "35.2,38.9", "70.4,71.3",
+        "72.2,76.0",
+    ], ["0.0,8.5", "10.0,19.9", "21.4,35.2", "38.9,56.6", "61.1,63.7", "65.0,70.4", "76.0,84.3"]),
+}
+
+
+def test_thumos_original_rule_keeps_instances_past_the_video_end(tmp_path):
+    """All published rows come back: the instances after the end, and background reaching past the end."""
+    expected, metadata = [], {}
+    for name, (label, duration, frames, actions, _) in PUBLISHED_PAST_END.items():
+        with open(tmp_path / f"{label}_val.txt", "a", encoding="utf-8") as f:
+            f.writelines(f"{name} {span.replace(',', ' ')}\n" for span in actions)
+        tail = f"{duration},{name}.mp4,30.0,{frames}"
+        expected += [(f"{name},{span},{label},{tail},Action") for span in actions]
+        metadata[name] = ann.VideoMeta(f"{name}.mp4", float(duration), 30.0, int(frames))
+    expected = ([r for r in expected if "364" in r] + [r for r in expected if "856" in r]
+                + [f"{name},{span},,{duration},{name}.mp4,30.0,{frames},No action"
+                   for name, (_, duration, frames, _, background) in PUBLISHED_PAST_END.items() for span in background])
+    parsed, _ = ann.read_thumos14_annotations([tmp_path], read_label_map("thumos14"))
+    result = ann.build_segment_tables(parsed, metadata, rule="original", min_background=THUMOS_MIN)
+    write_segment_table(result.tables["train"], tmp_path / "train.csv")
+    produced = (tmp_path / "train.csv").read_text(encoding="utf-8").splitlines()[1:]
+    produced_actions = [r for r in produced if r.endswith(",Action")]
+    expected_actions = [r for r in expected if r.endswith(",Action")]
+    matching = sum(a == b for a, b in zip(produced_actions, expected_actions, strict=False))
+    assert matching / len(expected_actions) == 1.0 and len(produced_actions) == len(expected_actions)
+    assert produced == expected
+    assert sum(p.kind == "instance-outside-video" and "kept as annotated" in p.detail for p in result.problems) == 4

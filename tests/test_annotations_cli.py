@@ -200,6 +200,7 @@ CHECK_ROWS = [
     "c,x,2.0,,10.0,c.mp4,30.0,300,No action",              # 12 not a number
     "a,1.0,5.0,Archery,20.0,a.mp4,30.0,600,Action",        # 13 duplicate of line 2
     "a,1.0,2.0,,20.0,a.mp4,30.0,600,Maybe",                # 14 bad region label
+    "a,2.0,2.0,Archery,20.0,a.mp4,30.0,600,Action",        # 15 zero length (as in the published tables)
 ]
 
 
@@ -209,11 +210,11 @@ def test_check_reports_each_problem_with_its_line(tmp_path):
     write_video(tmp_path / "videos" / "a.mp4", seconds=20.0, fps=30)
     problems = ann.check_segment_table(path, label_map=["Archery"], video_dirs=[tmp_path / "videos"])
     found = {(p.line, p.kind, p.fatal) for p in problems}
-    assert {(3, "overlapping-instances", False), (4, "empty-segment", True), (5, "outside-video", True),
+    assert {(3, "overlapping-instances", False), (4, "reversed-segment", True), (5, "outside-video", False),
             (6, "past-video-end", False), (7, "too-short", False), (8, "unknown-label", True),
             (9, "background-overlaps-action", False), (10, "missing-video", True),
             (11, "inconsistent-video", True), (12, "bad-number", True), (13, "duplicate", False),
-            (14, "bad-region-label", True)} <= found
+            (14, "bad-region-label", True), (15, "zero-length", False)} <= found
     assert not any(p.line == 2 for p in problems)
 
 
@@ -229,7 +230,7 @@ def test_check_cli_exit_codes(tmp_path, capsys):
     bad.write_text(",".join(ann.SEGMENT_COLUMNS) + "\n" + "\n".join(CHECK_ROWS) + "\n", encoding="utf-8")
     assert main(["annotations", "check", str(bad), "--label-map", "activitynet"]) == 1
     out = capsys.readouterr().out
-    assert "bad.csv:4: error: empty-segment" in out and "bad.csv:8: error: unknown-label" in out
+    assert "bad.csv:4: error: reversed-segment" in out and "bad.csv:8: error: unknown-label" in out
     (tmp_path / "cols.csv").write_text("video-name,t-start\n", encoding="utf-8")
     assert main(["annotations", "check", str(tmp_path / "cols.csv")]) == 2
 

@@ -204,3 +204,27 @@ def test_random_streams_are_reproducible_and_differ_per_worker_rank_and_epoch(vi
     other_seed = BalancedSampler(dataset, seed=8, shuffle=False)
     dataset8 = SegmentClipDataset(segments, video_dir, train=True, label_map=LABELS, spec=spec, prep=PREP, seed=8)
     assert _jitter(dataset8, other_seed, workers=0) != two_workers
+
+
+def test_training_clips_use_the_sampling_rule_of_the_spec(tmp_path):
+    """Default: the original's frames (FFmpeg fps=30 then every second frame); timestamp: the option. On a
+    25 fps source they differ, and the video's grid length (the end bound of clip starts) follows the rule."""
+    from tspvideo.data.transforms import preprocess_clip
+    from tspvideo.data.video import read_frames
+
+    write_index_video(tmp_path / "v25.mp4", num_frames=77, fps=25, size=(32, 24))  # 3.08 s: N15 46 / 47
+    segment = Segment("v25", 0.0, 3.2, "jump", 3.08, "v25.mp4", 25.0, 77, ACTION)  # ends past the video
+    assert clip_start_range(segment, 8, FPS) == (0, 46 - 8)
+    assert clip_start_range(segment, 8, FPS, "timestamp") == (0, 47 - 8)
+    clips = {}
+    for sampling in ("ffmpeg-fps", "timestamp"):
+        spec = ClipSpec(clip_len=8, fps=FPS, clips_per_segment=3, sampling=sampling)
+        dataset = SegmentClipDataset([segment], tmp_path, train=False, label_map=LABELS, spec=spec, prep=PREP)
+        item = dataset[1]
+        frames = read_frames(tmp_path / "v25.mp4", item["start"], 8, sampling=sampling)
+        assert torch.equal(item["clip"], preprocess_clip(torch.from_numpy(frames), PREP))
+        clips[sampling] = item["clip"]
+    assert ClipSpec().sampling == "ffmpeg-fps"
+    assert not torch.equal(clips["ffmpeg-fps"], clips["timestamp"])
+    with pytest.raises(TspVideoError, match="sampling rule"):
+        SegmentClipDataset([segment], tmp_path, train=False, label_map=LABELS, spec=ClipSpec(sampling="x"))

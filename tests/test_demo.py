@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tspvideo.cli import main as cli_main
+from tspvideo.data.video import DEFAULT_SAMPLING
 from tspvideo.demo import DemoConfig, format_summary, run_demo
 from tspvideo.models.weights import load_model
 
@@ -55,3 +56,23 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     code = cli_main(["extract", str(videos[0]), "--checkpoint", str(best), "--out", str(tmp_path / "extract"),
                      "--clip-len", "4", "--stride", "48", "--workers", "0", "--device", "cpu", "--no-progress"])
     assert code == 0 and (tmp_path / "extract" / f"{videos[0].stem}.npy").is_file()
+
+    # Without grid flags, extract uses the clip length, fps and frame sizes the checkpoint was trained with.
+    code = cli_main(["extract", str(videos[0]), "--checkpoint", str(best), "--out", str(tmp_path / "own"),
+                     "--workers", "0", "--device", "cpu", "--no-progress"])
+    sidecar = json.loads((tmp_path / "own" / f"{videos[0].stem}.json").read_text())
+    assert code == 0 and config.clip_len != 16
+    assert (sidecar["clip_len"], sidecar["stride"], sidecar["fps"]) == (config.clip_len, config.clip_len, config.fps)
+    assert sidecar["input"] == {"clip_len": config.clip_len, "fps": config.fps, "sampling": DEFAULT_SAMPLING,
+                                "resize": list(config.resize),
+                                "crop": [config.crop, config.crop], "from": "checkpoint"}
+    assert "input_overrides" not in sidecar
+    # A flag that contradicts it needs --force, and is then recorded.
+    other = ["extract", str(videos[0]), "--checkpoint", str(best), "--clip-len", "8", "--stride", "48",
+             "--workers", "0", "--device", "cpu", "--no-progress"]
+    capsys.readouterr()
+    assert cli_main([*other, "--out", str(tmp_path / "refused")]) == 2
+    assert "--clip-len 8 (trained with 4)" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert cli_main([*other, "--out", str(tmp_path / "forced"), "--force"]) == 0
+    sidecar = json.loads((tmp_path / "forced" / f"{videos[0].stem}.json").read_text())
+    assert sidecar["clip_len"] == 8 and sidecar["input_overrides"] == {"clip_len": {"checkpoint": 4, "used": 8}}

@@ -383,3 +383,120 @@ def test_console_entry_point_exits_2_with_the_entry_named(tmp_path, capsys):
     pred_path.write_text(json.dumps({"results": {"a": [{"segment": [0, 1], "label": "x"}]}}))
     assert main(["eval", "detection", "--gt", str(gt_path), "--pred", str(pred_path)]) == 2
     assert "results['a'][0]: missing key 'score'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ zero-length instances
+def official_map(gt_rows, pred_rows, tious):
+    """The official ActivityNet matching written out, NaN and all: tIoU = inter / union (0/0 = NaN for two
+    zero-length segments), instances visited in descending ``argsort`` order (NaN first), a tIoU below the
+    threshold ends the search (a NaN never does)."""
+    classes = sorted({g[1] for g in gt_rows})
+    table = np.zeros((len(classes), len(tious)))
+    for ci, cls in enumerate(classes):
+        gts = [g for g in gt_rows if g[1] == cls]
+        preds = sorted((p for p in pred_rows if p[1] == cls), key=lambda p: -p[4])
+        lock = np.full((len(tious), len(gts)), -1)
+        tp = np.zeros((len(tious), len(preds)))
+        fp = np.zeros((len(tious), len(preds)))
+        for i, p in enumerate(preds):
+            mine = [k for k, g in enumerate(gts) if g[0] == p[0]]
+            if not mine:
+                fp[:, i] = 1
+                continue
+            starts, ends = np.array([gts[k][2] for k in mine], float), np.array([gts[k][3] for k in mine], float)
+            inter = (np.minimum(p[3], ends) - np.maximum(p[2], starts)).clip(0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iou = inter / ((ends - starts) + (p[3] - p[2]) - inter)
+            for t, thr in enumerate(tious):
+                for j in iou.argsort()[::-1]:
+                    if iou[j] < thr:
+                        fp[t, i] = 1
+                        break
+                    if lock[t, mine[j]] >= 0:
+                        continue
+                    tp[t, i], lock[t, mine[j]] = 1, i
+                    break
+                if tp[t, i] == 0:
+                    fp[t, i] = 1
+        for t in range(len(tious)):
+            ctp, cfp = np.cumsum(tp[t]), np.cumsum(fp[t])
+            rec, prec = ctp / len(gts), ctp / np.maximum(ctp + cfp, 1e-12)
+            mprec, mrec = np.r_[0.0, prec, 0.0], np.r_[0.0, rec, 1.0]
+            for i in range(len(mprec) - 2, -1, -1):
+                mprec[i] = max(mprec[i], mprec[i + 1])
+            idx = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+            table[ci, t] = np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx])
+    return table
+
+
+ZERO_GT = gt_json({"a": [(0, 10, "x"), (12.5, 12.5, "x"), (20, 40, "y")], "b": [(5, 15, "x"), (0, 0, "y")]})
+
+
+def test_predictions_equal_to_the_ground_truth_score_one_as_the_official_code():
+    """ActivityNet v1.3 has zero-length instances: the official code scores them as matched by an equal
+    prediction (its 0/0 tIoU is NaN, which passes); the strict rule can never match them."""
+    pred = pred_json({"a": [(0, 10, "x", 0.9), (12.5, 12.5, "x", 0.85), (20, 40, "y", 0.8)],
+                      "b": [(5, 15, "x", 0.7), (0, 0, "y", 0.6)]})
+    result = evaluate_detection(ZERO_GT, pred)
+    np.testing.assert_allclose(result.mAP, 1.0)
+    gt_rows = [(v, lab, s, e) for v, info in ZERO_GT["database"].items()
+               for s, e, lab in ((a["segment"][0], a["segment"][1], a["label"]) for a in info["annotations"])]
+    pred_rows = [(v, p["label"], p["segment"][0], p["segment"][1], p["score"]) for v, ps in pred["results"].items()
+                 for p in ps]
+    np.testing.assert_allclose(official_map(gt_rows, pred_rows, list(ACTIVITYNET_TIOUS)).mean(axis=0), 1.0)
+    strict = evaluate_detection(ZERO_GT, pred, zero_length="strict")
+    np.testing.assert_allclose(strict.per_class["x"], (1 + 2 / 3) / 3)  # the zero-length x instance: a miss
+    np.testing.assert_allclose(strict.per_class["y"], 1 / 2)
+    with pytest.raises(TspVideoError, match="zero-length rule"):
+        evaluate_detection(ZERO_GT, pred, zero_length="lenient")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_official_rule_matches_the_official_algorithm_with_zero_length_segments(seed):
+    """Random ground truth and predictions, a third of them zero-length (two zero-length segments match
+    wherever they lie, as the official NaN does); distinct scores and real-valued times avoid tie rules."""
+    rng = np.random.default_rng(seed)
+    classes = ["c0", "c1", "c2"]
+    videos, gt_rows = {}, []
+    for v in range(8):
+        anns = []
+        for _ in range(rng.integers(1, 5)):
+            s = float(rng.uniform(0, 40))
+            anns.append((s, s if rng.random() < 0.35 else s + float(rng.uniform(1, 15)), classes[rng.integers(0, 3)]))
+        videos[f"v{v}"] = anns
+        gt_rows += [(f"v{v}", lab, s, e) for s, e, lab in anns]
+    scores = iter(rng.permutation(1000) / 1000)
+    preds, pred_rows = {}, []
+    for v in range(8):
+        entries = []
+        for _ in range(rng.integers(0, 12)):
+            if rng.random() < 0.5:
+                s0, e0, lab = videos[f"v{v}"][rng.integers(0, len(videos[f"v{v}"]))]
+                s = s0 + float(rng.uniform(-1, 1))
+                e = s if e0 == s0 and rng.random() < 0.7 else max(s + 0.5, e0 + float(rng.uniform(-1, 1)))
+            else:
+                s, lab = float(rng.uniform(0, 45)), classes[rng.integers(0, 3)]
+                e = s if rng.random() < 0.3 else s + float(rng.uniform(1, 15))
+            entries.append((s, e, lab, float(next(scores))))
+        preds[f"v{v}"] = entries
+        pred_rows += [(f"v{v}", lab, s, e, sc) for s, e, lab, sc in entries]
+    tious = [0.1, 0.3, 0.5, 0.7, 0.9]
+    result = evaluate_detection(gt_json(videos), pred_json(preds), tious=tious)
+    expected = official_map(gt_rows, pred_rows, tious)
+    got = np.stack([result.per_class[c] for c in sorted({g[1] for g in gt_rows})])
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_cli_zero_length_option(tmp_path):
+    from tspvideo.cli import main
+
+    (tmp_path / "gt.json").write_text(json.dumps(ZERO_GT))
+    pred = pred_json({"a": [(0, 10, "x", 0.9), (12.5, 12.5, "x", 0.85), (20, 40, "y", 0.8)],
+                      "b": [(5, 15, "x", 0.7), (0, 0, "y", 0.6)]})
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    common = ["eval", "detection", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json")]
+    assert main([*common, "--out", str(tmp_path / "o.json")]) == 0
+    out = json.loads((tmp_path / "o.json").read_text())
+    assert out["average_mAP"] == pytest.approx(1.0) and out["zero_length"] == "official"
+    assert main([*common, "--zero-length", "strict", "--out", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["average_mAP"] == pytest.approx(((1 + 2 / 3) / 3 + 1 / 2) / 2)

@@ -18,7 +18,7 @@ from tspvideo.data.video import read_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.export import export_features
 from tspvideo.extract import ClipSettings, extract_dataset, find_videos, merge_to_h5
-from tspvideo.gvf import read_gvf, write_gvf
+from tspvideo.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.models.tsp import create_model
 
 
@@ -39,9 +39,10 @@ class TinyEncoder(torch.nn.Module):
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
-    write_index_video(folder / "a.mp4", num_frames=100, fps=30, size=(64, 48))  # 50 frames at 15 fps
-    write_index_video(folder / "b.mp4", num_frames=77, fps=25, size=(48, 64))  # 47 frames at 15 fps
-    write_index_video(folder / "c d é.mp4", num_frames=64, fps=30000 / 1001, size=(64, 48))  # 33 at 15 fps
+    # Frames at 15 fps, as the original gets them (re-encoded to 30 fps, every second frame) / by timestamp:
+    write_index_video(folder / "a.mp4", num_frames=100, fps=30, size=(64, 48))  # 3.333 s: 100 at 30 fps -> 50 / 50
+    write_index_video(folder / "b.mp4", num_frames=77, fps=25, size=(48, 64))  # 3.08 s: 92 at 30 fps -> 46 / 47
+    write_index_video(folder / "c d é.mp4", num_frames=64, fps=30000 / 1001, size=(64, 48))  # 2.135 s: 64 -> 32 / 33
     return folder
 
 
@@ -58,7 +59,7 @@ def load_all(folder):
 def test_number_of_features_and_time_grid(videos, tmp_path):
     report = run_extract(videos, tmp_path, batch_size=4)
     assert not report.failed and len(report.written) == 3
-    for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
+    for stem, n15 in {"a": 50, "b": 46, "c d é": 32}.items():
         features = np.load(tmp_path / f"{stem}.npy")
         sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
         expected_t = (n15 - 8) // 5 + 1
@@ -66,6 +67,18 @@ def test_number_of_features_and_time_grid(videos, tmp_path):
         assert sidecar["num_frames"] == n15 and sidecar["num_features"] == expected_t
         assert sidecar["feature_times"] == pytest.approx([(i * 5 + 4) / 15 for i in range(expected_t)], abs=1e-6)
         assert sidecar["weights"] == "tiny" and sidecar["clip_len"] == 8 and sidecar["stride"] == 5
+        assert sidecar["sampling"] == "ffmpeg-fps"
+
+
+def test_timestamp_sampling_option_and_its_sidecar(videos, tmp_path):
+    report = run_extract(videos, tmp_path, settings=ClipSettings(clip_len=8, fps=15, stride=5, sampling="timestamp"))
+    assert not report.failed
+    for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
+        sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
+        assert sidecar["num_frames"] == n15 and sidecar["sampling"] == "timestamp"
+        assert np.load(tmp_path / f"{stem}.npy").shape[0] == (n15 - 8) // 5 + 1
+    with pytest.raises(TspVideoError, match="sampling rule"):
+        ClipSettings(sampling="nearest")
 
 
 def test_streaming_equals_per_clip_reference(videos, tmp_path):
@@ -176,6 +189,38 @@ def test_gvf_file_layout_and_values(videos, tmp_path, reference_data_dir):
         assert ours["a"].compression == ref[key].compression
     with pytest.raises(TspVideoError, match="no GVF for 1 video"):
         read_gvf(tmp_path / "gvf.h5", ["a", "zzz"])
+    # how it was made travels with the file: pooling, and the encoder named by the features' sidecars
+    assert gvf_attributes(tmp_path / "gvf.h5") == {"pool": "max", "encoder": "tiny"}
+    write_gvf(tmp_path / "f", tmp_path / "avg.h5", pool="avg", encoder="other")
+    assert gvf_attributes(tmp_path / "avg.h5") == {"pool": "avg", "encoder": "other"}
+    assert gvf_attributes(reference) == {}  # released: none, still loads
+    assert len(read_gvf(reference)) > 0
+    merge_to_h5(tmp_path / "f", ["a", "b"], tmp_path / "features.h5")  # an HDF5 source names its weights too
+    write_gvf(tmp_path / "features.h5", tmp_path / "from_h5.h5")
+    assert gvf_attributes(tmp_path / "from_h5.h5") == {"pool": "max", "encoder": "tiny"}
+    sidecar = tmp_path / "f" / "b.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weights": "another"}))
+    with pytest.raises(TspVideoError, match="different encoders"):
+        write_gvf(tmp_path / "f", tmp_path / "mixed.h5")
+
+
+def test_gvf_cli_defaults_to_the_tac_on_kinetics_encoder(videos, tmp_path, monkeypatch, capsys):
+    from tspvideo.commands import gvf as gvf_command
+
+    chosen = []
+
+    def build(args):
+        chosen.append(args.model)
+        return TinyEncoder(), {"weights": args.model}
+
+    monkeypatch.setattr(gvf_command, "build_encoder", build)
+    grid = ["--clip-len", "4", "--workers", "0", "--no-progress"]
+    assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "g.h5"), *grid]) == 0
+    assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "avg.h5"),
+                 "--recipe", "tsp-activitynet-avg-gvf", *grid]) == 0
+    assert chosen == ["r2plus1d_34-tac_on_kinetics"] * 2
+    assert gvf_attributes(tmp_path / "g.h5") == {"pool": "max", "encoder": "r2plus1d_34-tac_on_kinetics"}
+    assert gvf_attributes(tmp_path / "avg.h5")["pool"] == "avg"
 
 
 def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):
@@ -212,7 +257,7 @@ def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path
     assert merge_to_h5(tmp_path / "f", stems, tmp_path / "all.h5") == 3
     with h5py.File(tmp_path / "all.h5") as h5:
         assert (h5.attrs["clip_len"], h5.attrs["fps"], h5.attrs["stride"]) == (8, 15, 5)
-        assert h5.attrs["weights"] == "tiny" and "preprocessing" in h5.attrs
+        assert h5.attrs["weights"] == "tiny" and "preprocessing" in h5.attrs and h5.attrs["sampling"] == "ffmpeg-fps"
         sidecar = json.loads((tmp_path / "f" / "a.json").read_text())
         assert h5["a"].attrs["num_frames"] == sidecar["num_frames"] == 50
     for fmt in ("actionformer", "bmn"):  # no grid flags: the file says it

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import re
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -270,14 +272,22 @@ def test_rotation_is_not_applied(faults):
     assert [read_frame_index(f) for f in frames] == list(range(0, 60, 2))
 
 
-def test_vfr_and_120fps_sample_by_timestamp(faults, extracted):
+def test_vfr_and_120fps_sample_by_either_rule(faults, extracted):
     _, out = extracted
+    by_time = [(j, read_frame_index(f)) for j, f in iter_sampled_frames(faults["vfr.mp4"], sampling="timestamp")]
+    for j, index in by_time:
+        assert index == max(k for k, t in enumerate(VFR_TIMES) if t <= j / 15 + 1e-9)
+    # The default (FFmpeg's fps=30 filter, then every second frame): the last frame whose nearest 30 fps tick,
+    # halves up, is at most 2j.
     vfr = [(j, read_frame_index(f)) for j, f in iter_sampled_frames(faults["vfr.mp4"])]
     for j, index in vfr:
-        assert index == max(k for k, t in enumerate(VFR_TIMES) if t <= j / 15 + 1e-9)
+        assert index == max(k for k, t in enumerate(VFR_TIMES) if math.floor(Fraction(str(t)) * 30 + Fraction(1, 2))
+                            <= 2 * j)
     assert json.loads((out / "vfr.json").read_text())["num_frames"] == len(vfr)
-    fast = [read_frame_index(f) for _, f in iter_sampled_frames(faults["fps120.mp4"])]
-    assert fast == list(range(0, 120, 8))
+    assert [read_frame_index(f) for _, f in iter_sampled_frames(faults["fps120.mp4"], sampling="timestamp")] == list(
+        range(0, 120, 8))
+    # At 120 fps frame 8j+1 (time 2j/30 + 1/120) still rounds to tick 2j; 8j+2 lies halfway and rounds up.
+    assert [read_frame_index(f) for _, f in iter_sampled_frames(faults["fps120.mp4"])] == list(range(1, 120, 8))
     # streaming extraction equals the per-clip reference path on both
     encoder = TinyEncoder()
     for stem in ("vfr", "fps120", "odd-97x55"):

@@ -52,6 +52,22 @@ def test_forward_shapes_and_gvf_concatenation():
     assert set(tac.state_dict()) - set(tac.features.state_dict(prefix="features.")) == {"fc.weight", "fc.bias"}
 
 
+@pytest.mark.parametrize("heads, gvf, layers", [
+    (("action", "region"), "max", {"fc1": (200, 512), "fc2": (2, 1024)}),
+    (("action",), None, {"fc": (200, 512)}),
+    (("region",), None, {"fc": (2, 512)}),  # region-only: the original's one head ignores the GVF
+])
+def test_heads_start_as_the_originals_normal_0_001_with_zero_bias(heads, gvf, layers):
+    torch.manual_seed(0)
+    model = create_model("r3d_18", 200, heads=heads, gvf=gvf)
+    for name, shape in layers.items():
+        layer = getattr(model, name).requires_grad_(False)
+        assert tuple(layer.weight.shape) == shape
+        # PyTorch's default would be uniform with std 1/sqrt(3 * fan_in) ~ 0.026 and a non-zero bias
+        assert abs(float(layer.weight.std()) - 0.01) < 0.01 * (0.05 if shape[0] > 2 else 0.2), name
+        assert abs(float(layer.weight.mean())) < 0.002 and torch.all(layer.bias == 0), name
+
+
 @pytest.mark.parametrize("backbone", ["r2plus1d_18", "r3d_18"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_infer_config_recovers_architecture(backbone, variant):

@@ -71,6 +71,8 @@ def test_same_settings_and_files_are_skipped(videos, tmp_path):
     ({"settings": ClipSettings(clip_len=4, fps=15, stride=2)}, "--stride 4 there, 2 now"),
     ({"settings": ClipSettings(clip_len=5, fps=15, stride=4)}, "--clip-len 4 there, 5 now"),
     ({"settings": ClipSettings(clip_len=4, fps=10, stride=4)}, "--fps 15 there, 10 now"),
+    ({"settings": ClipSettings(clip_len=4, fps=15, stride=4, sampling="timestamp")},
+     "--sampling ffmpeg-fps there, timestamp now"),
     ({"description": {"weights": "tiny", "sha256": "ab" * 32}}, "weights tiny there"),
     ({"amp": "bf16"}, "--amp fp32 there, bf16 now"),
     ({"decoder_resize": True}, "--decoder-resize False there, True now"),

@@ -51,8 +51,7 @@ def test_fields_and_background_rows(tmp_path):
 
 @pytest.mark.parametrize("row, message", [
     ("v,abc,2.0,A,10.0,v.mp4,30.0,300,Action", "line 2: column 't-start'"),
-    ("v,3.0,2.0,A,10.0,v.mp4,30.0,300,Action", "line 2: t-end 2.0 is not after t-start 3.0"),
-    ("v,1.0,1.0,A,10.0,v.mp4,30.0,300,Action", "line 2: t-end 1.0 is not after"),
+    ("v,3.0,2.0,A,10.0,v.mp4,30.0,300,Action", "line 2: t-end 2.0 is before t-start 3.0 (reversed segment)"),
     ("v,1.0,2.0,,10.0,v.mp4,30.0,300,Action", "line 2: an Action row needs an action-label"),
     ("v,1.0,2.0,A,10.0,v.mp4,30.0,300,Background", "line 2: temporal-region-label 'Background'"),
     ("v,1.0,2.0,A,10.0,v.mp4,30.0,30.5,Action", "line 2: column 'video-frames'"),
@@ -109,3 +108,27 @@ def test_label_map_file_errors(tmp_path):
         read_label_map(tmp_path / "obj.json")
     (tmp_path / "ok.json").write_text('["Ünïcode", "b"]', encoding="utf-8")
     assert read_label_map(tmp_path / "ok.json") == ["Ünïcode", "b"]
+
+
+def test_published_zero_length_rows_load_and_are_dropped_with_one_warning(tmp_path, caplog):
+    """Rows of the original's published ActivityNet tables (train line 1331, valid line 5037) load unchanged;
+    training drops them with every other too-short segment, in one warning that counts them."""
+    from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
+
+    path = _write(tmp_path / "published.csv", [
+        "ZZVrH3Hv1fM,0.0,0.0,Washing hands,58.93333333333333,v_ZZVrH3Hv1fM.mp4,30.0,1768,Action",
+        "e6J_ygZ779A,142.281,142.281,High jump,142.26666666666668,v_e6J_ygZ779A.mp4,30.0,4268,Action",
+        "e6J_ygZ779A,10.0,10.5,High jump,142.26666666666668,v_e6J_ygZ779A.mp4,30.0,4268,Action",
+        "ZZVrH3Hv1fM,0.0,58.93333333333333,,58.93333333333333,v_ZZVrH3Hv1fM.mp4,30.0,1768,No action",
+        "e6J_ygZ779A,0.0,142.281,,142.26666666666668,v_e6J_ygZ779A.mp4,30.0,4268,No action",
+    ])
+    segments = read_segment_table(path)
+    assert [s.duration for s in segments[:2]] == [0.0, 0.0] and len(segments) == 5
+    write_segment_table(segments, tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
+    with caplog.at_level("WARNING", logger="tspvideo.data.datasets"):
+        dataset = SegmentClipDataset(segments, tmp_path, train=False, label_map=["High jump", "Washing hands"],
+                                     spec=ClipSpec())
+    assert len(dataset.segments) == 2 and dataset.dropped["too_short"] == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "dropped 3 of 5 segment(s)" in warnings[0] and "(2 of zero length)" in warnings[0]

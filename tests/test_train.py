@@ -79,14 +79,40 @@ def parse(argv: list[str]) -> argparse.Namespace:
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_loss_is_equation_1_and_background_adds_no_action_loss():
+def test_action_term_is_the_foreground_mean_by_default_as_the_original():
+    # The original: CrossEntropyLoss(ignore_index=-1) per head, background clips labelled -1.
+    torch.manual_seed(0)
+    action_logits = torch.randn(32, 5, requires_grad=True)
+    region_logits = torch.randn(32, 2)
+    action = torch.randint(0, 5, (32,))
+    action[torch.randperm(32)[:16]] = -1  # 16 of 32 clips are background
+    region = (action < 0).long()
+    outputs = {"features": torch.zeros(32, 512), "action": action_logits, "region": region_logits}
+    loss, parts = train.tsp_loss(outputs, action, region)
+    original = torch.nn.CrossEntropyLoss(ignore_index=-1)
+    assert torch.allclose(loss, original(action_logits, action) + original(region_logits, region))
+    foreground = action >= 0
+    assert math.isclose(parts["action"], float(F.cross_entropy(action_logits[foreground], action[foreground]).detach()),
+                        rel_tol=1e-6)
+    # the whole-batch normalisation (an option) gives half of it here
+    _, clips_parts = train.tsp_loss(outputs, action, region, action_norm="clips")
+    assert math.isclose(clips_parts["action"], parts["action"] / 2, rel_tol=1e-6)
+    # a batch without foreground: 0, where the original's mean over no clip is NaN
+    background = torch.full((32,), -1)
+    assert math.isnan(float(original(action_logits.detach(), background)))
+    for norm in ("foreground", "clips"):
+        total, parts = train.tsp_loss(outputs, background, torch.ones(32, dtype=torch.long), action_norm=norm)
+        assert torch.isfinite(total) and parts["action"] == 0.0
+
+
+def test_clips_normalisation_is_equation_1_clip_by_clip_and_background_adds_nothing():
     torch.manual_seed(0)
     action_logits = torch.randn(4, 3, requires_grad=True)
     region_logits = torch.randn(4, 2, requires_grad=True)
     action = torch.tensor([2, -1, 0, -1])
     region = torch.tensor([0, 1, 0, 1])
     outputs = {"features": torch.zeros(4, 512), "action": action_logits, "region": region_logits}
-    loss, parts = train.tsp_loss(outputs, action, region, alpha_action=0.7, alpha_region=1.3)
+    loss, parts = train.tsp_loss(outputs, action, region, alpha_action=0.7, alpha_region=1.3, action_norm="clips")
     per_clip = []
     for i in range(4):  # equation (1), clip by clip
         value = 1.3 * F.cross_entropy(region_logits[i:i + 1], region[i:i + 1])
@@ -100,16 +126,8 @@ def test_loss_is_equation_1_and_background_adds_no_action_loss():
 
     changed = action_logits.detach().clone()
     changed[[1, 3]] = 100 * torch.randn(2, 3)
-    loss2, _ = train.tsp_loss({**outputs, "action": changed}, action, region, 0.7, 1.3)
+    loss2, _ = train.tsp_loss({**outputs, "action": changed}, action, region, 0.7, 1.3, action_norm="clips")
     assert torch.allclose(loss.detach(), loss2)
-
-    foreground, _ = train.tsp_loss(outputs, action, region, 0.7, 1.3, action_norm="foreground")
-    expected = 0.7 * F.cross_entropy(action_logits, action, ignore_index=-1) + 1.3 * F.cross_entropy(region_logits,
-                                                                                                      region)
-    assert torch.allclose(foreground, expected)
-
-    background_only, parts = train.tsp_loss(outputs, torch.full((4,), -1), torch.ones(4, dtype=torch.long))
-    assert torch.isfinite(background_only) and parts["action"] == 0.0
 
 
 def test_schedule_learning_rates_follow_the_formula():
@@ -212,6 +230,7 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert best["preprocessing"] == "tsp" and best["label_map"] == data_label_map(data)
     assert ModelConfig.from_dict(best["model_config"]) == ModelConfig("r2plus1d_18", 2, ("action", "region"), "max")
     assert best["model"]["fc1.weight"].shape == (2, 512) and best["model"]["fc2.weight"].shape == (2, 1024)
+    assert best["input"]["sampling"] == "ffmpeg-fps"  # the original's frames, recorded for evaluate / extract
     full = read_checkpoint(out / "checkpoint.pth")
     assert {"optimizer", "lr_scheduler", "scaler", "rng", "best"} <= full.keys()
     # the stem is frozen by default, the rest trains
@@ -220,7 +239,9 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert torch.equal(full["model"]["features.stem.weight"], initial["features.stem.weight"])
     assert not torch.equal(full["model"]["features.layer1.weight"], initial["features.layer1.weight"])
     unfrozen = tmp_path / "unfrozen"
-    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem")))
+    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem",
+                                "--sampling", "timestamp")))
+    assert read_checkpoint(unfrozen / "best.pth")["input"]["sampling"] == "timestamp"
     assert not torch.equal(_weights(unfrozen / "checkpoint.pth")["features.stem.weight"],
                            initial["features.stem.weight"])
 
@@ -233,7 +254,8 @@ def data_label_map(data) -> list[str]:
 
 @pytest.mark.parametrize("flags, heads_keys, config", [
     (["--heads", "action"], {"fc.weight": (2, 512)}, (("action",), None)),
-    (["--heads", "region"], {"fc.weight": (2, 1024)}, (("region",), "max")),
+    (["--heads", "region"], {"fc.weight": (2, 512)}, (("region",), None)),  # the original ignores the GVF
+    (["--heads", "region", "--region-only-gvf"], {"fc.weight": (2, 1024)}, (("region",), "max")),
     (["--no-gvf"], {"fc1.weight": (2, 512), "fc2.weight": (2, 512)}, (("action", "region"), None)),
     (["--gvf-pool", "avg", "--alpha-action", "0.5"], {"fc2.weight": (2, 1024)}, (("action", "region"), "avg")),
 ])
@@ -248,7 +270,7 @@ def test_variants_from_flags(data, tmp_path, monkeypatch, flags, heads_keys, con
         assert checkpoint["model"][key].shape == shape
     assert tuple(checkpoint["model_config"]["heads"]) == config[0] and checkpoint["model_config"]["gvf"] == config[1]
     row = result["metrics"][-1]
-    if config[0] == ("action",):  # TAC: foreground clips only, no region accuracy
+    if config[0] == ("action",):  # TAC: accuracy on foreground clips, no region accuracy
         assert math.isnan(row.get("valid_acc_region", math.nan))
         assert row["valid_acc_mean"] == row["valid_acc_action"]
     if config[0] == ("region",):
@@ -282,3 +304,100 @@ def test_progress_shows_steps_within_the_epoch(capsys):
     assert stats["clips"] == 12
     err = capsys.readouterr().err
     assert "step=3/3" in err and "epoch 1/1" in err
+
+
+# ----------------------------------------------------------------------------------------------------
+# The original's TAC batches, recipes and the GVF file's attributes
+# ----------------------------------------------------------------------------------------------------
+
+
+def _without_gvf(argv: list[str]) -> list[str]:
+    return [a for i, a in enumerate(argv) if a != "--gvf" and (i == 0 or argv[i - 1] != "--gvf")]
+
+
+def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
+    from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
+    from tspvideo.data.segments import read_segment_table
+
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    table = SegmentClipDataset(read_segment_table(data["train"]), data["videos"], train=True,
+                               spec=ClipSpec(clip_len=4, clips_per_segment=2)).num_clips()
+    assert table["background"] > 0
+    all_clips = table["foreground"] + table["background"]
+    base = _without_gvf(train_argv(data, tmp_path / "x", "--epochs", "1", "--batch-size", "2"))
+
+    def clips_per_epoch(name: str, *flags: str) -> int:
+        argv = [a if a != str(tmp_path / "x") else str(tmp_path / name) for a in base]
+        return train.main(parse([*argv, *flags]))["metrics"][-1]["train_clips"]
+
+    # The original's TAC: background clips stay in the batches (label -1), an epoch is all clips.
+    assert clips_per_epoch("tac", "--heads", "action") == all_clips // 2 * 2
+    assert clips_per_epoch("tsp", "--no-gvf", "--no-balance") == all_clips // 2 * 2
+    assert clips_per_epoch("tac_fg", "--heads", "action", "--tac-clips", "foreground") == table["foreground"]
+
+
+def test_tac_batches_carry_background_clips_that_the_loss_ignores(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    seen = []
+    real_loss = train.tsp_loss
+
+    def spy(outputs, action, region, *args, **kwargs):
+        seen.append(action.clone())
+        return real_loss(outputs, action, region, *args, **kwargs)
+
+    monkeypatch.setattr(train, "tsp_loss", spy)
+    train.main(parse(_without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--heads", "action"))))
+    labels = torch.cat(seen)
+    assert (labels == -1).any() and (labels >= 0).any()
+
+
+def test_region_only_needs_no_gvf_and_warns_when_one_is_ignored(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    train.main(parse(_without_gvf(train_argv(data, tmp_path / "a", "--epochs", "1", "--heads", "region"))))
+    assert read_checkpoint(tmp_path / "a" / "best.pth")["model"]["fc.weight"].shape == (2, 512)
+    train.main(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
+    assert "ignores --gvf" in capsys.readouterr().out
+    from tspvideo.errors import TspVideoError
+
+    with pytest.raises(TspVideoError, match="needs --gvf"):
+        train.main(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
+    with pytest.raises(TspVideoError, match="--heads region alone"):
+        train.main(parse(train_argv(data, tmp_path / "d", "--region-only-gvf")))
+
+
+def test_recipe_fills_options_is_printed_and_explicit_flags_win(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    argv = _without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--recipe", "region-only-activitynet"))
+    train.main(parse(argv))
+    printed = capsys.readouterr().out
+    assert "recipe region-only-activitynet" in printed and "fc_lr=0.002 " in printed and "batch_size=4*" in printed
+    saved = read_checkpoint(tmp_path / "run" / "checkpoint.pth")["args"]
+    assert saved["recipe"] == "region-only-activitynet" and saved["heads"] == ["region"]
+    assert saved["fc_lr"] == 2e-3 and saved["batch_size"] == 4 and saved["lr_milestones"] == [4.0, 6.0]
+
+
+def _gvf_copy(data, path, **attrs):
+    with h5py.File(data["gvf"], "r") as src, h5py.File(path, "w") as dst:
+        for key in src:
+            dst.create_dataset(key, data=src[key][()])
+        dst.attrs.update(attrs)
+    return path
+
+
+def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, reference_data_dir):
+    from tspvideo.errors import TspVideoError
+
+    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    avg = _gvf_copy(data, tmp_path / "avg.h5", pool="avg", encoder="r2plus1d_34-tac_on_kinetics")
+    argv = [a if a != str(data["gvf"]) else str(avg) for a in train_argv(data, tmp_path / "run", "--epochs", "1")]
+    with pytest.raises(TspVideoError, match="avg-pooled .* --gvf-pool max"):
+        train.main(parse(argv + ["--gvf-pool", "max"]))
+    with pytest.raises(TspVideoError, match="avg-pooled"):  # the max-GVF recipe asks for max too
+        train.main(parse(argv + ["--recipe", "tsp-activitynet", "--label-map", str(data["label_map"])]))
+    assert cli_main(["train", *argv, "--gvf-pool", "max"]) == 2
+    train.main(parse(argv))  # unset: the file's pooling
+    assert read_checkpoint(tmp_path / "run" / "best.pth")["model_config"]["gvf"] == "avg"
+    # a file without attributes (the original's released GVFs) still loads, as max unless told
+    assert train.gvf_attributes(reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
+    train.main(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
+    assert read_checkpoint(tmp_path / "plain" / "best.pth")["model_config"]["gvf"] == "avg"

@@ -31,7 +31,9 @@ def _run(command: list[str], cwd: Path) -> None:
 def test_two_gloo_processes_match_one_process(data, tmp_path):  # noqa: F811
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests=str(Path(__file__).parent)))
-    common = ("--epochs", "1", "--lr-warmup-epochs", "0", "--lr-milestones")
+    # The default action term is a mean over each process's own foreground clips (as the original under DDP),
+    # which differs from one process's mean over the global batch; the batch-size normalisation does not.
+    common = ("--epochs", "1", "--lr-warmup-epochs", "0", "--action-loss-norm", "clips", "--lr-milestones")
     # Learning rates are per process and scaled by the number of processes: one process with the
     # global batch of 4 gets twice the per-process rates to make the same update.
     _run([sys.executable, str(script), *train_argv(data, tmp_path / "one", "--batch-size", "4", "--fc-lr", "0.04",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import math
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -45,9 +47,11 @@ def test_transcode_video_constant_rate_size_and_keyframes(tmp_path):
     with av.open(str(tmp_path / "out.mp4")) as container:
         frames = list(container.decode(video=0))
     assert [i for i, f in enumerate(frames) if f.key_frame] == list(range(0, 60, 8))
-    # Output frame k shows the last source frame at or before k / 30 s: source frame floor(k * 25 / 30).
+    # Output frame k shows, as FFmpeg's fps filter, the last source frame whose nearest 30 fps tick
+    # (halves up) is <= k.
     levels = [int(np.median(f.to_ndarray(format="gray"))) for f in frames]
-    expected = [5 * (k * 25 // 30) for k in range(60)]
+    expected = [5 * max(i for i in range(50) if math.floor(Fraction(30 * i, 25) + Fraction(1, 2)) <= k)
+                for k in range(60)]
     assert max(abs(a - b) for a, b in zip(levels, expected, strict=True)) <= 3
 
 
@@ -87,3 +91,22 @@ def test_transcode_usage_errors(tmp_path):
     (tmp_path / "in").mkdir()
     assert main(["transcode", str(tmp_path / "in"), str(tmp_path / "in")]) == 2
     assert main(["transcode", str(tmp_path / "in"), str(tmp_path / "o"), "--gop", "0"]) == 2
+
+
+@pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
+def test_transcoded_frames_follow_the_sampling_rule(tmp_path, sampling):
+    """A 25 fps source transcoded to 30 fps: output frame k is the sampler's frame k at 30 fps (by default
+    FFmpeg's fps filter, the original's re-encode), so clips at 15 fps hold the same source frames."""
+    from tspvideo.data.synthetic import read_frame_index, write_index_video
+    from tspvideo.data.video import iter_sampled_frames
+
+    src = tmp_path / "in.mp4"
+    write_index_video(src, num_frames=61, fps=25, size=(64, 48))
+    transcode_video(src, tmp_path / "out.mp4", TranscodeOptions(fps=30, short_side=48, gop=8, crf=4,
+                                                                sampling=sampling))
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        shown = [read_frame_index(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+        assert container.streams.video[0].average_rate == Fraction(30)
+    assert shown == [read_frame_index(f) for _, f in iter_sampled_frames(src, fps=30, sampling=sampling)]
+    at15 = [read_frame_index(f) for _, f in iter_sampled_frames(tmp_path / "out.mp4", fps=15, sampling=sampling)]
+    assert at15 == [read_frame_index(f) for _, f in iter_sampled_frames(src, fps=15, sampling=sampling)]

@@ -297,9 +297,10 @@ def test_train_resume_load_and_extract(backbone, data, tmp_path, capsys):
     assert sidecar["fps"] == expected["fps"]
     assert sidecar["preprocessing"]["mean"] == pytest.approx(recipe.mean)
     gvf_out = tmp_path / "pooled.h5"
-    write_gvf(features_dir, gvf_out, encoder=description)
+    write_gvf(features_dir, gvf_out, encoder=description["weights"], backbone=description["backbone"])
     with h5py.File(gvf_out) as h5:
         assert h5.attrs["feature_dim"] == dim and h5.attrs["backbone"] == backbone
+        assert h5.attrs["encoder"] == description["weights"] and h5.attrs["pool"] == "max"
 
 
 def test_tac_trains_with_the_same_code_path(data, tmp_path, capsys):

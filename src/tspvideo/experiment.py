@@ -6,7 +6,7 @@ For every seed:
    is their max-pool per video (the paper's first step);
 2. three trainings from that encoder with the same data, schedule and number of epochs:
    ``tsp`` (action + region heads, max GVF), ``tsp_no_gvf`` (both heads, no GVF) and ``tac`` (action head
-   only, foreground clips only);
+   only, on every clip, background ignored by the loss);
 3. features of every video with each trained encoder;
 4. for each feature set (and the initial one, ``init``): the localization probe with the same probe seed,
    detection mAP per tIoU, proposal AUC, average mAP per instance-length bucket, and the temporal-sensitivity

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from tspvideo import __version__
 from tspvideo.data.clips import clip_centers
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing
-from tspvideo.data.video import is_video_file
+from tspvideo.data.video import is_video_file, num_sampled_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.models.tsp import TSPModel
@@ -159,7 +159,7 @@ def check_clip_fits(videos: Sequence[Path], settings: ClipSettings) -> None:
             continue
         if duration is None:
             return
-        if duration * settings.fps + 1e-6 >= settings.clip_len:
+        if num_sampled_frames(duration, settings.fps, settings.sampling) >= settings.clip_len:
             return
         known.append((duration, video))
     if known:
@@ -387,6 +387,7 @@ def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, se
         "clip_len": settings.clip_len,
         "fps": settings.fps,
         "stride": settings.stride,
+        "sampling": settings.sampling,
         "num_frames": num_frames,
         "video_duration": num_frames / settings.fps,
         "feature_times": [round(t, 6) for t in clip_centers(count, settings.clip_len, settings.stride,
@@ -448,7 +449,7 @@ def _sidecar_of(npy: Path) -> dict:
 def _h5_file_attrs(meta: dict) -> dict[str, object]:
     """File-level attributes of a merged HDF5: grid, model and preprocessing (plain strings and numbers)."""
     attrs: dict[str, object] = {k: meta[k] for k in ("clip_len", "fps", "stride") if meta.get(k) is not None}
-    for key in ("weights", "backbone", "time_convention", "tspvideo_version"):
+    for key in ("weights", "backbone", "sampling", "time_convention", "tspvideo_version"):
         if isinstance(meta.get(key), str):
             attrs[key] = meta[key]
     for key in ("model_config", "preprocessing", "recipe"):  # nested: stored as JSON text

@@ -3,12 +3,14 @@
 The TSP region head sees ``concat(clip feature, GVF)``. The paper pools the clip features of the initial
 (TAC-on-Kinetics) encoder with max (``avg`` is the ablation) and keeps them frozen during training.
 File layout: HDF5, one float32 ``(C,)`` dataset per video keyed by the video's file name without
-extension (gzip-compressed, as the released files); the file's attribute ``feature_dim`` records C
-(and ``backbone`` / ``weights`` the encoder, when known), so training can check it fits the backbone.
+extension (gzip-compressed, as the released files), and file attributes ``pool``, ``encoder`` (the
+weights the clip features came from), ``feature_dim`` (C) and ``backbone`` (when known) that
+``tspvideo train`` checks (C must fit the backbone); files without them (the released ones) still load.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,13 +35,14 @@ def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:
 
 
 def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool: str = "max",
-              stems: Sequence[str] | None = None, encoder: dict | None = None) -> int:
+              stems: Sequence[str] | None = None, encoder: str | None = None, backbone: str | None = None) -> int:
     """Pool every video of a feature source (or only ``stems``) into one HDF5 file, atomically.
 
     ``feature_dir`` is a folder of ``<stem>.npy``, an HDF5 file of ``[T, C]`` datasets or a downloaded
-    released file's name (pooling needs no time grid). Returns the number of videos written. Missing or
-    unreadable features, and features whose dimension differs from the others', are errors naming them.
-    ``encoder`` (``backbone``, ``weights``) is recorded in the file's attributes.
+    released file's name (pooling needs no time grid). ``pool``, ``encoder`` (default: the ``weights``
+    named by the folder's sidecars or the HDF5's attribute), ``backbone`` (when given) and the feature
+    dimension C are stored as file attributes. Returns the number of videos written. Missing or unreadable
+    features, and features whose dimension differs from the others', are errors naming them.
     """
     import h5py
 
@@ -48,8 +51,12 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
         stems = source.stems()
     if not stems:
         raise TspVideoError(f"no feature files in {source.path}")
+    encoder = encoder or _source_encoder(source, stems)
     dim = None
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["pool"] = pool
+        if encoder:
+            h5.attrs["encoder"] = encoder
         for stem in sorted(stems):
             pooled = pool_features(source.load(stem), pool)
             if dim is not None and pooled.shape[0] != dim:
@@ -58,11 +65,51 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
             dim = pooled.shape[0]
             h5.create_dataset(stem, data=pooled, compression="gzip")
         h5.attrs["feature_dim"] = dim
-        h5.attrs["pool"] = pool
-        for key in ("backbone", "weights"):
-            if encoder and encoder.get(key):
-                h5.attrs[key] = str(encoder[key])
+        if backbone:
+            h5.attrs["backbone"] = backbone
     return len(stems)
+
+
+def _source_encoder(source: FeatureSource, stems: Sequence[str]) -> str | None:
+    """The weights the features came from: a folder's sidecars or an HDF5's ``weights`` attribute (None: unsaid).
+
+    A folder whose sidecars name different encoders is an error: one GVF file pools one encoder's features.
+    """
+    import h5py
+
+    if source.kind == "h5":
+        try:
+            with h5py.File(source.path, "r") as h5:
+                weights = h5.attrs.get("weights")
+        except OSError:
+            return None
+        return str(weights) if weights else None
+    names = set()
+    for stem in stems:
+        try:
+            weights = json.loads((source.path / f"{stem}.json").read_text(encoding="utf-8")).get("weights")
+        except (OSError, ValueError, AttributeError):
+            continue  # features without a (readable) sidecar: the encoder is simply not recorded
+        if weights:
+            names.add(str(weights))
+    if len(names) > 1:
+        raise TspVideoError(f"{source.path}: features come from different encoders ({', '.join(sorted(names))}); "
+                            "one GVF file must pool one encoder's features")
+    return names.pop() if names else None
+
+
+def gvf_attributes(path: str | os.PathLike) -> dict[str, str]:
+    """The ``pool`` and ``encoder`` attributes of a GVF file (empty for files without them)."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise TspVideoError(f"GVF file not found: {path}")
+    try:
+        with h5py.File(path, "r") as h5:
+            return {key: str(h5.attrs[key]) for key in ("pool", "encoder") if key in h5.attrs}
+    except OSError as error:
+        raise TspVideoError(f"{path}: not a readable HDF5 GVF file ({error})") from error
 
 
 def read_gvf(path: str | os.PathLike, stems: Sequence[str] | None = None) -> dict[str, np.ndarray]:

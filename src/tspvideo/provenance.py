@@ -32,6 +32,7 @@ SETTING_NAMES = {
     "clip_len": "--clip-len",
     "fps": "--fps",
     "stride": "--stride",
+    "sampling": "--sampling",
     "preprocessing": "preprocessing",
     "precision": "--amp",
     "decoder": "--backend",

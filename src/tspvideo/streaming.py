@@ -27,7 +27,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from tspvideo.data.clips import num_clips
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.data.video import iter_sampled_frames
+from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, iter_sampled_frames, num_sampled_frames
 from tspvideo.errors import TruncatedVideoError, TspVideoError
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
@@ -68,11 +68,13 @@ def cpu_share() -> int:
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames."""
+    """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames, the
+    source frames chosen by the ``sampling`` rule (see :mod:`tspvideo.data.video`)."""
 
     clip_len: int = 16
     fps: float = 15.0
     stride: int = 16
+    sampling: str = DEFAULT_SAMPLING
 
     def __post_init__(self) -> None:
         if self.clip_len <= 0:
@@ -81,6 +83,8 @@ class ClipSettings:
             raise TspVideoError(f"stride must be positive, got {self.stride}")
         if self.fps <= 0:
             raise TspVideoError(f"fps must be positive, got {self.fps}")
+        if self.sampling not in SAMPLING_RULES:
+            raise TspVideoError(f"unknown sampling rule {self.sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
 
     def first_frame(self, clip: int) -> int:
         """Index of the first sampled frame of clip ``clip``."""
@@ -150,7 +154,8 @@ def plan_units(videos: Sequence[Path], settings: ClipSettings, num_workers: int,
             duration = header_duration(videos[i])
         except Exception:  # unreadable: one unit, which reports the error with its cause
             duration = None
-        clips = num_clips(int(duration * settings.fps), settings.clip_len, settings.stride) if duration else 0
+        frames = num_sampled_frames(duration, settings.fps, settings.sampling) if duration else 0
+        clips = num_clips(frames, settings.clip_len, settings.stride)
         parts = max(1, math.floor(clips / per_part))
         bounds = [round(k * clips / parts) for k in range(parts)] + [None]
         units.extend(WorkUnit(i, bounds[k], bounds[k + 1]) for k in range(parts))
@@ -210,6 +215,7 @@ class FrameStream(IterableDataset):
         frames: list[np.ndarray] = []
         try:
             for j, frame in iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
+                                                sampling=self.settings.sampling,
                                                 backend=self.backend, threads=threads, size=self.decoder_size):
                 last = j
                 if not self.settings.needs(j):

@@ -1,21 +1,22 @@
 """TSP / TAC pretraining: ``train_one_epoch``, ``evaluate`` and ``main``, one process or under torchrun.
 
-Variants come from flags on one code path (see ``docs/training.md``):
+Variants come from flags on one code path (see ``docs/training.md``), or all at once from ``--recipe``
+(the original's training scripts, :mod:`tspvideo.recipes`):
 
 - TSP (max or avg GVF): ``--heads action region --gvf GVF.h5 [--gvf-pool avg]``
 - TSP without GVF:      ``--heads action region --no-gvf``
-- TAC:                  ``--heads action`` (foreground clips only)
-- region head only:     ``--heads region --gvf GVF.h5`` (supplementary Table 9)
+- TAC:                  ``--heads action`` (every clip; background clips ignored by the loss)
+- region head only:     ``--heads region`` (supplementary Table 9; one 512 -> 2 head, no GVF)
 
-Loss, equation (1) of the paper, averaged over the clips of the batch:
-``alpha_region * CE(region) + alpha_action * CE(action) * [clip is foreground]``.
+Loss, equation (1) of the paper as the original computes it:
+``alpha_region * mean CE(region) + alpha_action * mean CE(action) over the foreground clips``.
 Background clips carry action label -1, which the action term ignores.
 
-Defaults are the paper's: SGD momentum 0.9, weight decay 0.005, lr 1e-4 for the backbone and 2e-3 for
-the heads, both multiplied by the number of processes; per-iteration linear warm-up over 2 epochs, x0.01 at
-epochs 4 and 6; 8 epochs of 32 clips per process. Each epoch ends with validation and an atomic
-checkpoint (``checkpoint.pth``: everything to resume; ``best.pth``: the best epoch's model so far, in the
-released layout that ``tspvideo extract --checkpoint`` reads).
+Defaults are the original code's: SGD momentum 0.9, weight decay 0.005, lr 1e-4 for the backbone and 2e-3
+for the heads, both multiplied by the number of processes; per-iteration linear warm-up over 2 epochs, x0.01
+at epochs 4 and 6; 8 epochs of 32 clips per process; heads initialised N(0, 0.01). Each epoch ends with
+validation and an atomic checkpoint (``checkpoint.pth``: everything to resume; ``best.pth``: the best
+epoch's model so far, in the released layout that ``tspvideo extract --checkpoint`` reads).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ from tspvideo.data.datasets import (
 )
 from tspvideo.data.segments import read_label_map, read_segment_table
 from tspvideo.data.transforms import Preprocessing
+from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
+from tspvideo.gvf import gvf_attributes
 from tspvideo.models.backbones import (
     available_backbones,
     backbone_spec,
@@ -62,6 +65,7 @@ from tspvideo.models.backbones import (
 from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
 from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights, read_checkpoint
 from tspvideo.precision import autocast
+from tspvideo.recipes import GVF_ENCODER, apply_recipe, recipe_names
 
 log = logging.getLogger("tspvideo.train")
 
@@ -99,56 +103,94 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
     data.add_argument("--label-map", default=None,
                       help="action classes, JSON list (or activitynet / thumos14); needed with an action head")
     data.add_argument("--gvf", default=None, help="HDF5 of global video features (from `tspvideo gvf`)")
-    recipe = "the backbone's recipe (see `tspvideo models`)" if train else "the checkpoint's"
-    data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L); default: {recipe}")
-    data.add_argument("--fps", type=float, default=None, help=f"frame rate clips are sampled at; default: {recipe}")
-    data.add_argument("--clips-per-segment", type=int, default=None if not train else 5,
-                      help="clips per segment and epoch")
+    # No defaults here: `train` fills unset options from --recipe (tspvideo.recipes), then the grid and frame
+    # sizes from the backbone's input recipe (`tspvideo models`); `evaluate` from the checkpoint.
+    fallback = "default without --recipe: the backbone's recipe, for r2plus1d_*" if train else \
+        "default: the checkpoint's, else"
+    data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L) ({fallback} 16)")
+    data.add_argument("--fps", type=float, default=None, help=f"frame rate clips are sampled at ({fallback} 15)")
+    data.add_argument("--sampling", choices=SAMPLING_RULES, default=None if not train else DEFAULT_SAMPLING,
+                      help="which source frames: ffmpeg-fps (the original's: re-encode to 30 fps, every second frame) "
+                           "or timestamp (last frame at or before j/fps)"
+                           + ("" if train else "; default: the checkpoint's"))
+    data.add_argument("--clips-per-segment", type=int, default=None,
+                      help=f"clips per segment and epoch ({'default without --recipe:' if train else fallback} 5)")
     data.add_argument("--resize", type=int, nargs="+", default=None, metavar="SIZE",
-                      help=f"frames are resized to H W (or the short side to S) before cropping; default: {recipe}")
+                      help=f"frames are resized to H W (or the short side to S) before cropping ({fallback} 128 171)")
     data.add_argument("--crop", type=int, default=None,
-                      help=f"square crop size (random + flip in training, centre in validation); default: {recipe}")
+                      help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
     data.add_argument("--workers", type=int, default=4, help="data loading processes per training process")
     data.add_argument("--decode-threads", type=int, default=1, help="FFmpeg threads per clip")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of ``tspvideo train``, defaults visible in ``--help``."""
+    parser.add_argument("--recipe", choices=recipe_names(), default=None,
+                        help="fill every option below as the original's training script for this dataset and "
+                             "variant did (docs/training.md); explicit flags win; printed at the start")
+    parser.add_argument("--downscale-factor", type=int, default=None,
+                        help="divide the batch size and both learning rates by N, as the original's scripts' "
+                             "DOWNSCALE_FACTOR for GPUs with less memory (default: 1)")
     add_data_arguments(parser, train=True)
     parser.add_argument("--no-balance", action="store_true",
-                        help="use every clip instead of as many background as foreground clips per epoch")
+                        help="use every clip instead of as many background as foreground clips per epoch "
+                             "(the original code does not balance)")
+    # Defaults are None so that a recipe can fill them; each help says the value without --recipe.
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default="r2plus1d_34", choices=available_backbones(), help="encoder architecture")
-    model.add_argument("--weights", default="auto",
+    model.add_argument("--backbone", default=None, choices=available_backbones(),
+                       help="encoder architecture (default without --recipe: r2plus1d_34)")
+    model.add_argument("--weights", default=None,
                        help="initial backbone weights: auto (the Kinetics weights the paper starts from), a "
-                            "registered name, URL or local file, or none (random initialisation)")
-    model.add_argument("--heads", nargs="+", default=list(HEAD_CHOICES), choices=HEAD_CHOICES,
-                       help="action region: TSP; action: TAC (foreground clips only); region: region head only")
-    model.add_argument("--no-gvf", action="store_true", help="the region head sees the clip feature only")
-    model.add_argument("--gvf-pool", choices=["max", "avg"], default="max",
-                       help="how --gvf was pooled (stored in the checkpoint)")
-    model.add_argument("--alpha-action", type=float, default=1.0, help="weight of the action loss")
-    model.add_argument("--alpha-region", type=float, default=1.0, help="weight of the region loss")
-    model.add_argument("--action-loss-norm", choices=["clips", "foreground"], default="clips",
-                       help="clips: average over all clips of the batch, as equation (1); foreground: over the "
-                            "foreground clips only (CrossEntropyLoss(ignore_index=-1), the original code)")
-    model.add_argument("--freeze-stem", action=argparse.BooleanOptionalAction, default=True,
-                       help="keep the backbone's stem fixed, as the original (its lr is 0)")
+                            "registered name, URL or local file, or none (random initialisation) (default "
+                            "without --recipe: auto)")
+    model.add_argument("--heads", nargs="+", default=None, choices=HEAD_CHOICES,
+                       help="action region: TSP; action: TAC; region: region head only (default without "
+                            "--recipe: action region)")
+    model.add_argument("--no-gvf", action="store_true", default=None,
+                       help="the region head sees the clip feature only")
+    model.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
+                       help="how --gvf was pooled; checked against the file's 'pool' attribute (default: the "
+                            "file's, else max)")
+    model.add_argument("--region-only-gvf", action="store_true", default=None,
+                       help="with --heads region: feed the GVF to the region head (1024 -> 2); the original's "
+                            "one-head model ignores it (512 -> 2)")
+    model.add_argument("--tac-clips", choices=["all", "foreground"], default=None,
+                       help="TAC (--heads action): all: every clip of the table, background clips with action "
+                            "label -1 ignored by the loss but seen by BatchNorm (the original); foreground: "
+                            "foreground clips only (default without --recipe: all)")
+    model.add_argument("--alpha-action", type=float, default=None,
+                       help="weight of the action loss (default without --recipe: 1)")
+    model.add_argument("--alpha-region", type=float, default=None,
+                       help="weight of the region loss (default without --recipe: 1)")
+    model.add_argument("--action-loss-norm", choices=["clips", "foreground"], default=None,
+                       help="foreground: the action term is the mean over the batch's foreground clips "
+                            "(CrossEntropyLoss(ignore_index=-1), the original); clips: divided by all clips of "
+                            "the batch, as equation (1) read literally (default without --recipe: foreground)")
+    model.add_argument("--freeze-stem", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep the backbone's stem fixed, as the original (its lr is 0) (default without "
+                            "--recipe: on)")
     model.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
     model.add_argument("--grad-checkpointing", action="store_true",
                        help="recompute the backbone blocks' activations in the backward pass: less memory, about "
                             "a third slower (transformer backbones: mvit_v2_s, swin3d_*)")
     optim = parser.add_argument_group("optimisation (learning rates are per process: x number of processes)")
-    optim.add_argument("--epochs", type=int, default=8, help="training epochs")
-    optim.add_argument("--batch-size", type=int, default=32, help="clips per process and step")
-    optim.add_argument("--backbone-lr", type=float, default=1e-4, help="learning rate of the backbone")
-    optim.add_argument("--fc-lr", type=float, default=2e-3, help="learning rate of the heads")
-    optim.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    optim.add_argument("--weight-decay", type=float, default=0.005, help="SGD weight decay")
-    optim.add_argument("--lr-warmup-epochs", type=float, default=2, help="linear warm-up length")
-    optim.add_argument("--lr-milestones", type=float, nargs="*", default=[4, 6],
-                       help="epochs at which the learning rate is multiplied by --lr-gamma")
-    optim.add_argument("--lr-gamma", type=float, default=0.01, help="learning-rate factor at each milestone")
+    optim.add_argument("--epochs", type=int, default=None, help="training epochs (default without --recipe: 8)")
+    optim.add_argument("--batch-size", type=int, default=None,
+                       help="clips per process and step (default without --recipe: 32)")
+    optim.add_argument("--backbone-lr", type=float, default=None,
+                       help="learning rate of the backbone (default without --recipe: 1e-4)")
+    optim.add_argument("--fc-lr", type=float, default=None,
+                       help="learning rate of the heads (default without --recipe: 2e-3)")
+    optim.add_argument("--momentum", type=float, default=None, help="SGD momentum (default without --recipe: 0.9)")
+    optim.add_argument("--weight-decay", type=float, default=None,
+                       help="SGD weight decay (default without --recipe: 0.005)")
+    optim.add_argument("--lr-warmup-epochs", type=float, default=None,
+                       help="linear warm-up length (default without --recipe: 2)")
+    optim.add_argument("--lr-milestones", type=float, nargs="*", default=None,
+                       help="epochs at which the learning rate is multiplied by --lr-gamma (default without "
+                            "--recipe: 4 6)")
+    optim.add_argument("--lr-gamma", type=float, default=None,
+                       help="learning-rate factor at each milestone (default without --recipe: 0.01)")
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
     run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
@@ -167,12 +209,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tsp_loss(outputs: dict[str, torch.Tensor], action: torch.Tensor, region: torch.Tensor,
              alpha_action: float = 1.0, alpha_region: float = 1.0,
-             action_norm: str = "clips") -> tuple[torch.Tensor, dict[str, float]]:
-    """Equation (1) averaged over the batch; returns the loss and its parts (as floats).
+             action_norm: str = "foreground") -> tuple[torch.Tensor, dict[str, float]]:
+    """Equation (1) over the batch; returns the loss and its parts (as floats).
 
     ``action`` holds class ids with -1 for background clips, which add nothing to the action term.
-    With ``action_norm="clips"`` the action term is divided by the batch size (the per-clip loss of
-    eq. (1), averaged), with ``"foreground"`` by the number of foreground clips (the original code).
+    With ``action_norm="foreground"`` (the original's ``CrossEntropyLoss(ignore_index=-1)``) the action
+    term is the mean over the foreground clips; with ``"clips"`` it is divided by the batch size (the
+    per-clip loss of eq. (1), averaged). A batch without foreground clips has an action term of 0.
     """
     total = outputs["features"].new_zeros((), dtype=torch.float32)
     parts = {}
@@ -182,7 +225,8 @@ def tsp_loss(outputs: dict[str, torch.Tensor], action: torch.Tensor, region: tor
         parts["region"] = float(region_loss.detach())
     if "action" in outputs:
         per_clip = F.cross_entropy(outputs["action"].float(), action, ignore_index=-1, reduction="none")
-        denominator = len(action) if action_norm == "clips" else int((action >= 0).sum().clamp(min=1))
+        # max(.., 1): no foreground clip gives 0, where the original's mean over no clip is NaN
+        denominator = len(action) if action_norm == "clips" else int((action >= 0).sum())
         action_loss = per_clip.sum() / max(denominator, 1)
         total = total + alpha_action * action_loss
         parts["action"] = float(action_loss.detach())
@@ -346,7 +390,7 @@ def seed_everything(seed: int, rank: int, epoch: int) -> None:
     torch.manual_seed(value)
 
 
-def apply_recipe(args: argparse.Namespace, recipe: InputRecipe) -> InputRecipe:
+def apply_input_recipe(args: argparse.Namespace, recipe: InputRecipe) -> InputRecipe:
     """Fill the clip grid and frame options left unset from ``recipe``; returns the recipe actually used."""
     for key in ("clip_len", "fps", "resize", "crop"):
         if getattr(args, key, None) is None:
@@ -360,7 +404,8 @@ def apply_recipe(args: argparse.Namespace, recipe: InputRecipe) -> InputRecipe:
 
 def clip_spec_from(args: argparse.Namespace, recipe: InputRecipe | None = None) -> tuple[ClipSpec, Preprocessing]:
     """Clip grid and preprocessing from the arguments (normalisation from ``recipe``, default the paper's)."""
-    spec = ClipSpec(clip_len=args.clip_len, fps=args.fps, clips_per_segment=args.clips_per_segment)
+    spec = ClipSpec(clip_len=args.clip_len, fps=args.fps, clips_per_segment=args.clips_per_segment,
+                    sampling=args.sampling)
     resize, crop = tuple(args.resize), (args.crop, args.crop)
     if crop[0] > min(resize):
         raise TspVideoError(f"--crop {args.crop} is larger than the resized frames {resize}")
@@ -482,16 +527,43 @@ def _tensorboard(out_dir: Path):
 def _resolve_variant(args: argparse.Namespace) -> tuple[tuple[str, ...], str | None, bool]:
     """Heads, GVF pooling (None: no GVF) and whether only foreground clips are used."""
     heads = tuple(h for h in HEAD_CHOICES if h in args.heads)
-    uses_region = "region" in heads
-    if uses_region and not args.no_gvf and not args.gvf:
-        raise TspVideoError("the region head needs --gvf GVF.h5 (make it with `tspvideo gvf --videos ... "
-                            "--model INITIAL_WEIGHTS`), or --no-gvf for TSP without GVF")
-    if args.gvf and (args.no_gvf or not uses_region):
-        raise TspVideoError("--gvf is only used by the region head without --no-gvf; drop it")
+    region_only = heads == ("region",)
+    if args.region_only_gvf and not region_only:
+        raise TspVideoError("--region-only-gvf is for --heads region alone; the two-head model uses --gvf "
+                            "unless --no-gvf")
+    # The original's one-head model never concatenates the GVF: region-only ignores it unless asked.
+    uses_gvf = "region" in heads and not args.no_gvf and (not region_only or args.region_only_gvf)
+    if uses_gvf and not args.gvf:
+        make = f"`tspvideo gvf --videos VIDEOS --model {GVF_ENCODER} --out gvf.h5`"
+        raise TspVideoError(f"the region head needs --gvf GVF.h5 (make it with {make}), or --no-gvf for TSP "
+                            "without GVF")
+    if args.gvf and not uses_gvf:
+        if region_only:
+            log.warning("--heads region ignores --gvf %s, as the original's one-head model (region head 512 -> 2);"
+                        " add --region-only-gvf to feed it the GVF", args.gvf)
+        else:
+            raise TspVideoError("--gvf is only used by the region head without --no-gvf; drop it")
     if "action" in heads and not args.label_map:
         raise TspVideoError("an action head needs --label-map (JSON list of class names)")
-    gvf_pool = args.gvf_pool if uses_region and not args.no_gvf else None
-    return heads, gvf_pool, heads == ("action",)
+    gvf_pool = _gvf_pool(args) if uses_gvf else None
+    return heads, gvf_pool, heads == ("action",) and args.tac_clips == "foreground"
+
+
+def _gvf_pool(args: argparse.Namespace) -> str:
+    """The GVF pooling, checked against the ``pool`` attribute of the GVF file (files without it still load)."""
+    stored = gvf_attributes(args.gvf)
+    pool = stored.get("pool")
+    if args.gvf_pool is not None and pool is not None and args.gvf_pool != pool:
+        raise TspVideoError(f"{args.gvf}: its GVFs are {pool}-pooled (the file's 'pool' attribute) but the run "
+                            f"asks for --gvf-pool {args.gvf_pool}; give the {args.gvf_pool}-pooled file or "
+                            f"--gvf-pool {pool}")
+    encoder = stored.get("encoder")
+    wanted = getattr(args, "recipe_gvf_encoder", None)
+    if encoder is not None and wanted is not None and encoder != wanted:
+        log.warning("%s: GVFs come from %s, the recipe's from %s", args.gvf, encoder, wanted)
+    log.info("GVF %s: %s-pooled, encoder %s", args.gvf, args.gvf_pool or pool or "max",
+             encoder or "not recorded in the file")
+    return args.gvf_pool or pool or "max"
 
 
 def build_model(args: argparse.Namespace, heads: tuple[str, ...], num_classes: int, gvf_pool: str | None) -> TSPModel:
@@ -518,6 +590,7 @@ def build_model(args: argparse.Namespace, heads: tuple[str, ...], num_classes: i
 
 def main(args: argparse.Namespace) -> dict:
     """Train as configured by ``args``; returns the best epoch's validation metrics and the run's files."""
+    resolved = apply_recipe(args)
     info = init_distributed(args.device)
     out_dir = Path(args.out)
     if info.is_main:
@@ -525,6 +598,7 @@ def main(args: argparse.Namespace) -> dict:
     barrier()
     handlers = _setup_logging(out_dir, info.is_main)
     try:
+        log.info("hyper-parameters: %s", resolved.describe(args))
         return _main(args, info, out_dir)
     finally:
         _teardown_logging(handlers)
@@ -541,7 +615,7 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
         label_map = None
     if args.grad_checkpointing:
         require_gradient_checkpointing(args.backbone)  # fails now, not after the datasets are read
-    recipe = apply_recipe(args, default_recipe(args.backbone))
+    recipe = apply_input_recipe(args, default_recipe(args.backbone))
     spec, prep = clip_spec_from(args, recipe)
     check_input_size(args.backbone, spec.clip_len, prep.crop)
     log.info("input: %d frames at %g fps, resize %s, crop %s, mean %s, std %s", spec.clip_len, spec.fps,
@@ -571,7 +645,9 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
                             f"{feature_dim}: compute the GVF with the initial {args.backbone} encoder "
                             f"(`tspvideo gvf --videos ... --model {BASE_WEIGHTS.get(args.backbone, 'WEIGHTS')}`)")
 
-    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=args.seed, balance=not args.no_balance)
+    # TAC uses every clip of the table, as the original (which never balances); TSP balances by default.
+    balance = not args.no_balance and "region" in heads
+    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=args.seed, balance=balance)
     train_loader = make_loader(train_set, sampler, args.batch_size, args.workers, device, train=True)
     if len(train_loader) == 0:
         raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
@@ -581,7 +657,7 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
         valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), args.batch_size,
                                    args.workers, device, train=False)
     log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
-             "balanced" if sampler.balance and not foreground_only else "all", len(train_loader), args.batch_size,
+             "balanced" if sampler.balance else "all", len(train_loader), args.batch_size,
              info.world_size)
 
     model = build_model(args, heads, len(label_map) if label_map else 0, gvf_pool)
@@ -670,7 +746,7 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
             checkpoint = {
                 "model": bare_model.state_dict(), "model_config": config, "label_map": label_map,
                 "preprocessing": "tsp", "recipe": recipe.to_dict(),
-                "input": {"clip_len": spec.clip_len, "fps": spec.fps,
+                "input": {"clip_len": spec.clip_len, "fps": spec.fps, "sampling": spec.sampling,
                                                    "clips_per_segment": spec.clips_per_segment,
                                                    "resize": list(prep.resize), "crop": list(prep.crop)},
                 "epoch": epoch, "args": _plain_args(args), "metrics": {"train": train_stats, "valid": valid_stats},
@@ -735,9 +811,18 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
         model, description = load_model(args.checkpoint, gvf=args.gvf_pool)
         path, _ = resolve_weights(args.checkpoint)
         trained = read_checkpoint(path).get("input") or {}
+        chosen = {key: getattr(args, key) if getattr(args, key) is not None else trained.get(key)
+                  for key in ("clip_len", "fps", "clips_per_segment", "resize", "crop", "sampling")}
+        for key, value in chosen.items():
+            setattr(args, key, value)
         if args.clips_per_segment is None:
-            args.clips_per_segment = trained.get("clips_per_segment", 5)
-        recipe = apply_recipe(args, InputRecipe.from_dict(description["recipe"]))
+            args.clips_per_segment = 5
+        if args.sampling is None:
+            args.sampling = DEFAULT_SAMPLING
+        if isinstance(args.crop, list):
+            args.crop = args.crop[0]
+        # what neither the flags nor the checkpoint's input say: the weights' recipe
+        recipe = apply_input_recipe(args, InputRecipe.from_dict(description["recipe"]))
         spec, prep = clip_spec_from(args, recipe)
         config = model.config
         label_map = None

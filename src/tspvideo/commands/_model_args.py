@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from tspvideo.data.transforms import Preprocessing
-from tspvideo.data.video import BACKENDS
+from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model
+from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
 from tspvideo.streaming import cpu_share
 
 # Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
@@ -33,12 +34,23 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                         help="random weights (for trying the pipeline; features are meaningless)")
     parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
                         help="GVF pooling of an unregistered TSP checkpoint (not stored in released files)")
-    grid = parser.add_argument_group("clip grid")
+    grid = parser.add_argument_group("clip grid (a tspvideo checkpoint's own by default: the clip length, fps, "
+                                     "sampling rule and frame sizes it was trained with; else the weights' recipe, "
+                                     "see `tspvideo models`)")
     grid.add_argument("--clip-len", type=int, default=None,
-                      help="frames per clip (L); default: the weights' recipe (see `tspvideo models`)")
+                      help="frames per clip (L) (default: the checkpoint's, else the weights' recipe)")
     grid.add_argument("--fps", type=float, default=None,
-                      help="frames per second clips are sampled at; default: the weights' recipe")
-    grid.add_argument("--stride", type=int, default=16, help="frames between the starts of consecutive clips")
+                      help="frames per second clips are sampled at (default: the checkpoint's, else the weights' "
+                           "recipe)")
+    grid.add_argument("--stride", type=int, default=None,
+                      help="frames between the starts of consecutive clips (default: the clip length)")
+    grid.add_argument("--sampling", choices=SAMPLING_RULES, default=None,
+                      help="which source frames: ffmpeg-fps (the original's: as re-encoding to constant 30 fps with "
+                           "FFmpeg's fps filter, then every second frame) or timestamp (last frame at or before j/fps) "
+                           f"(default: the checkpoint's, else {DEFAULT_SAMPLING})")
+    grid.add_argument("--force", action="store_true",
+                      help="accept --clip-len / --fps / --sampling that contradict the checkpoint's training input "
+                           "(recorded in the sidecar as input_overrides)")
     run = parser.add_argument_group("runtime")
     run.add_argument("--batch-size", type=int, default=None,
                      help=f"clips per forward pass (default: {GPU_BATCH_SIZE} on a GPU, {CPU_BATCH_SIZE} on a CPU, "
@@ -131,12 +143,8 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
             "prep": preprocessing(description), "progress": not args.no_progress}
 
 
-def clip_settings(args: argparse.Namespace, recipe: InputRecipe | None) -> ClipSettings:
-    """The clip grid from the arguments, unset values from ``recipe`` (the paper's when None), validated."""
-    recipe = recipe or default_recipe("r2plus1d_34")
-    clip_len = args.clip_len if args.clip_len is not None else recipe.clip_len
-    fps = args.fps if args.fps is not None else recipe.fps
-    return ClipSettings(clip_len=clip_len, fps=fps, stride=args.stride)
+def _same(given: object, stored: object) -> bool:
+    return given == stored if isinstance(given, str) else float(given) == float(stored)
 
 
 def planned_recipe(args: argparse.Namespace) -> InputRecipe | None:
@@ -148,18 +156,34 @@ def planned_recipe(args: argparse.Namespace) -> InputRecipe | None:
     return None
 
 
-def early_clip_settings(args: argparse.Namespace) -> ClipSettings | None:
-    """Validate the grid options before any weights are loaded; the grid itself when already known."""
+def checkpoint_input(args: argparse.Namespace) -> dict:
+    """``{"trained_input": ..., "file": ...}`` of a ``--checkpoint`` written by ``tspvideo train`` (else empty).
+
+    Read before the model is built, so that a bad grid fails fast; it extends the weights' description.
+    """
+    if not getattr(args, "checkpoint", None):
+        return {}
+    path, _ = resolve_weights(args.checkpoint)
+    trained = read_checkpoint(path).get("input")
+    return {"trained_input": dict(trained), "file": path.name} if isinstance(trained, dict) else {}
+
+
+def early_clip_settings(args: argparse.Namespace, grid: dict) -> ClipSettings | None:
+    """Validate the grid options before any weights are loaded (``grid``: :func:`checkpoint_input`); the grid
+    itself when already known (else the weights' recipe decides it once they are loaded)."""
     recipe = planned_recipe(args)
-    settings = clip_settings(args, recipe)
-    known = recipe is not None or (args.clip_len is not None and args.fps is not None)
+    description = {**grid, "recipe": recipe.to_dict()} if recipe else dict(grid)
+    settings = clip_settings(args, description)
+    trained = grid.get("trained_input") or {}
+    known = (recipe is not None or (args.clip_len is not None or "clip_len" in trained)
+             and (args.fps is not None or "fps" in trained))
     return settings if known else None
 
 
 def encoder_clip_settings(args: argparse.Namespace, model: torch.nn.Module, description: dict) -> ClipSettings:
-    """The grid for the loaded encoder (its recipe fills what the options leave unset), checked against its
-    architecture: an input it cannot take fails here, not once per video."""
-    settings = clip_settings(args, encoder_recipe(description))
+    """The grid for the loaded encoder (see :func:`clip_settings`), checked against its architecture:
+    an input it cannot take fails here, not once per video."""
+    settings = clip_settings(args, description)
     if isinstance(model, TSPModel):
         check_input_size(model.config.backbone, settings.clip_len, preprocessing(description).crop)
     return settings
@@ -173,7 +197,50 @@ def encoder_recipe(description: dict) -> InputRecipe | None:
     return default_recipe(backbone) if backbone else None
 
 
+def clip_settings(args: argparse.Namespace, description: dict | None = None) -> ClipSettings:
+    """The clip grid: explicit flags, else the checkpoint's training input, else the weights' recipe
+    (the paper's 16 frames at 15 fps for a bare module), validated.
+
+    A flag that contradicts the checkpoint's input needs ``--force``; the contradiction is then recorded
+    in ``description`` (``input_overrides``), which goes into every sidecar. ``description["input"]``
+    records the grid and frame sizes used and where they came from.
+    """
+    description = description if description is not None else {}
+    trained = description.get("trained_input") or {}
+    recipe = encoder_recipe(description) or default_recipe("r2plus1d_34")
+    defaults = {"clip_len": recipe.clip_len, "fps": recipe.fps, "sampling": DEFAULT_SAMPLING}
+    chosen, overrides = {}, {}
+    for key, default in defaults.items():
+        given, stored = getattr(args, key), trained.get(key)
+        if given is not None and stored is not None and not _same(given, stored):
+            overrides[key] = {"checkpoint": stored, "used": given}
+        chosen[key] = given if given is not None else stored if stored is not None else default
+    if overrides and not getattr(args, "force", False):
+        flags = ", ".join(f"--{k.replace('_', '-')} {v['used']:g} (trained with {v['checkpoint']:g})"
+                          if k != "sampling" else f"--sampling {v['used']} (trained with {v['checkpoint']})"
+                          for k, v in overrides.items())
+        raise TspVideoError(f"{description.get('file', 'the checkpoint')}: {flags} contradicts the input the model "
+                            "was trained on; drop the flag to use the checkpoint's, or add --force")
+    stride = args.stride if args.stride is not None else int(chosen["clip_len"])
+    settings = ClipSettings(clip_len=int(chosen["clip_len"]), fps=float(chosen["fps"]), stride=stride,
+                            sampling=chosen["sampling"])
+    prep = preprocessing(description)
+    description["input"] = {"clip_len": settings.clip_len, "fps": settings.fps, "sampling": settings.sampling,
+                            "resize": list(prep.resize),
+                            "crop": list(prep.crop), "from": "checkpoint" if trained else "defaults"}
+    if overrides:
+        description["input_overrides"] = overrides
+    return settings
+
+
 def preprocessing(description: dict) -> Preprocessing:
-    """Frame transforms of the weights' recipe (the paper's for a bare module)."""
+    """Frame transforms of the weights' recipe (the paper's for a bare module), at the frame sizes a tspvideo
+    checkpoint was trained on."""
     recipe = encoder_recipe(description)
-    return recipe.preprocessing if recipe else Preprocessing()
+    prep = recipe.preprocessing if recipe else Preprocessing()
+    trained = description.get("trained_input") or {}
+    if trained.get("resize") and trained.get("crop"):
+        crop = trained["crop"]
+        crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        prep = replace(prep, resize=tuple(trained["resize"]), crop=crop)
+    return prep

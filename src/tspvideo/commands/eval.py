@@ -19,6 +19,7 @@ from tspvideo.evaluation.detad import (
 from tspvideo.evaluation.detection import (
     PROTOCOLS,
     THUMOS14_REPORTED_TIOUS,
+    ZERO_LENGTH_RULES,
     evaluate_detection,
     format_detection_table,
 )
@@ -79,6 +80,9 @@ def register(subparsers) -> None:
     det.add_argument("--unknown-videos", choices=["error", "false_positive", "ignore"], default="error",
                      help="predictions for videos missing from the ground truth: stop with an error, count "
                           "them as false positives (official ActivityNet behaviour) or ignore them")
+    det.add_argument("--zero-length", choices=list(ZERO_LENGTH_RULES), default="official",
+                     help="zero-length ground-truth instances: official (default; as the official ActivityNet "
+                          "code, a zero-length prediction matches them) or strict (they can never be matched)")
     det.add_argument("--per-class", action="store_true", help="also print AP per class")
     det.set_defaults(func=run_detection)
 
@@ -145,7 +149,8 @@ def run_detection(args: argparse.Namespace) -> int:
     gt = parse_ground_truth(raw_gt, subset=args.subset, source=f"ground truth {args.gt}")
     _note_subsets(args, gt)
     pred = load_predictions(args.pred)
-    result = evaluate_detection(gt, pred, tious=tious, unknown_videos=args.unknown_videos)
+    result = evaluate_detection(gt, pred, tious=tious, unknown_videos=args.unknown_videos,
+                                zero_length=args.zero_length)
     _print_warnings(result.warnings)
     name = {"activitynet": "ActivityNet", "thumos14": "THUMOS14"}.get(protocol or "", "custom tIoUs")
     print(f"Detection ({name} protocol){f', subset {args.subset}' if args.subset else ''}: "
@@ -154,7 +159,8 @@ def run_detection(args: argparse.Namespace) -> int:
           + (f", {result.videos_without_predictions} videos without predictions"
              if result.videos_without_predictions else ""))
     print(format_detection_table(result, protocol))
-    out: dict[str, Any] = {"protocol": protocol or "custom", "subset": args.subset, **result.to_dict()}
+    out: dict[str, Any] = {"protocol": protocol or "custom", "subset": args.subset,
+                           "zero_length": args.zero_length, **result.to_dict()}
     if protocol == "thumos14":
         out["mAP@0.5"] = result.mAP_at(0.5)
         out["average_mAP_0.3:0.7"] = result.average_over(THUMOS14_REPORTED_TIOUS)

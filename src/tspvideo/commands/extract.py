@@ -11,6 +11,7 @@ from tspvideo.commands._model_args import (
     add_accept_short_arg,
     add_encoder_args,
     build_encoder,
+    checkpoint_input,
     early_clip_settings,
     encoder_clip_settings,
     report_extraction,
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     """Extract features; returns 1 when some videos failed."""
     shard_id, num_shards = shard_from_env(args)
     videos = find_videos(args.inputs)
-    planned = early_clip_settings(args)
+    grid = checkpoint_input(args)  # a tspvideo checkpoint's own clip grid and sizes unless told otherwise
+    planned = early_clip_settings(args, grid)
     if planned is not None:
         check_clip_fits(videos, planned)
     # Every output location before any long work (inputs first: bad inputs create nothing).
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         check_file_writable(args.h5)
     check_folder_writable(args.out)
     model, description = build_encoder(args)
+    description.update(grid)
     settings = encoder_clip_settings(args, model, description)
     if settings != planned:
         check_clip_fits(videos, settings)

@@ -10,6 +10,7 @@ from tspvideo.commands._model_args import (
     add_accept_short_arg,
     add_encoder_args,
     build_encoder,
+    checkpoint_input,
     early_clip_settings,
     encoder_clip_settings,
     report_extraction,
@@ -18,6 +19,7 @@ from tspvideo.commands._model_args import (
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import check_clip_fits, check_file_writable, check_folder_writable, extract_dataset, find_videos
 from tspvideo.gvf import POOLS, write_gvf
+from tspvideo.recipes import GVF_ENCODER, RECIPES, recipe_names
 
 
 def register(subparsers) -> None:
@@ -25,17 +27,21 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "gvf", "pool clip features into global video features (HDF5)",
         "Either pool existing features (tspvideo gvf FEATURES --out gvf.h5; a folder or an HDF5), or extract with an "
-        "initial encoder and pool in one go (tspvideo gvf --videos DIR_OR_LIST --model NAME --out gvf.h5). "
-        "One float32 (C,) dataset per video keyed by its stem. With --videos, the features folder resumes as "
-        "`tspvideo extract` does: a video is skipped only when its features were made with the same settings "
-        "from the same file.")
+        f"initial encoder and pool in one go (tspvideo gvf --videos DIR_OR_LIST --out gvf.h5; the encoder "
+        f"defaults to {GVF_ENCODER}, the one TSP's GVFs come from). One float32 (C,) dataset per video keyed by "
+        "its stem; the file's attributes 'pool' and 'encoder' say how it was made. With --videos, the features "
+        "folder resumes as `tspvideo extract` does: a video is skipped only when its features were made with the "
+        "same settings from the same file.")
     parser.add_argument("feature_dir", nargs="?", metavar="FEATURES",
                         help="folder of <stem>.npy features, HDF5 file of [T, C] datasets, or a downloaded "
                              "released name")
     parser.add_argument("--videos", nargs="+", help="videos, folders or lists to extract from first")
     parser.add_argument("--features-out", help="where --videos features go (default: OUT without suffix + _features)")
     parser.add_argument("--out", required=True, help="output HDF5 file")
-    parser.add_argument("--pool", choices=POOLS, default="max", help="pooling over a video's clips")
+    parser.add_argument("--pool", choices=POOLS, default=None,
+                        help="pooling over a video's clips (default: the --recipe's, else max)")
+    parser.add_argument("--recipe", choices=[n for n in recipe_names() if RECIPES[n].gvf_encoder],
+                        help="the `tspvideo train --recipe` this GVF is for: its encoder and pooling")
     parser.add_argument("--overwrite", action="store_true",
                         help="with --videos: redo videos whose features exist, even when the features folder "
                              "holds features of other settings")
@@ -48,17 +54,25 @@ def run(args: argparse.Namespace) -> int:
     """Write the GVF file; returns 1 when some videos failed to extract."""
     out = Path(args.out)
     failed = 0
+    recipe = RECIPES[args.recipe] if args.recipe else None
+    if args.pool is None:
+        args.pool = recipe.gvf_pool if recipe else "max"
+    if args.videos and not (args.model or args.checkpoint or args.random_init):
+        args.model = recipe.gvf_encoder if recipe else GVF_ENCODER
+        print(f"gvf: encoder {args.model} (the one TSP's GVFs come from; --model to change)")
     if args.videos:
         if args.feature_dir:
             raise TspVideoError("give either FEATURE_DIR or --videos, not both")
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
-        planned = early_clip_settings(args)
+        grid = checkpoint_input(args)
+        planned = early_clip_settings(args, grid)
         if planned is not None:
             check_clip_fits(videos, planned)
         check_file_writable(out)  # every output location before the extraction
         check_folder_writable(feature_dir)
         model, description = build_encoder(args)
+        description.update(grid)
         settings = encoder_clip_settings(args, model, description)
         if settings != planned:
             check_clip_fits(videos, settings)
@@ -74,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         check_file_writable(out)
     else:
         raise TspVideoError("give FEATURE_DIR or --videos")
-    count = write_gvf(feature_dir, out, args.pool, stems, description)
+    count = write_gvf(feature_dir, out, args.pool, stems, encoder=description and description.get("weights"),
+                      backbone=description and description.get("backbone"))
     print(f"gvf: {count} videos -> {out} ({args.pool} pooling)")
     return 1 if failed else 0

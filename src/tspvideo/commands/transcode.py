@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
+from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
 
 
@@ -21,6 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("in_dir", type=Path, metavar="IN_DIR", help="folder of videos (searched recursively)")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (same relative names)")
     p.add_argument("--fps", type=float, default=30.0, help="constant output frame rate")
+    p.add_argument("--sampling", choices=SAMPLING_RULES, default=DEFAULT_SAMPLING,
+                   help="which source frame each output frame shows: the rule clips are sampled by (ffmpeg-fps: "
+                        "as FFmpeg's fps filter, the original's re-encode; timestamp: last frame at or before k/fps)")
     p.add_argument("--short-side", type=int, default=128, help="short side of the output frames, pixels")
     p.add_argument("--gop", type=int, default=16, help="keyframe interval, frames")
     p.add_argument("--crf", type=int, default=23, help="x264 quality (lower is better and larger)")
@@ -38,7 +42,7 @@ def run(args) -> int:
     if args.fps <= 0 or args.short_side < 2 or args.gop < 1 or args.workers < 1:
         raise TspVideoError("--fps, --short-side (>= 2), --gop and --workers must be positive")
     options = TranscodeOptions(fps=args.fps, short_side=args.short_side, gop=args.gop, crf=args.crf,
-                               preset=args.preset)
+                               preset=args.preset, sampling=args.sampling)
     report = transcode_folder(args.in_dir, args.out_dir, options, workers=args.workers,
                               progress=not args.no_progress)
     print(f"{args.out_dir}: {len(report.done)} transcoded, {len(report.skipped)} already there, "

@@ -15,7 +15,9 @@ Background rules (see ``docs/datasets.md``):
     What the original implementation's published files contain: instances sorted by start (ties keep
     annotation order), a candidate gap from each instance's end to the next instance's start, plus
     ``[0, first start]`` and ``[last end, video end]``, without merging. Foreground rows keep their raw
-    times, even past the video end. When one instance lies inside another, the gap after the inner one
+    times, even past the video end; zero-length instances and instances that start after the video's end
+    are kept as well (rows the published tables have; training drops them as too short), and gaps next to
+    them are not clipped to the video. When one instance lies inside another, the gap after the inner one
     starts inside the outer one, so that background overlaps an action; otherwise both rules agree.
 
 Either rule keeps gaps of at least ``min_background`` seconds.
@@ -437,15 +439,22 @@ def build_segment_tables(
         kept: list[Instance] = []
         for inst in video.instances:
             where = f"{inst.label} [{inst.t_start}, {inst.t_end}]"
-            if not inst.t_end > inst.t_start:
+            # The original keeps zero-length instances and instances outside the video in its published
+            # tables (and counts them when placing background); training drops them as too short.
+            keep_as_annotated = rule == "original"
+            if inst.t_end < inst.t_start or (inst.t_end == inst.t_start and not keep_as_annotated):
                 kind = "zero-length-instance" if inst.t_end == inst.t_start else "reversed-instance"
                 problems.append(Problem(kind, video.video_name, f"{where} dropped"))
                 continue
-            if inst.t_start >= duration or inst.t_end <= 0:
+            if inst.t_end == inst.t_start:
+                problems.append(Problem("zero-length-instance", video.video_name, f"{where} kept as annotated"))
+            elif inst.t_start >= duration or inst.t_end <= 0:
+                action = "kept as annotated" if keep_as_annotated else "dropped"
                 problems.append(Problem("instance-outside-video", video.video_name,
-                                        f"{where} outside the video [0, {duration}]; dropped"))
-                continue
-            if inst.t_start < 0 or inst.t_end > duration:
+                                        f"{where} outside the video [0, {duration}]; {action}"))
+                if not keep_as_annotated:
+                    continue
+            elif inst.t_start < 0 or inst.t_end > duration:
                 action = "clipped" if rule == "merged" else "kept as annotated"
                 problems.append(Problem("instance-past-video-end", video.video_name,
                                         f"{where} extends past [0, {duration}]; {action}"))
@@ -526,9 +535,10 @@ def check_segment_table(
     """Validate a segment table and return every problem found, each with its CSV line.
 
     Fatal: unreadable fields, unknown region labels, Action rows without a label or with a label not
-    in ``label_map``, ``t-end <= t-start``, segments entirely outside the video, videos whose rows
+    in ``label_map``, ``t-end < t-start``, videos whose rows
     disagree on duration/fps/frames/filename, video files missing from ``video_dirs`` (or unreadable,
-    with ``probe``). Warnings: segments shorter than one clip (training drops them), segments reaching
+    with ``probe``). Warnings: zero-length segments, segments shorter than one clip and segments entirely
+    outside the video (training drops them all; the original's published tables have such rows), segments reaching
     past the video, background overlapping an action or another background segment, overlapping
     instances of one class, duplicate rows, durations that disagree with ``frames / fps`` or the file.
     """
@@ -590,12 +600,16 @@ def check_segment_table(
             elif first[0] == line and abs(frames / fps - duration) > 1.5 / fps:
                 report("duration-mismatch", video, line, f"video-duration {duration} differs from "
                        f"video-frames / fps = {frames / fps:.4f}", False)
-            if end <= start:
-                report("empty-segment", video, line, f"t-end {end} is not after t-start {start}", True)
+            if end < start:
+                report("reversed-segment", video, line, f"t-end {end} is before t-start {start}", True)
+                continue
+            # Rows the original's published tables hold: training drops them (no clip fits), so they warn.
+            if end == start:
+                report("zero-length", video, line, f"[{start}, {end}] has zero length; training drops it", False)
                 continue
             if end <= 0 or start >= duration:
-                report("outside-video", video, line, f"[{start}, {end}] is outside the video [0, {duration}]",
-                       True)
+                report("outside-video", video, line, f"[{start}, {end}] is outside the video [0, {duration}]; "
+                       "training drops it", False)
                 continue
             if start < 0 or end > duration + 1e-6:
                 report("past-video-end", video, line, f"[{start}, {end}] reaches past the video "

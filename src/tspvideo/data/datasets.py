@@ -30,7 +30,7 @@ from torch.utils.data import Dataset, Sampler
 
 from tspvideo.data.segments import REGION_LABELS, Segment
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_clip
-from tspvideo.data.video import read_frames
+from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 from tspvideo.errors import TspVideoError, VideoDecodeError
 
 log = logging.getLogger(__name__)
@@ -45,15 +45,17 @@ def derive_seed(*parts: int) -> int:
     return ((int(words[0]) << 32) | int(words[1])) & ((1 << 63) - 1)
 
 
-def clip_start_range(segment: Segment, clip_len: int, fps: float) -> tuple[int, int] | None:
+def clip_start_range(segment: Segment, clip_len: int, fps: float,
+                     sampling: str = DEFAULT_SAMPLING) -> tuple[int, int] | None:
     """First and last start frame (inclusive) of a clip inside ``segment``, or None if none fits.
 
-    The end is also bounded by the video's length on the ``fps`` grid when the table knows it.
+    The end is also bounded by the video's length on the ``fps`` grid (its number of sampled frames
+    under ``sampling``) when the table knows it.
     """
     first = math.ceil(segment.t_start * fps - _EPS)
     end = math.floor(segment.t_end * fps + _EPS)
     if segment.video_duration > 0:
-        end = min(end, math.ceil(segment.video_duration * fps - _EPS))
+        end = min(end, num_sampled_frames(segment.video_duration, fps, sampling))
     last = end - clip_len
     return (first, last) if last >= first else None
 
@@ -67,11 +69,13 @@ def evenly_spaced(first: int, last: int, count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """The clip grid of training: ``clip_len`` frames at ``fps``, ``clips_per_segment`` per segment."""
+    """The clip grid of training: ``clip_len`` frames at ``fps``, ``clips_per_segment`` per segment, the source
+    frames chosen by the ``sampling`` rule (see :mod:`tspvideo.data.video`)."""
 
     clip_len: int = 16
     fps: float = 15.0
     clips_per_segment: int = 5
+    sampling: str = DEFAULT_SAMPLING
 
 
 class SegmentClipDataset(Dataset):
@@ -93,6 +97,8 @@ class SegmentClipDataset(Dataset):
                  source: str = "segment table") -> None:
         if spec.clip_len <= 0 or spec.clips_per_segment <= 0 or spec.fps <= 0:
             raise TspVideoError(f"clip length, clips per segment and fps must be positive, got {spec}")
+        if spec.sampling not in SAMPLING_RULES:
+            raise TspVideoError(f"unknown sampling rule {spec.sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
         self.video_dir = Path(video_dir)
         self.train = train
         self.spec = spec
@@ -104,19 +110,27 @@ class SegmentClipDataset(Dataset):
 
         kept, ranges = [], []
         self.dropped = {"too_short": 0, "background": 0}
+        zero_length = 0
         for segment in segments:
             if foreground_only and not segment.is_action:
                 self.dropped["background"] += 1
                 continue
-            span = clip_start_range(segment, spec.clip_len, spec.fps)
+            span = clip_start_range(segment, spec.clip_len, spec.fps, spec.sampling)
             if span is None:
                 self.dropped["too_short"] += 1
+                zero_length += segment.t_end == segment.t_start
                 continue
             kept.append(segment)
             ranges.append(span)
         if not kept:
             raise TspVideoError(f"{source}: no segment is long enough for one clip of {spec.clip_len} frames at "
                                 f"{spec.fps:g} fps ({len(segments)} segments, {self.dropped['too_short']} too short)")
+        if self.dropped["too_short"]:
+            # One warning for all of them: the original's published tables have such rows (zero-length
+            # instances, segments past the video's end), which its code skips silently.
+            log.warning("%s: dropped %d of %d segment(s) too short for one clip of %d frames at %g fps "
+                        "(%d of zero length)", source, self.dropped["too_short"], len(segments), spec.clip_len,
+                        spec.fps, zero_length)
         self.segments = kept
         self.ranges = ranges
         if self.class_index is not None:
@@ -220,7 +234,8 @@ class SegmentClipDataset(Dataset):
             start = self.clip_start(index, generator if self.train else None)
             path = self.video_dir / segment.filename
             try:
-                frames = read_frames(path, start, self.spec.clip_len, fps=self.spec.fps, threads=self.decode_threads)
+                frames = read_frames(path, start, self.spec.clip_len, fps=self.spec.fps, threads=self.decode_threads,
+                                     sampling=self.spec.sampling)
                 break
             except VideoDecodeError as error:
                 if segment.filename not in self._bad_videos:

@@ -105,7 +105,10 @@ def read_segment_table(path: str | os.PathLike) -> list[Segment]:
     """Read and validate a segment table; errors name the file and the line.
 
     Extra columns are ignored. Each row must have numbers in the time, fps and frame columns,
-    ``t-end > t-start``, a region label ``Action`` or ``No action`` and, for ``Action`` rows, a class name.
+    ``t-end >= t-start``, a region label ``Action`` or ``No action`` and, for ``Action`` rows, a class name.
+    Zero-length rows (``t-end == t-start``) are returned as they are: the original implementation's
+    published tables have a few (ActivityNet train 9, valid 3), and the training dataset drops them,
+    with every other segment too short for a clip, and says how many.
     """
     path = Path(path)
     if not path.is_file():
@@ -126,8 +129,8 @@ def read_segment_table(path: str | os.PathLike) -> list[Segment]:
                 raise _row_error(path, line, "an Action row needs an action-label")
             t_start = _parse_float(path, line, "t-start", row["t-start"])
             t_end = _parse_float(path, line, "t-end", row["t-end"])
-            if t_end <= t_start:
-                raise _row_error(path, line, f"t-end {t_end} is not after t-start {t_start}")
+            if t_end < t_start:
+                raise _row_error(path, line, f"t-end {t_end} is before t-start {t_start} (reversed segment)")
             name = row["video-name"].strip()
             filename = row["filename"].strip()
             if not name or not filename:

@@ -3,7 +3,9 @@
 Random clip reads seek to the keyframe before the clip and decode from there; with a short keyframe
 interval (``gop``) and small frames each read decodes far fewer pixels. Names (and sub-folders) are
 kept, so segment tables still match. Audio is dropped. Output frame ``k`` (time ``k / fps``) is the
-last source frame whose timestamp is ``<= k / fps``, the same rule the clip sampler uses.
+source frame the clip sampler's rule (``sampling``, see :mod:`tspvideo.data.video`) picks as frame ``k``
+at ``fps``: with the defaults (30 fps, ``ffmpeg-fps``) exactly the original's re-encode with FFmpeg's
+fps filter, so clips sampled from the output at 15 fps hold the same source frames as from the input.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from tspvideo.data.video import is_video_file
+from tspvideo.data.video import DEFAULT_SAMPLING, SamplingClock, is_video_file
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.fileio import atomic_path
 
@@ -35,6 +37,7 @@ class TranscodeOptions:
     crf: int = 23
     preset: str = "veryfast"
     threads: int = 0  # 0: FFmpeg chooses
+    sampling: str = DEFAULT_SAMPLING  # which source frame each output frame shows
 
 
 @dataclass
@@ -66,7 +69,7 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, options: Tra
     """Re-encode ``src`` into ``dst`` (H.264, yuv420p), atomically. Raises :class:`VideoDecodeError`."""
     src, dst = Path(src), Path(dst)
     rate = Fraction(options.fps).limit_denominator(1001)
-    step = 1 / float(rate)
+    clock = SamplingClock(rate, options.sampling)
     try:
         with av.open(str(src)) as source:
             if not source.streams.video:
@@ -77,8 +80,8 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, options: Tra
                 in_stream.codec_context.thread_count = options.threads
             width, height = output_size(in_stream.codec_context.width, in_stream.codec_context.height,
                                         options.short_side)
-            start = in_stream.start_time * in_stream.time_base if in_stream.start_time is not None else 0
-            in_rate = in_stream.average_rate or in_stream.guessed_rate or 30
+            start = Fraction(in_stream.start_time or 0) * in_stream.time_base
+            in_rate = Fraction(in_stream.average_rate or in_stream.guessed_rate or 30)
             with atomic_path(dst) as tmp:
                 with av.open(str(tmp), mode="w", format=_container_format(dst)) as out:
                     stream = out.add_stream("libx264", rate=rate)
@@ -94,12 +97,12 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, options: Tra
                     }
                     written = 0
                     previous = None
-                    last_time = 0.0
+                    last_time, last_duration = Fraction(0), 1 / in_rate
                     for index, frame in enumerate(source.decode(in_stream)):
-                        t = float(frame.pts * in_stream.time_base - start) if frame.pts is not None \
-                            else index / float(in_rate)
-                        # Output frames whose time falls before this frame show the previous frame.
-                        while previous is not None and written * step < t - 1e-9:
+                        t = Fraction(frame.pts) * in_stream.time_base - start if frame.pts is not None \
+                            else index / in_rate
+                        # Output frames placed before this frame show the previous frame.
+                        while previous is not None and clock.target(written) < clock.position(t):
                             _reset(previous, written)
                             for packet in stream.encode(previous):
                                 out.mux(packet)
@@ -109,10 +112,13 @@ def transcode_video(src: str | os.PathLike, dst: str | os.PathLike, options: Tra
                         # time base and they collapse onto each other.
                         previous.time_base = 1 / rate
                         last_time = t
+                        # The last frame lasts its duration (as for the sampler), else one source frame.
+                        last_duration = Fraction(frame.duration) * in_stream.time_base if frame.duration \
+                            else 1 / in_rate
                     if previous is None:
                         raise VideoDecodeError(f"{src}: the video stream has no frames")
-                    end = last_time + 1 / float(in_rate)  # the last frame lasts one source frame
-                    while written == 0 or written * step < end - 1e-9:
+                    end = clock.position(last_time + last_duration)
+                    while written == 0 or clock.target(written) < end:
                         _reset(previous, written)
                         for packet in stream.encode(previous):
                             out.mux(packet)

@@ -1,10 +1,22 @@
-"""Decoding videos into frames sampled at a target rate by timestamp.
+"""Decoding videos into frames sampled at a target rate (15 fps by default), by one of two rules.
 
-The sampling rule (DESIGN.md): the j-th sampled frame at ``fps`` is the last source frame whose
-presentation time is <= j / fps, for every j with j / fps before the end of the video (the last frame's
-time plus its duration). For a constant-rate video of n frames at F fps this is source frame
-floor(j * F / fps) and there are ceil(n * fps / F) sampled frames. Times are compared as exact
-fractions, so no rounding error moves a frame. Variable-frame-rate files follow from the same rule.
+``ffmpeg-fps`` (default): the original pipeline's frames, without re-encoding. The original re-encodes
+every video to constant 30 fps with FFmpeg's ``fps`` filter and takes every second frame. That filter
+puts each source frame on the nearest 1/30 s tick (``round(30 t)``, halves away from zero) and gives
+tick k the last source frame whose tick is <= k; it stops at the tick of the video's end (the last
+frame's time plus its duration), rounded the same way. So sampled frame j is the last source frame
+whose ``round(30 t) <= floor(j * 30 / fps)`` (tick 2j at 15 fps), and a video ending at time E has
+``N = ceil(round(30 E) * fps / 30)`` sampled frames. Times count from the stream's start, as in the
+original's ``ffmpeg -i IN -filter:v fps=fps=30 OUT``, which starts each file at time 0.
+
+``timestamp``: the j-th sampled frame is the last source frame whose presentation time is <= j / fps,
+for every j with j / fps before the end of the video. For a constant-rate video of n frames at F fps
+this is source frame floor(j * F / fps) and there are ceil(n * fps / F) sampled frames.
+
+Both rules give the same frames on 30 and 60 fps sources; on 25, 24 and 29.97 fps sources the
+``timestamp`` rule picks some frames one source frame earlier and its N can differ by one. Times are
+compared as exact fractions, so no rounding error moves a frame; variable-frame-rate files follow
+from the same rules.
 
 Decoding is streamed: frames are converted to arrays only when sampled, and nothing but the previous
 frame is held, so memory does not grow with the video's length. Two backends share one interface:
@@ -13,9 +25,10 @@ PyAV (default, bundles FFmpeg) and torchcodec (optional, needs a system FFmpeg).
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +37,9 @@ import numpy as np
 from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 
 BACKENDS = ("pyav", "torchcodec")
+SAMPLING_RULES = ("ffmpeg-fps", "timestamp")
+DEFAULT_SAMPLING = "ffmpeg-fps"
+REENCODE_FPS = 30  # the constant rate the original re-encoded every video to before sampling
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 
@@ -92,11 +108,64 @@ def check_complete(path: Path, declared: Fraction | None, decoded_end: Fraction)
         raise TruncatedVideoError(path, float(decoded_end), float(declared))
 
 
+def _round_half_away(value: Fraction) -> int:
+    """Nearest integer, halves away from zero (FFmpeg's ``AV_ROUND_NEAR_INF``)."""
+    half = Fraction(1, 2)
+    return math.floor(value + half) if value >= 0 else -math.floor(-value + half)
+
+
+class SamplingClock:
+    """One sampling rule as two maps onto a common axis: ``position(t)`` of a source frame shown from time
+    ``t`` (seconds from the stream's start) and ``target(j)`` of sampled frame j. Sampled frame j is the
+    last source frame with ``position(t) <= target(j)``; it exists while ``target(j) < position(end)``."""
+
+    def __init__(self, fps: float | Fraction, sampling: str = DEFAULT_SAMPLING) -> None:
+        if sampling not in SAMPLING_RULES:
+            raise TspVideoError(f"unknown sampling rule {sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
+        self.fps = _as_fraction(fps)
+        self.sampling = sampling
+
+    def position(self, time: Fraction) -> Fraction | int:
+        """Where a source frame (or the video's end) at ``time`` lies: the time, or its 30 fps tick."""
+        if self.sampling == "timestamp":
+            return time
+        return _round_half_away(time * REENCODE_FPS)
+
+    def target(self, index: int) -> Fraction | int:
+        """Where sampled frame ``index`` lies: j / fps, or the 30 fps tick floor(j * 30 / fps)."""
+        if self.sampling == "timestamp":
+            return Fraction(index) / self.fps
+        return math.floor(Fraction(index * REENCODE_FPS) / self.fps)
+
+    def seek_time(self, index: int) -> Fraction:
+        """A time (s) no later than some source frame that may be sampled as ``index``: where to seek."""
+        if self.sampling == "timestamp":
+            return Fraction(index) / self.fps
+        return Fraction(self.target(index), REENCODE_FPS)
+
+    def count(self, end_time: Fraction) -> int:
+        """Number of sampled frames of a video that ends at ``end_time`` (N15 at 15 fps)."""
+        if self.sampling == "timestamp":
+            return math.ceil(end_time * self.fps)
+        return max(0, math.ceil(Fraction(self.position(end_time)) * self.fps / REENCODE_FPS))
+
+
+def num_sampled_frames(end_time: float | Fraction, fps: float = 15.0, sampling: str = DEFAULT_SAMPLING) -> int:
+    """N, the number of sampled frames of a video whose last frame ends ``end_time`` s after its start.
+
+    ``timestamp``: ``ceil(E * fps)``; ``ffmpeg-fps``: ``ceil(round(30 E) * fps / 30)`` (every second frame
+    of the 30 fps re-encode at 15 fps). The one place the grid's length is defined.
+    """
+    # Table durations are decimal floats (3376 / 30 = 112.53333333333332): recover the small-denominator value.
+    end = end_time if isinstance(end_time, Fraction) else Fraction(end_time).limit_denominator(10**6)
+    return SamplingClock(fps, sampling).count(end)
+
+
 class _Sampler:
     """Turns (time, frame) pairs in presentation order into sampled (index, frame) pairs."""
 
-    def __init__(self, fps: Fraction, start_index: int, end_index: int | None) -> None:
-        self.fps = fps
+    def __init__(self, clock: SamplingClock, start_index: int, end_index: int | None) -> None:
+        self.clock = clock
         self.next_index = start_index
         self.end_index = end_index
         self.previous = None  # (time, frame) of the last source frame seen
@@ -105,8 +174,9 @@ class _Sampler:
         return self.end_index is not None and self.next_index >= self.end_index
 
     def push(self, time: Fraction, frame) -> Iterator[tuple[int, object]]:
-        """Emit every target time before ``time``: they take the previous frame (the last <= target)."""
-        while not self.done() and Fraction(self.next_index) / self.fps < time:
+        """Emit every target before this frame's position: they take the previous frame (the last <= target)."""
+        position = self.clock.position(time)
+        while not self.done() and self.clock.target(self.next_index) < position:
             # Targets before the very first frame (a stream not starting at 0) take the first frame.
             yield self.next_index, (self.previous[1] if self.previous is not None else frame)
             self.next_index += 1
@@ -116,7 +186,8 @@ class _Sampler:
         """Emit the targets between the last frame and the end of the video."""
         if self.previous is None:
             return
-        while not self.done() and Fraction(self.next_index) / self.fps < end_time:
+        end = self.clock.position(end_time)
+        while not self.done() and self.clock.target(self.next_index) < end:
             yield self.next_index, self.previous[1]
             self.next_index += 1
 
@@ -140,17 +211,18 @@ class _ArrayCache:
         return self.array
 
 
-def _decode_from(container, stream, target: Fraction | None, origin: int) -> Iterator:
-    """Decoded frames from the keyframe at or before ``target`` (seconds from the stream's start).
+def _decode_from(container, stream, first_index: int | None, clock: SamplingClock, origin: int) -> Iterator:
+    """Decoded frames from the keyframe at or before the source frame sampled as ``first_index``.
 
-    A seek by timestamp can land on a keyframe after the target (B-frame reordering, variable frame
+    A seek by timestamp can land on a keyframe after that frame (B-frame reordering, variable frame
     rate, coarse indexes), which would sample a later frame than a full decode does. So the first frame
     is checked and the seek backs off, down to decoding from the start, until it is at or before the
     target: reading from anywhere gives exactly the frames of a full decode.
     """
-    if target is None:
+    if first_index is None:
         yield from container.decode(stream)
         return
+    target = clock.seek_time(first_index)
     for back in (0, 1, 4, 16, None):  # seconds before the target; None: from the start
         from_start = back is None or target - back <= 0
         pts = origin if from_start else origin + int(math.floor((target - back) / stream.time_base))
@@ -158,7 +230,8 @@ def _decode_from(container, stream, target: Fraction | None, origin: int) -> Ite
         frames = container.decode(stream)
         first = next(frames, None)
         early_enough = (first is not None and first.pts is not None
-                        and Fraction(first.pts - origin) * stream.time_base <= target)
+                        and clock.position(Fraction(first.pts - origin) * stream.time_base)
+                        <= clock.target(first_index))
         if from_start or early_enough:  # nothing earlier exists, or this point will do
             if first is not None:
                 yield first
@@ -166,7 +239,7 @@ def _decode_from(container, stream, target: Fraction | None, origin: int) -> Ite
             return
 
 
-def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | None, threads: int,
+def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: int | None, threads: int,
                size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
     import av
 
@@ -185,15 +258,16 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
             raise VideoDecodeError(f"{path}: video stream has no time base")
         origin = stream.start_time or 0
         # From the keyframe at or before the first target (the sampler skips what comes before).
-        target = Fraction(start_index) / fps if start_index > 0 else None
-        sampler = _Sampler(fps, start_index, end_index)
+        sampler = _Sampler(clock, start_index, end_index)
         to_array = _ArrayCache(size)
         last_time = None
         last_duration = None
         frame_step = (1 / stream.average_rate) if stream.average_rate else None
         decoded = 0
+        # Frames sharing a timestamp: the timestamp rule shows the first, FFmpeg's fps filter the last.
+        keep_first = clock.sampling == "timestamp"
         try:
-            for frame in _decode_from(container, stream, target, origin):
+            for frame in _decode_from(container, stream, start_index if start_index > 0 else None, clock, origin):
                 if frame.pts is None:
                     # Streams without timestamps: count frames at the average rate.
                     if frame_step is None:
@@ -202,9 +276,9 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
                 else:
                     time = Fraction(frame.pts - origin) * time_base
                 decoded += 1
-                if last_time is not None and time <= last_time:
-                    continue  # duplicate or out-of-order timestamp: keep the first frame shown at a time
-                if last_time is not None:
+                if last_time is not None and (time < last_time or (time == last_time and keep_first)):
+                    continue  # out-of-order timestamp, or a duplicate the rule does not show
+                if last_time is not None and time > last_time:
                     last_duration = time - last_time
                 last_time = time
                 for index, sampled in sampler.push(time, frame):
@@ -228,7 +302,7 @@ def _iter_pyav(path: Path, fps: Fraction, start_index: int, end_index: int | Non
         elif frame_step is not None:
             last_duration = Fraction(frame_step)
         elif last_duration is None:
-            last_duration = Fraction(1, int(fps))
+            last_duration = Fraction(1) / clock.fps
         for index, sampled in sampler.finish(last_time + last_duration):
             yield index, to_array(sampled)
         if not sampler.done():  # reached the end of the data: did the file end where it says?
@@ -244,28 +318,53 @@ def _data_cut_off(path: Path, stream) -> bool:
     return last.pos + last.size > path.stat().st_size
 
 
-def _packet_end_time(path: Path) -> tuple[Fraction, Fraction | None]:
-    """End of the video stream from its packets (last presentation time plus duration), no decoding,
-    and the duration its header declares (see :func:`declared_duration`)."""
+def _packet_times(path: Path) -> tuple[list[Fraction], Fraction, Fraction | None]:
+    """Presentation times of the video's frames in display order (seconds from the stream's start), the
+    stream's end (last presentation time plus duration), from its packets, without decoding, and the
+    duration its header declares (see :func:`declared_duration`)."""
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         origin = stream.start_time or 0
+        stamps = []
         last_pts, last_duration = None, 0
         for packet in container.demux(stream):
+            if packet.pts is None:
+                continue  # the flush packet, or a packet without a timestamp
+            stamps.append(packet.pts)
             # Packets come in decode order: the last shown is the one with the largest pts.
-            if packet.pts is not None and (last_pts is None or packet.pts > last_pts):
+            if last_pts is None or packet.pts > last_pts:
                 last_pts, last_duration = packet.pts, packet.duration or 0
         if last_pts is None:
             raise VideoDecodeError(f"{path}: no video packets")
-        return Fraction(last_pts + last_duration - origin) * stream.time_base, declared_duration(container, stream)
+        base = stream.time_base
+        return ([Fraction(p - origin) * base for p in sorted(stamps)],
+                Fraction(last_pts + last_duration - origin) * base, declared_duration(container, stream))
 
 
-def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int | None,
+def sampled_source_frames(times: Sequence[Fraction], end: Fraction, clock: SamplingClock,
+                          start_index: int = 0, end_index: int | None = None) -> list[int]:
+    """For sampled frames ``start_index ..`` (to ``end_index`` or the video's end), the index of the source
+    frame each shows, given the source frames' times in display order and the video's end time."""
+    positions = [clock.position(t) for t in times]
+    stop = clock.count(end) if end_index is None else min(end_index, clock.count(end))
+    # The last frame at or before the target; targets before the first frame take the first frame.
+    return [max(0, bisect.bisect_right(positions, clock.target(j)) - 1) for j in range(start_index, stop)]
+
+
+def _resize_batch(batch, size: tuple[int, int] | None):
+    import torch.nn.functional as F
+
+    if size is None:
+        return batch
+    batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
+    return batch.round().clamp(0, 255).byte()
+
+
+def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_index: int | None,
                      size: tuple[int, int] | None, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
     import torch
-    import torch.nn.functional as F
 
     try:
         from torchcodec.decoders import VideoDecoder
@@ -273,23 +372,40 @@ def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int
         raise TspVideoError("the torchcodec backend needs `pip install torchcodec` and a system FFmpeg") from error
     try:
         decoder = VideoDecoder(str(path), seek_mode="exact")
-        begin = Fraction(decoder.metadata.begin_stream_seconds or 0).limit_denominator(10**6)
         # torchcodec gives the last frame no duration; the packets say how long it is shown, so the
         # end (and the number of sampled frames) agrees with the PyAV backend.
-        packets_end, declared = _packet_end_time(path)
-        end = begin + packets_end
+        frame_times, end_offset, declared = _packet_times(path)
+    except Exception as error:
+        raise _open_error(path, error) from error
+    if clock.sampling == "ffmpeg-fps":
+        # Frames by index (torchcodec's exact mode numbers them in display order, as the packets sort).
+        sources = sampled_source_frames(frame_times, end_offset, clock, start_index, end_index)
+        for first in range(0, len(sources), chunk):
+            wanted = sources[first:first + chunk]
+            try:
+                batch = decoder.get_frames_at(wanted).data
+            except Exception as error:
+                raise _open_error(path, error) from error
+            indices = range(start_index + first, start_index + first + len(wanted))
+            yield from zip(indices, _resize_batch(batch, size).permute(0, 2, 3, 1).numpy(), strict=True)
+        if end_index is None or end_index >= clock.count(end_offset):  # reached the end of the data
+            check_complete(path, declared, end_offset)
+        return
+    try:
+        begin = Fraction(decoder.metadata.begin_stream_seconds or 0).limit_denominator(10**6)
+        end = begin + end_offset
         # torchcodec refuses times at or after its own end (the last frame's start on some files);
         # such targets are shown the last frame.
         decodable_end = float(decoder.metadata.end_stream_seconds)
         last_frame = decoder.get_frame_at(len(decoder) - 1).data
     except Exception as error:
         raise _open_error(path, error) from error
-    # torchcodec returns, for each time, the frame played at it: the rule above.
-    total = math.ceil((end - begin) * fps)
+    # torchcodec returns, for each time, the frame played at it: the timestamp rule.
+    total = clock.count(end - begin)
     stop = total if end_index is None else min(end_index, total)
     for first in range(start_index, stop, chunk):
         indices = list(range(first, min(first + chunk, stop)))
-        times = [float(begin + Fraction(j) / fps) for j in indices]
+        times = [float(begin + Fraction(j) / clock.fps) for j in indices]
         inside = [t for t in times if t < decodable_end]
         try:
             batch = decoder.get_frames_played_at(seconds=inside).data if inside else last_frame[None, :0]
@@ -298,53 +414,55 @@ def _iter_torchcodec(path: Path, fps: Fraction, start_index: int, end_index: int
         if len(inside) < len(times):
             tail = last_frame[None].expand(len(times) - len(inside), *last_frame.shape)
             batch = torch.cat([batch, tail]) if len(batch) else tail.clone()
-        if size is not None:
-            batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
-            batch = batch.round().clamp(0, 255).byte()
-        yield from zip(indices, batch.permute(0, 2, 3, 1).numpy(), strict=True)
+        yield from zip(indices, _resize_batch(batch, size).permute(0, 2, 3, 1).numpy(), strict=True)
     if stop == total:  # reached the end of the data: did the file end where it says?
-        check_complete(path, declared, packets_end)
+        check_complete(path, declared, end_offset)
 
 
 def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index: int = 0,
                         end_index: int | None = None, backend: str = "pyav", threads: int = 0,
-                        size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                        size: tuple[int, int] | None = None,
+                        sampling: str = DEFAULT_SAMPLING) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(j, frame)`` for the frames of a video sampled at ``fps``, j from ``start_index``.
 
     ``frame`` is an RGB ``uint8`` array ``[H, W, 3]`` (resized in the decoder when ``size=(h, w)``).
     Stops before ``end_index`` or at the end of the video. ``threads=0`` lets FFmpeg choose.
+    ``sampling`` is the rule (module doc): ``ffmpeg-fps`` (the original's frames) or ``timestamp``.
     Raises :class:`VideoDecodeError` naming the file when it cannot be decoded.
     """
     path = Path(path)
     check_video_file(path)
     if fps <= 0:
         raise TspVideoError(f"fps must be positive, got {fps}")
-    fps_fraction = _as_fraction(fps)
+    clock = SamplingClock(fps, sampling)
     if backend == "pyav":
-        return _iter_pyav(path, fps_fraction, start_index, end_index, threads, size)
+        return _iter_pyav(path, clock, start_index, end_index, threads, size)
     if backend == "torchcodec":
-        return _iter_torchcodec(path, fps_fraction, start_index, end_index, size)
+        return _iter_torchcodec(path, clock, start_index, end_index, size)
     raise TspVideoError(f"unknown decoding backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
 def read_frames(path: str | os.PathLike, start_index: int, num_frames: int, fps: float = 15.0,
-                backend: str = "pyav", threads: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
+                backend: str = "pyav", threads: int = 1, size: tuple[int, int] | None = None,
+                sampling: str = DEFAULT_SAMPLING) -> np.ndarray:
     """Sampled frames ``start_index .. start_index + num_frames - 1`` as ``uint8 [num_frames, H, W, 3]``.
 
     Seeks to the nearest keyframe first, so reading a clip costs one GOP of decoding, not the video.
     Raises :class:`VideoDecodeError` when the video ends before the last requested frame.
     """
     frames = [frame for _, frame in iter_sampled_frames(path, fps, start_index, start_index + num_frames,
-                                                          backend=backend, threads=threads, size=size)]
+                                                          backend=backend, threads=threads, size=size,
+                                                          sampling=sampling)]
     if len(frames) != num_frames:
         raise VideoDecodeError(f"{path}: asked for frames {start_index}..{start_index + num_frames - 1} at "
                                f"{fps:g} fps but the video has only {start_index + len(frames)}")
     return np.stack(frames)
 
 
-def count_sampled_frames(path: str | os.PathLike, fps: float = 15.0, backend: str = "pyav") -> int:
+def count_sampled_frames(path: str | os.PathLike, fps: float = 15.0, backend: str = "pyav",
+                         sampling: str = DEFAULT_SAMPLING) -> int:
     """Number of frames the video has at ``fps`` (N15 for fps=15), by decoding it."""
     count = 0
-    for _ in iter_sampled_frames(path, fps, backend=backend, size=(2, 2)):
+    for _ in iter_sampled_frames(path, fps, backend=backend, size=(2, 2), sampling=sampling):
         count += 1
     return count

@@ -13,6 +13,13 @@ Protocol (per class, for each tIoU threshold):
    (the maximum precision at any equal or higher recall) and summed over the recall steps, i.e.
    ``AP = sum over true positives of envelope_precision / number_of_ground_truth_instances``.
 
+**Zero-length instances** (``start == end``, a few in ActivityNet v1.3) follow the official code by
+default (``zero_length="official"``): its tIoU of a zero-length prediction and a zero-length instance is
+0/0 = NaN, which its descending sort puts first and its threshold test never rejects, so such a
+prediction matches any unmatched zero-length instance of its video and class, wherever both lie, at
+every threshold. With ``zero_length="strict"`` such a pair has tIoU 0 and zero-length instances can
+never be matched (they stay in the number of positives, capping recall below 1).
+
 mAP is the mean AP over the classes present in the ground truth (of the chosen subset); the average
 mAP is the mean of mAP over the thresholds. Predictions whose label is not a ground-truth class
 cannot be scored and are left out (reported in ``warnings``). Predictions for videos that are not in
@@ -71,6 +78,10 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
 }
 
 UNKNOWN_VIDEO_POLICIES = ("error", "false_positive", "ignore")
+ZERO_LENGTH_RULES = ("official", "strict")
+# tIoU given to a zero-length prediction on a zero-length instance under the official rule: above any
+# real tIoU, as the official code's NaN sorts first and passes every threshold.
+ZERO_LENGTH_MATCH_TIOU = 2.0
 # Prediction-instance pairs examined per chunk (bounds memory to ~100 MB on dense THUMOS14-like input).
 PAIR_CHUNK = 1 << 21
 
@@ -138,14 +149,17 @@ class DetectionMatches:
 
 def greedy_match(pred_key: np.ndarray, pred_start: np.ndarray, pred_end: np.ndarray,
                  gt_key: np.ndarray, gt_start: np.ndarray, gt_end: np.ndarray,
-                 tious: np.ndarray, tolerance: float = TIOU_TOLERANCE) -> np.ndarray:
+                 tious: np.ndarray, tolerance: float = TIOU_TOLERANCE, zero_length: str = "official") -> np.ndarray:
     """Greedy one-to-one matching of predictions to ground truth within groups, for every threshold.
 
     Predictions must be given in processing order (best first within each group); a group is a
     (video, class) key. Each prediction takes the unmatched instance of its group with the highest
-    tIoU >= threshold (ties: lowest instance index). Returns ``matched`` of shape
-    ``(num_predictions, num_tious)`` with instance indices or -1.
+    tIoU >= threshold (ties: lowest instance index). ``zero_length`` is the rule for zero-length
+    pairs (see the module doc). Returns ``matched`` of shape ``(num_predictions, num_tious)`` with
+    instance indices or -1.
     """
+    if zero_length not in ZERO_LENGTH_RULES:
+        raise TspVideoError(f"unknown zero-length rule {zero_length!r}; choose one of {', '.join(ZERO_LENGTH_RULES)}")
     num_pred, num_thr = pred_key.size, tious.size
     matched = np.full((num_pred, num_thr), -1, dtype=np.int64)
     if num_pred == 0 or gt_key.size == 0:
@@ -169,7 +183,8 @@ def greedy_match(pred_key: np.ndarray, pred_start: np.ndarray, pred_end: np.ndar
         return matched
     cand = cand[np.argsort(rank[cand], kind="stable")]
     pair_owner, pair_gt, pair_iou = _overlapping_pairs(cand, lo, n_gt, gt_order, pred_start, pred_end,
-                                                       gt_start, gt_end, float(tious.min()) - tolerance)
+                                                       gt_start, gt_end, float(tious.min()) - tolerance,
+                                                       zero_length_match=zero_length == "official")
     if pair_owner.size == 0:
         return matched
     # Keep the predictions that overlap some instance enough to match at the lowest threshold.
@@ -208,7 +223,8 @@ def greedy_match(pred_key: np.ndarray, pred_start: np.ndarray, pred_end: np.ndar
 
 def _overlapping_pairs(cand: np.ndarray, lo: np.ndarray, n_gt: np.ndarray, gt_order: np.ndarray,
                        pred_start: np.ndarray, pred_end: np.ndarray, gt_start: np.ndarray, gt_end: np.ndarray,
-                       min_iou: float, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       min_iou: float, chunk: int | None = None,
+                       zero_length_match: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(candidate index, instance, tIoU) of every prediction-instance pair of the same group with
     tIoU >= ``min_iou``, in candidate order. Built in chunks of about ``chunk`` pairs: dense videos
     (THUMOS14: thousands of predictions, dozens of instances per class) would otherwise need all
@@ -225,6 +241,9 @@ def _overlapping_pairs(cand: np.ndarray, lo: np.ndarray, n_gt: np.ndarray, gt_or
         pred = cand[owner]
         gt = gt_order[lo[pred] + np.arange(int(c_counts.sum())) - offsets[owner - a]]
         iou = segment_tiou(pred_start[pred], pred_end[pred], gt_start[gt], gt_end[gt])
+        if zero_length_match:
+            both_empty = (pred_end[pred] == pred_start[pred]) & (gt_end[gt] == gt_start[gt])
+            iou = np.where(both_empty, ZERO_LENGTH_MATCH_TIOU, iou)
         keep = (iou >= min_iou) & (iou > 0)  # no overlap never matches, however small the threshold
         owners.append(owner[keep])
         gts.append(gt[keep])
@@ -300,7 +319,7 @@ def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str,
 
 def match_detections(ground_truth: JsonSource | GroundTruth, predictions: JsonSource | Predictions,
                      tious: Any = ACTIVITYNET_TIOUS, subset: str | None = None,
-                     unknown_videos: str = "error") -> DetectionMatches:
+                     unknown_videos: str = "error", zero_length: str = "official") -> DetectionMatches:
     """Validate inputs and run the matching step of :func:`evaluate_detection`."""
     tious = check_tious(tious)
     gt = ground_truth if isinstance(ground_truth, GroundTruth) else load_ground_truth(ground_truth, subset)
@@ -325,7 +344,7 @@ def match_detections(ground_truth: JsonSource | GroundTruth, predictions: JsonSo
 
     stride = len(gt.video_ids) + len(pred.video_ids) + 1
     matched = greedy_match(pred_class * stride + pred_video, pred.start[idx], pred.end[idx],
-                           gt.label * stride + gt.video, gt.start, gt.end, tious)
+                           gt.label * stride + gt.video, gt.start, gt.end, tious, zero_length=zero_length)
     with_pred = np.zeros(len(gt.video_ids), dtype=bool)
     with_pred[pred_video[pred_video < len(gt.video_ids)]] = True
     return DetectionMatches(
@@ -358,15 +377,17 @@ def per_class_ap(matches: DetectionMatches, gt_mask: np.ndarray | None = None) -
 
 def evaluate_detection(ground_truth: JsonSource | GroundTruth, predictions: JsonSource | Predictions,
                        tious: Any = ACTIVITYNET_TIOUS, subset: str | None = None,
-                       unknown_videos: str = "error") -> DetectionResult:
+                       unknown_videos: str = "error", zero_length: str = "official") -> DetectionResult:
     """Detection mAP per tIoU, their average and AP per class (ActivityNet protocol, see module doc).
 
     ``ground_truth`` / ``predictions`` are the parsed ActivityNet JSON objects (or paths to them).
     ``subset`` keeps the ground-truth videos of that subset (e.g. ``"validation"``); ``None`` keeps
     all. ``unknown_videos`` says what to do with predictions for videos absent from the ground truth:
     ``"error"`` (default), ``"false_positive"`` (what the official code does) or ``"ignore"``.
+    ``zero_length``: ``"official"`` (default) or ``"strict"``, how zero-length instances are matched
+    (see the module doc).
     """
-    matches = match_detections(ground_truth, predictions, tious, subset, unknown_videos)
+    matches = match_detections(ground_truth, predictions, tious, subset, unknown_videos, zero_length)
     gt = matches.gt
     if not gt.classes:
         raise TspVideoError("the ground truth has no annotated instance"

@@ -82,6 +82,8 @@ class TSPModel(nn.Module):
                 if head in config.heads:
                     setattr(self, f"fc{index}", layers[head]())
                     self.head_names[head] = f"fc{index}"
+        for attr in self.head_names.values():
+            init_head(getattr(self, attr))
 
     def forward(self, clips: torch.Tensor, gvf: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Clip features and head logits for a batch ``[B, 3, T, H, W]``."""
@@ -95,6 +97,12 @@ class TSPModel(nn.Module):
                 head_input = torch.cat([features, gvf.to(features.dtype)], dim=1)
             out[head] = getattr(self, attr)(head_input)
         return out
+
+
+def init_head(layer: nn.Linear, std: float = 0.01) -> None:
+    """The original's head initialisation: weights ~ N(0, ``std``), bias 0 (not PyTorch's default uniform)."""
+    nn.init.normal_(layer.weight, 0.0, std)
+    nn.init.zeros_(layer.bias)
 
 
 def create_model(backbone: str, num_classes: int = 0, heads: tuple[str, ...] = ("action", "region"),

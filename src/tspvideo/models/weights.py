@@ -320,6 +320,8 @@ def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
         "label_map": info.label_map if info else checkpoint.get("label_map"),
         "recipe": recipe.to_dict(),
     }
+    if isinstance(checkpoint.get("input"), dict):  # a tspvideo run's clip grid and sizes: extract uses them
+        description["trained_input"] = dict(checkpoint["input"])
     return model, description
 
 
