@@ -318,3 +318,28 @@ def test_resume_refuses_a_float32_folder_under_a_bf16_default_and_exact_continue
     assert "--amp fp32 there, bf16 now" in capsys.readouterr().err
     assert main([*args, "--exact"]) == 0
     assert (out / "a.npy").stat().st_mtime_ns == stamp
+
+
+def test_clip_grid_flag_then_checkpoint_then_weights_recipe():
+    import argparse
+
+    from tspvideo.commands._model_args import clip_settings, preprocessing
+    from tspvideo.models.weights import default_recipe
+
+    swin = default_recipe("swin3d_t")
+    unset = {"clip_len": None, "fps": None, "stride": None, "sampling": None, "force": False}
+    weights_only = {"recipe": swin.to_dict()}
+    settings = clip_settings(argparse.Namespace(**unset), weights_only)
+    assert (settings.clip_len, settings.fps, settings.stride) == (swin.clip_len, swin.fps, swin.clip_len)
+    trained = {"recipe": swin.to_dict(), "file": "run.pth",
+               "trained_input": {"clip_len": 4, "fps": 10.0, "sampling": "timestamp", "resize": [40, 40],
+                                 "crop": [32, 32]}}
+    settings = clip_settings(argparse.Namespace(**unset), trained)
+    assert (settings.clip_len, settings.fps, settings.sampling) == (4, 10.0, "timestamp")
+    prep = preprocessing(trained)  # the checkpoint's sizes, the recipe's normalisation
+    assert (prep.resize, prep.crop, prep.mean) == ((40, 40), (32, 32), tuple(swin.mean))
+    with pytest.raises(TspVideoError, match=r"run.pth: --clip-len 8 \(trained with 4\)"):
+        clip_settings(argparse.Namespace(**{**unset, "clip_len": 8}), dict(trained))
+    forced = dict(trained)
+    settings = clip_settings(argparse.Namespace(**{**unset, "clip_len": 8, "force": True}), forced)
+    assert settings.clip_len == 8 and forced["input_overrides"] == {"clip_len": {"checkpoint": 4, "used": 8}}

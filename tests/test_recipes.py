@@ -74,3 +74,17 @@ def test_explicit_flags_win_and_downscale_divides_batch_and_rates_together():
     assert (args.heads, args.backbone_lr, args.fc_lr) == (["action", "region"], 1e-4, 0.002)
     with pytest.raises(TspVideoError, match="batch of 0"):
         apply_recipe(parse("--downscale-factor", "64"))
+
+
+@pytest.mark.parametrize("recipe", [None, "tsp-thumos14"])
+def test_clip_grid_left_unset_comes_from_the_backbones_input_recipe(recipe):
+    from tspvideo.models.weights import default_recipe
+
+    args = parse("--backbone", "swin3d_t", "--fps", "10", *(["--recipe", recipe] if recipe else []))
+    apply_recipe(args)
+    swin = default_recipe("swin3d_t")
+    assert (args.clip_len, args.resize, args.crop) == (swin.clip_len, list(swin.resize), swin.crop[0])
+    assert args.fps == 10.0  # an explicit flag still wins
+    paper = parse(*(["--recipe", recipe] if recipe else []))
+    apply_recipe(paper)
+    assert (paper.clip_len, paper.fps, paper.resize, paper.crop) == (16, 15.0, [128, 171], 112)

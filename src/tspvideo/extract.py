@@ -463,10 +463,10 @@ def _sidecar_of(npy: Path) -> dict:
 def _h5_file_attrs(meta: dict) -> dict[str, object]:
     """File-level attributes of a merged HDF5: grid, model and preprocessing (plain strings and numbers)."""
     attrs: dict[str, object] = {k: meta[k] for k in ("clip_len", "fps", "stride") if meta.get(k) is not None}
-    for key in ("weights", "sampling", "time_convention", "tspvideo_version"):
+    for key in ("weights", "backbone", "sampling", "time_convention", "tspvideo_version"):
         if isinstance(meta.get(key), str):
             attrs[key] = meta[key]
-    for key in ("model_config", "preprocessing"):  # nested: stored as JSON text
+    for key in ("model_config", "preprocessing", "recipe"):  # nested: stored as JSON text
         if meta.get(key) is not None:
             attrs[key] = json.dumps(meta[key], sort_keys=True)
     if isinstance(meta.get("model_config"), dict) and meta["model_config"].get("backbone"):

@@ -3,9 +3,9 @@
 The TSP region head sees ``concat(clip feature, GVF)``. The paper pools the clip features of the initial
 (TAC-on-Kinetics) encoder with max (``avg`` is the ablation) and keeps them frozen during training.
 File layout: HDF5, one float32 ``(C,)`` dataset per video keyed by the video's file name without
-extension (gzip-compressed, as the released files), and file attributes ``pool`` and ``encoder`` (the
-weights the clip features came from) that ``tspvideo train`` checks; files without them (the released
-ones) still load.
+extension (gzip-compressed, as the released files), and file attributes ``pool``, ``encoder`` (the
+weights the clip features came from), ``feature_dim`` (C) and ``backbone`` (when known) that
+``tspvideo train`` checks (C must fit the backbone); files without them (the released ones) still load.
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:
 
 
 def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool: str = "max",
-              stems: Sequence[str] | None = None, encoder: str | None = None) -> int:
+              stems: Sequence[str] | None = None, encoder: str | None = None, backbone: str | None = None) -> int:
     """Pool every video of a feature source (or only ``stems``) into one HDF5 file, atomically.
 
     ``feature_dir`` is a folder of ``<stem>.npy``, an HDF5 file of ``[T, C]`` datasets or a downloaded
-    released file's name (pooling needs no time grid). ``pool`` and ``encoder`` (default: the ``weights``
-    named by the folder's sidecars or the HDF5's attribute) are stored as file attributes. Returns the
-    number of videos written. Missing or unreadable features are errors naming them.
+    released file's name (pooling needs no time grid). ``pool``, ``encoder`` (default: the ``weights``
+    named by the folder's sidecars or the HDF5's attribute), ``backbone`` (when given) and the feature
+    dimension C are stored as file attributes. Returns the number of videos written. Missing or unreadable
+    features, and features whose dimension differs from the others', are errors naming them.
     """
     import h5py
 
@@ -51,12 +52,21 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
     if not stems:
         raise TspVideoError(f"no feature files in {source.path}")
     encoder = encoder or _source_encoder(source, stems)
+    dim = None
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["pool"] = pool
         if encoder:
             h5.attrs["encoder"] = encoder
         for stem in sorted(stems):
-            h5.create_dataset(stem, data=pool_features(source.load(stem), pool), compression="gzip")
+            pooled = pool_features(source.load(stem), pool)
+            if dim is not None and pooled.shape[0] != dim:
+                raise TspVideoError(f"{source.path}: {stem} has {pooled.shape[0]}-d features, the other videos "
+                                    f"{dim}-d (features of two encoders in one place?)")
+            dim = pooled.shape[0]
+            h5.create_dataset(stem, data=pooled, compression="gzip")
+        h5.attrs["feature_dim"] = dim
+        if backbone:
+            h5.attrs["backbone"] = backbone
     return len(stems)
 
 

@@ -112,6 +112,15 @@ class ResolvedOptions:
         return f"{head}; * = explicit flag: " + " ".join(values)
 
 
+def _backbone_input(backbone: str, keep: dict[str, object]) -> dict[str, object]:
+    """Clip length, fps, resize and crop of ``backbone``'s input recipe, except the keys in ``keep``."""
+    from tspvideo.models.weights import default_recipe
+
+    recipe = default_recipe(backbone)
+    values = {"clip_len": recipe.clip_len, "fps": recipe.fps, "resize": list(recipe.resize), "crop": recipe.crop[0]}
+    return {key: value for key, value in values.items() if key not in keep}
+
+
 def apply_recipe(args: argparse.Namespace) -> ResolvedOptions:
     """Fill every option left unset (``None``) from ``--recipe`` (or the defaults), in place.
 
@@ -128,6 +137,10 @@ def apply_recipe(args: argparse.Namespace) -> ResolvedOptions:
     if downscale < 1:
         raise TspVideoError(f"--downscale-factor must be at least 1, got {downscale}")
     values = recipe.option_values() if recipe else dict(DEFAULTS)
+    # The clip grid and frame sizes the recipe leaves to the backbone: its weights' input recipe
+    # (the defaults above for the VideoResNets; see `tspvideo models`).
+    values.update(_backbone_input(getattr(args, "backbone", None) or values["backbone"],
+                                  keep=recipe.values if recipe else {}))
     if recipe and recipe.gvf_encoder:  # a GVF recipe names its pooling: a file pooled otherwise is refused
         values["gvf_pool"] = recipe.gvf_pool
     origins = {}

@@ -190,7 +190,10 @@ class FrameStream(IterableDataset):
         self.backend = backend
         self.decode_threads = decode_threads
         # Resizing inside the decoder (swscale) skips a full-size RGB conversion: faster, not bit-exact.
-        self.decoder_size = prep.resize if decoder_resize else None
+        if decoder_resize and prep.fixed_size is None:
+            raise TspVideoError(f"--decoder-resize needs a fixed frame size (H W); this recipe resizes the short "
+                                f"side to {prep.resize[0]}, which depends on each video: drop --decoder-resize")
+        self.decoder_size = prep.fixed_size if decoder_resize else None
         self.accept_short = accept_short
         self.raw = raw
         self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it

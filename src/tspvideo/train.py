@@ -55,9 +55,15 @@ from tspvideo.distributed import DistInfo, all_reduce_sum, barrier, cleanup, ini
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
 from tspvideo.gvf import gvf_attributes
-from tspvideo.models.backbones import available_backbones
+from tspvideo.models.backbones import (
+    available_backbones,
+    backbone_spec,
+    check_input_size,
+    enable_gradient_checkpointing,
+    require_gradient_checkpointing,
+)
 from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
-from tspvideo.models.weights import load_backbone_weights, read_checkpoint
+from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights, read_checkpoint
 from tspvideo.precision import autocast
 from tspvideo.recipes import GVF_ENCODER, apply_recipe, recipe_names
 
@@ -68,6 +74,7 @@ BASE_WEIGHTS = {
     "r2plus1d_34": "r2plus1d_34-ig65m_kinetics",
     "r2plus1d_18": "r2plus1d_18-kinetics400",
     "r3d_18": "r3d_18-kinetics400",
+    **{name: f"{name}-kinetics400" for name in ("s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b")},
 }
 CHECKPOINT_NAME = "checkpoint.pth"
 BEST_NAME = "best.pth"
@@ -96,18 +103,20 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
     data.add_argument("--label-map", default=None,
                       help="action classes, JSON list (or activitynet / thumos14); needed with an action head")
     data.add_argument("--gvf", default=None, help="HDF5 of global video features (from `tspvideo gvf`)")
-    # No defaults here: `train` fills unset options from --recipe (tspvideo.recipes), `evaluate` from the
-    # checkpoint; the help says the value without either.
-    fallback = "default without --recipe:" if train else "default: the checkpoint's, else"
+    # No defaults here: `train` fills unset options from --recipe (tspvideo.recipes), then the grid and frame
+    # sizes from the backbone's input recipe (`tspvideo models`); `evaluate` from the checkpoint.
+    fallback = "default without --recipe: the backbone's recipe, for r2plus1d_*" if train else \
+        "default: the checkpoint's, else"
     data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L) ({fallback} 16)")
     data.add_argument("--fps", type=float, default=None, help=f"frame rate clips are sampled at ({fallback} 15)")
     data.add_argument("--sampling", choices=SAMPLING_RULES, default=None if not train else DEFAULT_SAMPLING,
                       help="which source frames: ffmpeg-fps (the original's: re-encode to 30 fps, every second frame) "
                            "or timestamp (last frame at or before j/fps)"
                            + ("" if train else "; default: the checkpoint's"))
-    data.add_argument("--clips-per-segment", type=int, default=None, help=f"clips per segment and epoch ({fallback} 5)")
-    data.add_argument("--resize", type=int, nargs=2, default=None, metavar=("H", "W"),
-                      help=f"frames are resized to this before cropping ({fallback} 128 171)")
+    data.add_argument("--clips-per-segment", type=int, default=None,
+                      help=f"clips per segment and epoch ({'default without --recipe:' if train else fallback} 5)")
+    data.add_argument("--resize", type=int, nargs="+", default=None, metavar="SIZE",
+                      help=f"frames are resized to H W (or the short side to S) before cropping ({fallback} 128 171)")
     data.add_argument("--crop", type=int, default=None,
                       help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
     data.add_argument("--workers", type=int, default=4, help="data loading processes per training process")
@@ -161,6 +170,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help="keep the backbone's stem fixed, as the original (its lr is 0) (default without "
                             "--recipe: on)")
     model.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
+    model.add_argument("--grad-checkpointing", action="store_true",
+                       help="recompute the backbone blocks' activations in the backward pass: less memory, about "
+                            "a third slower (transformer backbones: mvit_v2_s, swin3d_*)")
     optim = parser.add_argument_group("optimisation (learning rates are per process: x number of processes)")
     optim.add_argument("--epochs", type=int, default=None, help="training epochs (default without --recipe: 8)")
     optim.add_argument("--batch-size", type=int, default=None,
@@ -378,14 +390,28 @@ def seed_everything(seed: int, rank: int, epoch: int) -> None:
     torch.manual_seed(value)
 
 
-def clip_spec_from(args: argparse.Namespace) -> tuple[ClipSpec, Preprocessing]:
-    """Clip grid and preprocessing sizes from the arguments."""
+def apply_input_recipe(args: argparse.Namespace, recipe: InputRecipe) -> InputRecipe:
+    """Fill the clip grid and frame options left unset from ``recipe``; returns the recipe actually used."""
+    for key in ("clip_len", "fps", "resize", "crop"):
+        if getattr(args, key, None) is None:
+            value = getattr(recipe, key)
+            setattr(args, key, value[0] if key == "crop" else list(value) if key == "resize" else value)
+    if len(args.resize) not in (1, 2):
+        raise TspVideoError(f"--resize takes H W or one short side S, got {len(args.resize)} values")
+    return InputRecipe(recipe.backbone, args.clip_len, args.fps, tuple(args.resize), (args.crop, args.crop),
+                       recipe.mean, recipe.std)
+
+
+def clip_spec_from(args: argparse.Namespace, recipe: InputRecipe | None = None) -> tuple[ClipSpec, Preprocessing]:
+    """Clip grid and preprocessing from the arguments (normalisation from ``recipe``, default the paper's)."""
     spec = ClipSpec(clip_len=args.clip_len, fps=args.fps, clips_per_segment=args.clips_per_segment,
                     sampling=args.sampling)
     resize, crop = tuple(args.resize), (args.crop, args.crop)
     if crop[0] > min(resize):
         raise TspVideoError(f"--crop {args.crop} is larger than the resized frames {resize}")
-    return spec, Preprocessing(resize=resize, crop=crop)
+    if recipe is None:
+        return spec, Preprocessing(resize=resize, crop=crop)
+    return spec, Preprocessing(resize=resize, crop=crop, mean=recipe.mean, std=recipe.std)
 
 
 def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: int, device: torch.device,
@@ -397,10 +423,15 @@ def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: 
 
 
 def parameter_groups(model: TSPModel, backbone_lr: float, fc_lr: float, freeze_stem: bool) -> list[dict]:
-    """Backbone and head parameter groups; the stem is left out (and frozen) when ``freeze_stem``."""
+    """Backbone and head parameter groups; the stem is left out (and frozen) when ``freeze_stem``.
+
+    The stem is each architecture's first layer: VideoResNet's ``stem``, S3D's first separable
+    convolution, MViT's patch projection (and class token), Swin's patch embedding.
+    """
+    stem = tuple(f"features.{prefix}" for prefix in backbone_spec(model.config.backbone).stem_prefixes)
     backbone, heads = [], []
     for name, param in model.named_parameters():
-        if freeze_stem and name.startswith("features.stem."):
+        if freeze_stem and name.startswith(stem):
             param.requires_grad_(False)
             continue
         (backbone if name.startswith("features.") else heads).append(param)
@@ -546,6 +577,9 @@ def build_model(args: argparse.Namespace, heads: tuple[str, ...], num_classes: i
     else:
         info = load_backbone_weights(model, weights)
         log.info("backbone initialised from %s", info.name if info else weights)
+    if args.grad_checkpointing:
+        blocks = enable_gradient_checkpointing(model.features, args.backbone)
+        log.info("gradient checkpointing over %d blocks of %s", blocks, args.backbone)
     return model
 
 
@@ -579,7 +613,13 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
     label_map = read_label_map(args.label_map) if args.label_map else None
     if "action" not in heads:
         label_map = None
-    spec, prep = clip_spec_from(args)
+    if args.grad_checkpointing:
+        require_gradient_checkpointing(args.backbone)  # fails now, not after the datasets are read
+    recipe = apply_input_recipe(args, default_recipe(args.backbone))
+    spec, prep = clip_spec_from(args, recipe)
+    check_input_size(args.backbone, spec.clip_len, prep.crop)
+    log.info("input: %d frames at %g fps, resize %s, crop %s, mean %s, std %s", spec.clip_len, spec.fps,
+             "x".join(map(str, prep.resize)), "x".join(map(str, prep.crop)), prep.mean, prep.std)
     log.info("tspvideo %s: %s, heads %s, GVF %s, %d process(es) on %s", __version__, args.backbone,
              "+".join(heads), gvf_pool or "none", info.world_size, device)
 
@@ -599,8 +639,11 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
                      "one clip%s", name, len(dataset.segments), counts["foreground"], counts["background"],
                      dataset.dropped["too_short"],
                      f" and {dataset.dropped['background']} background segment(s) (TAC)" if foreground_only else "")
-    if gvf_pool and train_set.gvf_dim != 512:
-        raise TspVideoError(f"{args.gvf}: GVFs have {train_set.gvf_dim} values, the {args.backbone} feature has 512")
+    feature_dim = backbone_spec(args.backbone).feature_dim
+    if gvf_pool and train_set.gvf_dim != feature_dim:
+        raise TspVideoError(f"{args.gvf}: GVFs have {train_set.gvf_dim} values, the {args.backbone} feature has "
+                            f"{feature_dim}: compute the GVF with the initial {args.backbone} encoder "
+                            f"(`tspvideo gvf --videos ... --model {BASE_WEIGHTS.get(args.backbone, 'WEIGHTS')}`)")
 
     # TAC uses every clip of the table, as the original (which never balances); TSP balances by default.
     balance = not args.no_balance and "region" in heads
@@ -652,6 +695,12 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
             raise TspVideoError(f"{path}: cannot resume with these options: the model differs from the checkpoint's "
                                 f"({'; '.join(differ[:2]) or 'other layers'}); same --backbone, --heads, --label-map "
                                 "and GVF options as the run, please")
+        trained_recipe = checkpoint.get("recipe")
+        if trained_recipe is not None and trained_recipe != recipe.to_dict():
+            changed = [k for k in recipe.to_dict() if trained_recipe.get(k) != recipe.to_dict()[k]]
+            raise TspVideoError(f"{path}: cannot resume with another input: {', '.join(changed)} differ from the "
+                                f"run's ({', '.join(f'{k} {trained_recipe.get(k)}' for k in changed)}); give the "
+                                "run's --clip-len/--fps/--resize/--crop")
         bare_model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["lr_scheduler"])
@@ -696,8 +745,8 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
         if info.is_main:
             checkpoint = {
                 "model": bare_model.state_dict(), "model_config": config, "label_map": label_map,
-                "preprocessing": "tsp", "input": {"clip_len": spec.clip_len, "fps": spec.fps,
-                                                   "sampling": spec.sampling,
+                "preprocessing": "tsp", "recipe": recipe.to_dict(),
+                "input": {"clip_len": spec.clip_len, "fps": spec.fps, "sampling": spec.sampling,
                                                    "clips_per_segment": spec.clips_per_segment,
                                                    "resize": list(prep.resize), "crop": list(prep.crop)},
                 "epoch": epoch, "args": _plain_args(args), "metrics": {"train": train_stats, "valid": valid_stats},
@@ -762,15 +811,19 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
         model, description = load_model(args.checkpoint, gvf=args.gvf_pool)
         path, _ = resolve_weights(args.checkpoint)
         trained = read_checkpoint(path).get("input") or {}
-        defaults = {"clip_len": 16, "fps": 15.0, "clips_per_segment": 5, "resize": [128, 171], "crop": [112, 112],
-                    "sampling": DEFAULT_SAMPLING}
-        chosen = {key: getattr(args, key) if getattr(args, key) is not None else trained.get(key, default)
-                  for key, default in defaults.items()}
-        crop = chosen["crop"] if isinstance(chosen["crop"], int) else chosen["crop"][0]
-        spec, prep = clip_spec_from(argparse.Namespace(clip_len=chosen["clip_len"], fps=chosen["fps"],
-                                                       clips_per_segment=chosen["clips_per_segment"],
-                                                       sampling=chosen["sampling"],
-                                                       resize=chosen["resize"], crop=crop))
+        chosen = {key: getattr(args, key) if getattr(args, key) is not None else trained.get(key)
+                  for key in ("clip_len", "fps", "clips_per_segment", "resize", "crop", "sampling")}
+        for key, value in chosen.items():
+            setattr(args, key, value)
+        if args.clips_per_segment is None:
+            args.clips_per_segment = 5
+        if args.sampling is None:
+            args.sampling = DEFAULT_SAMPLING
+        if isinstance(args.crop, list):
+            args.crop = args.crop[0]
+        # what neither the flags nor the checkpoint's input say: the weights' recipe
+        recipe = apply_input_recipe(args, InputRecipe.from_dict(description["recipe"]))
+        spec, prep = clip_spec_from(args, recipe)
         config = model.config
         label_map = None
         if "action" in config.heads:

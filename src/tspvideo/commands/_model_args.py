@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing
+from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, failures_path
-from tspvideo.models.backbones import available_backbones
+from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import load_model, read_checkpoint, resolve_weights
+from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
 from tspvideo.precision import PRECISIONS, Precision, exact_float32, resolve_precision
 from tspvideo.streaming import cpu_share
 
@@ -36,11 +36,13 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
                         help="GVF pooling of an unregistered TSP checkpoint (not stored in released files)")
     grid = parser.add_argument_group("clip grid (a tspvideo checkpoint's own by default: the clip length, fps, "
-                                     "sampling rule and frame sizes it was trained with)")
+                                     "sampling rule and frame sizes it was trained with; else the weights' recipe, "
+                                     "see `tspvideo models`)")
     grid.add_argument("--clip-len", type=int, default=None,
-                      help="frames per clip (L) (default: the checkpoint's, else 16)")
+                      help="frames per clip (L) (default: the checkpoint's, else the weights' recipe)")
     grid.add_argument("--fps", type=float, default=None,
-                      help="frames per second clips are sampled at (default: the checkpoint's, else 15)")
+                      help="frames per second clips are sampled at (default: the checkpoint's, else the weights' "
+                           "recipe)")
     grid.add_argument("--stride", type=int, default=None,
                       help="frames between the starts of consecutive clips (default: the clip length)")
     grid.add_argument("--sampling", choices=SAMPLING_RULES, default=None,
@@ -107,7 +109,9 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
         with torch.random.fork_rng():  # fixed random weights: a resumed run must continue with the same model
             torch.manual_seed(0)
             model = create_model(args.random_init, heads=("region",), gvf=None)
-        return model.eval(), {"weights": "random-init", "model_config": model.config.to_dict()}
+        return model.eval(), {"weights": "random-init", "backbone": args.random_init,
+                              "model_config": model.config.to_dict(),
+                              "recipe": default_recipe(args.random_init).to_dict()}
     source = args.model or args.checkpoint
     if not source:
         raise TspVideoError("choose the weights: --model NAME, --checkpoint PATH or --random-init BACKBONE")
@@ -155,9 +159,6 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
             "prep": preprocessing(description), "progress": not args.no_progress}
 
 
-GRID_DEFAULTS = {"clip_len": 16, "fps": 15.0, "sampling": DEFAULT_SAMPLING}
-
-
 def precision_of(args: argparse.Namespace, device: str) -> Precision:
     """The precision and layout the flags ask for on ``device``; ``--exact`` excludes the other choices."""
     if args.exact:
@@ -174,6 +175,15 @@ def _same(given: object, stored: object) -> bool:
     return given == stored if isinstance(given, str) else float(given) == float(stored)
 
 
+def planned_recipe(args: argparse.Namespace) -> InputRecipe | None:
+    """The weights' recipe when it is known before loading them (random init, registered names), else None."""
+    if args.random_init:
+        return default_recipe(args.random_init)
+    if args.model in WEIGHTS:
+        return WEIGHTS[args.model].recipe
+    return None
+
+
 def checkpoint_input(args: argparse.Namespace) -> dict:
     """``{"trained_input": ..., "file": ...}`` of a ``--checkpoint`` written by ``tspvideo train`` (else empty).
 
@@ -186,8 +196,38 @@ def checkpoint_input(args: argparse.Namespace) -> dict:
     return {"trained_input": dict(trained), "file": path.name} if isinstance(trained, dict) else {}
 
 
+def early_clip_settings(args: argparse.Namespace, grid: dict) -> ClipSettings | None:
+    """Validate the grid options before any weights are loaded (``grid``: :func:`checkpoint_input`); the grid
+    itself when already known (else the weights' recipe decides it once they are loaded)."""
+    recipe = planned_recipe(args)
+    description = {**grid, "recipe": recipe.to_dict()} if recipe else dict(grid)
+    settings = clip_settings(args, description)
+    trained = grid.get("trained_input") or {}
+    known = (recipe is not None or (args.clip_len is not None or "clip_len" in trained)
+             and (args.fps is not None or "fps" in trained))
+    return settings if known else None
+
+
+def encoder_clip_settings(args: argparse.Namespace, model: torch.nn.Module, description: dict) -> ClipSettings:
+    """The grid for the loaded encoder (see :func:`clip_settings`), checked against its architecture:
+    an input it cannot take fails here, not once per video."""
+    settings = clip_settings(args, description)
+    if isinstance(model, TSPModel):
+        check_input_size(model.config.backbone, settings.clip_len, preprocessing(description).crop)
+    return settings
+
+
+def encoder_recipe(description: dict) -> InputRecipe | None:
+    """The input recipe of the weights: recorded, else their backbone's default; None for a bare module."""
+    if description.get("recipe"):
+        return InputRecipe.from_dict(description["recipe"])
+    backbone = description.get("backbone") or (description.get("model_config") or {}).get("backbone")
+    return default_recipe(backbone) if backbone else None
+
+
 def clip_settings(args: argparse.Namespace, description: dict | None = None) -> ClipSettings:
-    """The clip grid: explicit flags, else the checkpoint's training input, else 16 frames at 15 fps (validated).
+    """The clip grid: explicit flags, else the checkpoint's training input, else the weights' recipe
+    (the paper's 16 frames at 15 fps for a bare module), validated.
 
     A flag that contradicts the checkpoint's input needs ``--force``; the contradiction is then recorded
     in ``description`` (``input_overrides``), which goes into every sidecar. ``description["input"]``
@@ -195,8 +235,10 @@ def clip_settings(args: argparse.Namespace, description: dict | None = None) -> 
     """
     description = description if description is not None else {}
     trained = description.get("trained_input") or {}
+    recipe = encoder_recipe(description) or default_recipe("r2plus1d_34")
+    defaults = {"clip_len": recipe.clip_len, "fps": recipe.fps, "sampling": DEFAULT_SAMPLING}
     chosen, overrides = {}, {}
-    for key, default in GRID_DEFAULTS.items():
+    for key, default in defaults.items():
         given, stored = getattr(args, key), trained.get(key)
         if given is not None and stored is not None and not _same(given, stored):
             overrides[key] = {"checkpoint": stored, "used": given}
@@ -220,8 +262,10 @@ def clip_settings(args: argparse.Namespace, description: dict | None = None) -> 
 
 
 def preprocessing(description: dict) -> Preprocessing:
-    """Preprocessing recipe named by the weights' description, at the frame sizes the checkpoint was trained on."""
-    prep = PREPROCESSING[description.get("preprocessing") or "tsp"]
+    """Frame transforms of the weights' recipe (the paper's for a bare module), at the frame sizes a tspvideo
+    checkpoint was trained on."""
+    recipe = encoder_recipe(description)
+    prep = recipe.preprocessing if recipe else Preprocessing()
     trained = description.get("trained_input") or {}
     if trained.get("resize") and trained.get("crop"):
         crop = trained["crop"]

@@ -12,7 +12,8 @@ from tspvideo.commands._model_args import (
     add_encoder_args,
     build_encoder,
     checkpoint_input,
-    clip_settings,
+    early_clip_settings,
+    encoder_clip_settings,
     report_extraction,
     runtime_options,
 )
@@ -64,14 +65,18 @@ def run(args: argparse.Namespace) -> int:
     shard_id, num_shards = shard_from_env(args)
     videos = find_videos(args.inputs)
     grid = checkpoint_input(args)  # a tspvideo checkpoint's own clip grid and sizes unless told otherwise
-    settings = clip_settings(args, grid)
-    check_clip_fits(videos, settings)
+    planned = early_clip_settings(args, grid)
+    if planned is not None:
+        check_clip_fits(videos, planned)
     # Every output location before any long work (inputs first: bad inputs create nothing).
     if args.h5 and num_shards == 1:
         check_file_writable(args.h5)
     check_folder_writable(args.out)
     model, description = build_encoder(args)
     description.update(grid)
+    settings = encoder_clip_settings(args, model, description)
+    if settings != planned:
+        check_clip_fits(videos, settings)
     report = extract_dataset(videos, args.out, model, description, settings, shard_id=shard_id,
                              num_shards=num_shards, overwrite=args.overwrite, accept_short=args.accept_short,
                              **runtime_options(args, description))

@@ -11,7 +11,8 @@ from tspvideo.commands._model_args import (
     add_encoder_args,
     build_encoder,
     checkpoint_input,
-    clip_settings,
+    early_clip_settings,
+    encoder_clip_settings,
     report_extraction,
     runtime_options,
 )
@@ -65,12 +66,16 @@ def run(args: argparse.Namespace) -> int:
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
         grid = checkpoint_input(args)
-        settings = clip_settings(args, grid)
-        check_clip_fits(videos, settings)
+        planned = early_clip_settings(args, grid)
+        if planned is not None:
+            check_clip_fits(videos, planned)
         check_file_writable(out)  # every output location before the extraction
         check_folder_writable(feature_dir)
         model, description = build_encoder(args)
         description.update(grid)
+        settings = encoder_clip_settings(args, model, description)
+        if settings != planned:
+            check_clip_fits(videos, settings)
         report = extract_dataset(videos, feature_dir, model, description, settings, overwrite=args.overwrite,
                                  accept_short=args.accept_short, **runtime_options(args, description))
         report_extraction("gvf", report, feature_dir)
@@ -79,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"gvf: {failed} videos failed; pooled the others")
         stems = [v.stem for v in videos if str(v) not in report.failed]
     elif args.feature_dir:
-        feature_dir, stems = Path(args.feature_dir), None
+        feature_dir, stems, description = Path(args.feature_dir), None, None
         check_file_writable(out)
     else:
         raise TspVideoError("give FEATURE_DIR or --videos")
-    count = write_gvf(feature_dir, out, args.pool, stems)
+    count = write_gvf(feature_dir, out, args.pool, stems, encoder=description and description.get("weights"),
+                      backbone=description and description.get("backbone"))
     print(f"gvf: {count} videos -> {out} ({args.pool} pooling)")
     return 1 if failed else 0

@@ -5,6 +5,9 @@ Reference order, per clip: uint8 RGB -> float in [0, 1] -> bilinear resize to 12
 Kinetics mean/std -> crop 112x112 (random + horizontal flip in training, centre otherwise).
 Every step acts on each frame alone, so transforming frames one chunk at a time gives the same result
 as transforming the whole clip, which is what streaming extraction relies on.
+
+Other backbones' recipes (torchvision's Kinetics weights) use the same steps with their own sizes and
+normalisation; a one-value ``resize`` is torchvision's "short side to this, keep the aspect ratio".
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Sizes and normalisation of one preprocessing recipe."""
+    """Sizes and normalisation of one preprocessing recipe.
 
-    resize: tuple[int, int] = (128, 171)
+    ``resize`` is ``(H, W)``, or ``(S,)`` to resize the short side to S keeping the aspect ratio.
+    """
+
+    resize: tuple[int, ...] = (128, 171)
     crop: tuple[int, int] = (112, 112)
     mean: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
     std: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
@@ -27,6 +33,16 @@ class Preprocessing:
     def to_dict(self) -> dict:
         """JSON-friendly form (for sidecars)."""
         return asdict(self)
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """The resized ``(H, W)`` when it does not depend on the video (``resize`` gives both sides)."""
+        return (self.resize[0], self.resize[1]) if len(self.resize) == 2 else None
+
+    @property
+    def min_resized_side(self) -> int:
+        """The shortest side frames have after resizing (what the crop must fit in)."""
+        return min(self.resize)
 
 
 PREPROCESSING = {"tsp": Preprocessing()}
@@ -37,9 +53,25 @@ def to_float(frames: torch.Tensor) -> torch.Tensor:
     return frames.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
 
 
-def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resized_size(height: int, width: int, size: tuple[int, ...]) -> tuple[int, int]:
+    """Output ``(H, W)`` of resizing to ``size``: ``(H, W)`` as given, or ``(S,)`` for the short side.
+
+    The long side of a short-side resize is truncated, as torchvision's ``resize`` does.
+    """
+    if len(size) == 2:
+        return int(size[0]), int(size[1])
+    if len(size) != 1:
+        raise ValueError(f"resize takes (H, W) or (short side,), got {tuple(size)}")
+    short = int(size[0])
+    if height <= width:
+        return short, int(short * width / height)
+    return int(short * height / width), short
+
+
+def resize(frames: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """Bilinear resize of ``[T, 3, H, W]`` frames, exactly as the original (no antialias)."""
-    if tuple(frames.shape[-2:]) == tuple(size):
+    size = resized_size(frames.shape[-2], frames.shape[-1], size)
+    if tuple(frames.shape[-2:]) == size:
         return frames
     return F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
 
@@ -62,7 +94,7 @@ def crop(frames: torch.Tensor, top: int, left: int, size: tuple[int, int]) -> to
 
 
 def preprocess_frames(frames: torch.Tensor, prep: Preprocessing = PREPROCESSING["tsp"]) -> torch.Tensor:
-    """Evaluation transform of uint8 ``[T, H, W, 3]`` frames -> float ``[T, 3, 112, 112]`` (centre crop)."""
+    """Evaluation transform of uint8 ``[T, H, W, 3]`` frames -> float ``[T, 3, h, w]`` (centre crop)."""
     x = normalize(resize(to_float(frames), prep.resize), prep.mean, prep.std)
     top, left = center_crop_box(x.shape[-2], x.shape[-1], prep.crop)
     return crop(x, top, left, prep.crop)

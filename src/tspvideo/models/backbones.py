@@ -1,16 +1,21 @@
-"""Video backbones, by name: each returns a 512-d clip feature (torchvision's VideoResNet, no fc).
+"""Video backbones, by name: each maps a clip to one feature vector (no classifier).
 
-Names follow the released checkpoints: ``r2plus1d_34``, ``r2plus1d_18``, ``r3d_18``. Parameter names
-are torchvision's, which is what the released TSP checkpoints store under ``features.``.
+The paper's: ``r2plus1d_34``, ``r2plus1d_18``, ``r3d_18`` (torchvision's VideoResNet, 512-d features),
+named as the released checkpoints. torchvision's newer Kinetics models: ``s3d`` (1024-d), ``mvit_v2_s``
+(768-d), ``swin3d_t``/``swin3d_s`` (768-d), ``swin3d_b`` (1024-d), see ``torchvision_backbones``.
+Parameter names are torchvision's, which is what checkpoints store under ``features.``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torchvision.models.video.resnet import (
     BasicBlock,
     BasicStem,
@@ -21,6 +26,7 @@ from torchvision.models.video.resnet import (
 )
 
 from tspvideo.errors import TspVideoError
+from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
 
 
 def _midplanes(in_planes: int, out_planes: int) -> int:
@@ -56,13 +62,29 @@ class BackboneSpec:
     # The IG65M-pretrained R(2+1)D-34 was trained with these BatchNorm settings (the original keeps them).
     batchnorm_eps: float | None = None
     batchnorm_momentum: float | None = None
+    stem_prefixes: tuple[str, ...] = ("stem.",)  # parameters frozen by --freeze-stem, under features.
+    blocks: Callable[[nn.Module], list[nn.Module]] | None = None  # no gradient checkpointing for these CNNs
+    input_note: str = ""
+
+    def build(self) -> VideoResNet:
+        """A randomly initialised backbone whose forward maps ``[B, 3, T, H, W]`` to ``[B, 512]``."""
+        model = VideoResNet(block=self.block, conv_makers=[self.conv_maker] * 4, layers=list(self.layers),
+                            stem=self.stem)
+        model.fc = nn.Identity()  # the feature is the pooled 512-d vector; heads live in TSPModel
+        if self.batchnorm_eps is not None:
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm3d):
+                    module.eps = self.batchnorm_eps
+                    module.momentum = self.batchnorm_momentum
+        return model
 
 
-BACKBONES: dict[str, BackboneSpec] = {
+BACKBONES: dict[str, BackboneSpec | TorchvisionSpec] = {
     "r2plus1d_34": BackboneSpec("r2plus1d_34", (3, 4, 6, 3), Conv2Plus1D, R2Plus1dStem,
                                 block=PerConvMidplanesBlock, batchnorm_eps=1e-3, batchnorm_momentum=0.9),
     "r2plus1d_18": BackboneSpec("r2plus1d_18", (2, 2, 2, 2), Conv2Plus1D, R2Plus1dStem),
     "r3d_18": BackboneSpec("r3d_18", (2, 2, 2, 2), Conv3DSimple, BasicStem),
+    **TORCHVISION_BACKBONES,
 }
 
 
@@ -71,7 +93,7 @@ def available_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def backbone_spec(name: str) -> BackboneSpec:
+def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec:
     """The spec of a backbone; unknown names get an error suggesting close matches."""
     if name not in BACKBONES:
         close = difflib.get_close_matches(name, BACKBONES, n=3, cutoff=0.5)
@@ -80,15 +102,57 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def create_backbone(name: str) -> VideoResNet:
-    """A randomly initialised backbone whose forward maps ``[B, 3, T, H, W]`` to ``[B, 512]``."""
+def create_backbone(name: str) -> nn.Module:
+    """A randomly initialised backbone whose forward maps ``[B, 3, T, H, W]`` to ``[B, feature_dim]``."""
+    return backbone_spec(name).build()
+
+
+def check_input_size(name: str, clip_len: int, crop: tuple[int, int]) -> None:
+    """Raise a clear error when the backbone cannot take clips of this length and crop size.
+
+    Runs the architecture once on shapes only (the ``meta`` device: no memory, no compute), so the
+    check is exact for every architecture and costs a fraction of a second.
+    """
     spec = backbone_spec(name)
-    model = VideoResNet(block=spec.block, conv_makers=[spec.conv_maker] * 4, layers=list(spec.layers),
-                        stem=spec.stem)
-    model.fc = nn.Identity()  # the feature is the pooled 512-d vector; heads live in TSPModel
-    if spec.batchnorm_eps is not None:
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm3d):
-                module.eps = spec.batchnorm_eps
-                module.momentum = spec.batchnorm_momentum
-    return model
+    model = build_on_meta(name)
+    try:
+        model(torch.empty(1, 3, clip_len, crop[0], crop[1], device="meta"))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        note = f" ({spec.input_note})" if spec.input_note else ""
+        raise TspVideoError(f"{name} cannot take clips of {clip_len} frames of {crop[0]}x{crop[1]}{note}: "
+                            f"{first_line}") from error
+
+
+def build_on_meta(name: str) -> nn.Module:
+    """The backbone with shapes only (no memory, no compute): for checking input sizes and counting FLOPs."""
+    with torch.random.fork_rng(), torch.device("meta"):  # initialisers must not move the seeded RNG
+        return create_backbone(name).eval()
+
+
+def require_gradient_checkpointing(name: str) -> Callable[[nn.Module], list[nn.Module]]:
+    """The function listing the backbone's checkpointable blocks; an error for backbones without one."""
+    blocks = backbone_spec(name).blocks
+    if blocks is None:
+        transformers = [n for n in available_backbones() if backbone_spec(n).blocks is not None]
+        raise TspVideoError(f"gradient checkpointing is available for the transformer backbones "
+                            f"({', '.join(transformers)}), not {name}")
+    return blocks
+
+
+def enable_gradient_checkpointing(backbone: nn.Module, name: str) -> int:
+    """Recompute each block's activations in the backward pass instead of storing them; returns the block count.
+
+    Trades about one extra forward pass for much less activation memory (transformer backbones only).
+    Parameter names do not change, so checkpoints stay loadable either way.
+    """
+    blocks = require_gradient_checkpointing(name)(backbone)
+    for block in blocks:
+        block.forward = functools.partial(_checkpointed_forward, block, block.forward)
+    return len(blocks)
+
+
+def _checkpointed_forward(block: nn.Module, forward: Callable, *args, **kwargs):
+    if block.training and torch.is_grad_enabled():
+        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return forward(*args, **kwargs)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from tspvideo.errors import TspVideoError
-from tspvideo.models.backbones import backbone_spec, create_backbone
+from tspvideo.models.backbones import backbone_spec, build_on_meta, create_backbone
+from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES
 
 HEAD_CHOICES = ("action", "region")
 GVF_CHOICES = ("max", "avg")
@@ -114,16 +115,18 @@ def infer_config(state_dict: dict[str, torch.Tensor], gvf: str | None = "max") -
     """Recover the architecture from a state_dict in the released layout.
 
     The backbone follows from the stem (R(2+1)D has a factorised stem) and the number of blocks in
-    layer3; the heads from ``fc``/``fc1``/``fc2`` and their shapes. A two-head model whose region head
-    takes 1024 inputs uses a GVF (max-pooled unless ``gvf`` says otherwise: the file cannot tell).
+    layer3, or, for torchvision's newer models, from matching every parameter name and shape; the heads
+    from ``fc``/``fc1``/``fc2`` and their shapes. A two-head model whose region head takes twice the
+    feature size uses a GVF (max-pooled unless ``gvf`` says otherwise: the file cannot tell).
     """
     if not any(key.startswith("features.") for key in state_dict):
         raise TspVideoError("not a TSP state_dict: no 'features.*' keys (expected the released layout)")
+    backbone = _torchvision_backbone_of(state_dict)
     factorised_stem = "features.stem.3.weight" in state_dict
     layer3_blocks = {key.split(".")[2] for key in state_dict if key.startswith("features.layer3.")}
     depth = {2: 18, 6: 34}.get(len(layer3_blocks))
-    backbone = f"{'r2plus1d' if factorised_stem else 'r3d'}_{depth}"
-    if depth is None or backbone not in ("r2plus1d_34", "r2plus1d_18", "r3d_18"):
+    backbone = backbone or f"{'r2plus1d' if factorised_stem else 'r3d'}_{depth}"
+    if backbone not in ("r2plus1d_34", "r2plus1d_18", "r3d_18", *TORCHVISION_BACKBONES):
         raise TspVideoError(f"cannot recognise the backbone of this state_dict ({len(layer3_blocks)} blocks in "
                             f"layer3, {'factorised' if factorised_stem else '3D'} stem)")
     if "fc1.weight" in state_dict and "fc2.weight" in state_dict:
@@ -135,3 +138,15 @@ def infer_config(state_dict: dict[str, torch.Tensor], gvf: str | None = "max") -
         # A single head is the TAC action head in every released file.
         return ModelConfig(backbone, state_dict["fc.weight"].shape[0], ("action",), None)
     raise TspVideoError("state_dict has no heads (fc, or fc1 and fc2); use a backbone-only loader")
+
+
+def _torchvision_backbone_of(state_dict: dict[str, torch.Tensor]) -> str | None:
+    """The S3D / MViT / Swin backbone whose parameter names and shapes are exactly the state_dict's, if any."""
+    shapes = {k.removeprefix("features."): tuple(v.shape) for k, v in state_dict.items() if k.startswith("features.")}
+    if any(key.startswith(("stem.", "layer1.")) for key in shapes):  # a VideoResNet: no need to build the others
+        return None
+    for name in TORCHVISION_BACKBONES:
+        expected = {k: tuple(v.shape) for k, v in build_on_meta(name).state_dict().items()}
+        if expected == shapes:
+            return name
+    return None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.data.transforms import Preprocessing
 from tspvideo.download import Expected, download, file_digests
 from tspvideo.errors import TspVideoError
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
@@ -25,6 +26,69 @@ from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"
 IG65M_URL = "https://github.com/moabitcoin/ig65m-pytorch/releases/download/v1.0.0/"
 TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
+KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputRecipe:
+    """The input a backbone's weights were trained on: clip grid, frame size and normalisation.
+
+    Extraction and training take their defaults from it. ``resize`` is ``(H, W)`` or ``(S,)``: the
+    short side resized to S, aspect ratio kept (torchvision's convention).
+    """
+
+    backbone: str
+    clip_len: int = 16
+    fps: float = 15.0
+    resize: tuple[int, ...] = (128, 171)
+    crop: tuple[int, int] = (112, 112)
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The frame transforms of this recipe."""
+        return Preprocessing(resize=tuple(self.resize), crop=tuple(self.crop), mean=tuple(self.mean),
+                             std=tuple(self.std))
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form (checkpoints, sidecars)."""
+        return {"backbone": self.backbone, "clip_len": self.clip_len, "fps": self.fps, "resize": list(self.resize),
+                "crop": list(self.crop), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputRecipe:
+        """Inverse of :meth:`to_dict` (missing normalisation: the backbone's default recipe's)."""
+        default = default_recipe(data["backbone"])
+        crop = data.get("crop", default.crop)
+        crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        return cls(data["backbone"], int(data.get("clip_len", default.clip_len)), float(data.get("fps", default.fps)),
+                   tuple(data.get("resize", default.resize)), crop, tuple(data.get("mean", default.mean)),
+                   tuple(data.get("std", default.std)))
+
+
+def _tsp_recipe(backbone: str) -> InputRecipe:
+    """The paper's input: 16 frames at 15 fps, resized to 128x171, cropped to 112x112, Kinetics mean/std."""
+    return InputRecipe(backbone)
+
+
+# torchvision's Kinetics-400 weights, with their documented transforms (``<Model>_Weights.KINETICS400_V1
+# .transforms()``) and the frame rate and clip length their accuracies were measured with (``meta["_docs"]``).
+_TORCHVISION_RECIPES = {
+    "s3d": InputRecipe("s3d", 128, 15.0, (256, 256), (224, 224), KINETICS_MEAN, KINETICS_STD),
+    "mvit_v2_s": InputRecipe("mvit_v2_s", 16, 7.5, (256,), (224, 224), (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
+    "swin3d_t": InputRecipe("swin3d_t", 32, 15.0, (256,), (224, 224), IMAGENET_MEAN, IMAGENET_STD),
+    "swin3d_s": InputRecipe("swin3d_s", 32, 15.0, (256,), (224, 224), IMAGENET_MEAN, IMAGENET_STD),
+    "swin3d_b": InputRecipe("swin3d_b", 32, 15.0, (256,), (224, 224), IMAGENET_MEAN, IMAGENET_STD),
+}
+
+
+def default_recipe(backbone: str) -> InputRecipe:
+    """The input recipe of a backbone's Kinetics weights (the TSP paper's for the VideoResNets)."""
+    return _TORCHVISION_RECIPES.get(backbone) or _tsp_recipe(backbone)
 
 
 @dataclass(frozen=True)
@@ -38,7 +102,11 @@ class WeightsInfo:
     num_classes: int
     gvf: str | None
     label_map: str | None  # name of the class list the action head predicts
-    preprocessing: str = "tsp"  # key of tspvideo.data.transforms.PREPROCESSING
+    recipe: InputRecipe | None = None  # None: the backbone's default recipe
+
+    def __post_init__(self) -> None:
+        if self.recipe is None:
+            object.__setattr__(self, "recipe", default_recipe(self.backbone))
 
     @property
     def filename(self) -> str:
@@ -107,6 +175,16 @@ WEIGHTS: dict[str, WeightsInfo] = {w.name: w for w in [
     WeightsInfo("r2plus1d_18-kinetics400", TORCHVISION_URL + "r2plus1d_18-91a641e6.pth",
                 "r2plus1d_18", TAC, 400, None, _K400),
     WeightsInfo("r3d_18-kinetics400", TORCHVISION_URL + "r3d_18-b3b3357e.pth", "r3d_18", TAC, 400, None, _K400),
+    # torchvision's Kinetics-400 weights of the newer backbones (URLs from their *_Weights enums).
+    WeightsInfo("s3d-kinetics400", TORCHVISION_URL + "s3d-d76dad2f.pth", "s3d", TAC, 400, None, _K400),
+    WeightsInfo("mvit_v2_s-kinetics400", TORCHVISION_URL + "mvit_v2_s-ae3be167.pth", "mvit_v2_s", TAC, 400, None,
+                _K400),
+    WeightsInfo("swin3d_t-kinetics400", TORCHVISION_URL + "swin3d_t-7615ae03.pth", "swin3d_t", TAC, 400, None, _K400),
+    WeightsInfo("swin3d_s-kinetics400", TORCHVISION_URL + "swin3d_s-da41c237.pth", "swin3d_s", TAC, 400, None, _K400),
+    WeightsInfo("swin3d_b-kinetics400", TORCHVISION_URL + "swin3d_b_1k-24f7c7c6.pth", "swin3d_b", TAC, 400, None,
+                _K400),
+    WeightsInfo("swin3d_b-kinetics400_imagenet22k", TORCHVISION_URL + "swin3d_b_22k-7c6ae6fa.pth", "swin3d_b", TAC,
+                400, None, _K400),
 ]}
 
 
@@ -171,14 +249,37 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return data
 
 
+# The Kinetics classifier of each torchvision video model file, which becomes the single (TAC) head ``fc``.
+_CLASSIFIER_KEYS = {f"{prefix}.{kind}": f"fc.{kind}" for prefix in ("fc", "classifier.1", "head.1", "head")
+                    for kind in ("weight", "bias")}
+
+
+def _is_backbone_file(state_dict: dict[str, torch.Tensor]) -> bool:
+    """A torchvision/IG65M model file rather than the released layout.
+
+    Keys alone do not tell: torchvision's S3D and Swin parameters also start with ``features.``; their
+    classifier keys do.
+    """
+    torchvision_classifier = any(k in _CLASSIFIER_KEYS and not k.startswith("fc.") for k in state_dict)
+    released = any(k.startswith(("features.", "fc1.", "fc2.")) for k in state_dict)
+    return torchvision_classifier or not released
+
+
 def to_released_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map a backbone file's keys (torchvision/IG65M: ``stem.*``, ``fc.*``) to ``features.*``/``fc``."""
-    if any(k.startswith("features.") for k in state_dict):
+    """Map a backbone file's keys (torchvision/IG65M: ``stem.*``, ``fc.*``...) to ``features.*``/``fc``.
+
+    The classifier of torchvision's video files (``fc``, S3D's 1x1x1 convolution ``classifier.1``,
+    MViT's ``head.1``, Swin's ``head``) becomes the linear head ``fc``.
+    """
+    state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}  # saved from DataParallel/DDP
+    if not _is_backbone_file(state_dict):
         return dict(state_dict)
     mapped = {}
     for key, value in state_dict.items():
-        key = key.removeprefix("module.")  # saved from DataParallel/DDP
-        mapped[key if key.startswith("fc.") else f"features.{key}"] = value
+        if key in _CLASSIFIER_KEYS:
+            mapped[_CLASSIFIER_KEYS[key]] = value.flatten(1) if value.ndim > 2 else value
+        else:
+            mapped[f"features.{key}"] = value
     return mapped
 
 
@@ -207,23 +308,51 @@ def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
         config = infer_config(state_dict, gvf=gvf or "max")
     if gvf is not None and config.uses_gvf:
         config = ModelConfig(config.backbone, config.num_classes, config.heads, gvf)
-    model = TSPModel(config)
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    if missing or unexpected:
-        raise TspVideoError(f"{path}: weights do not fit a {config.backbone} model "
-                            f"(missing {missing[:3]}..., unexpected {unexpected[:3]}...)")
+    model = _model_with_weights(config, state_dict, path)
     model.eval()
+    recipe = info.recipe if info else checkpoint_recipe(checkpoint, config.backbone)
     description = {
         "weights": info.name if info else str(source),
         "file": path.name,
         "sha256": file_digests(path)[0],  # identifies the weights in sidecars, whatever the file is called
+        "backbone": config.backbone,
         "model_config": config.to_dict(),
         "label_map": info.label_map if info else checkpoint.get("label_map"),
-        "preprocessing": info.preprocessing if info else checkpoint.get("preprocessing", "tsp"),
+        "recipe": recipe.to_dict(),
     }
     if isinstance(checkpoint.get("input"), dict):  # a tspvideo run's clip grid and sizes: extract uses them
         description["trained_input"] = dict(checkpoint["input"])
     return model, description
+
+
+def _model_with_weights(config: ModelConfig, state_dict: dict[str, torch.Tensor], path: Path) -> TSPModel:
+    """The model holding exactly ``state_dict``, built without initialising weights that are then overwritten.
+
+    The model is built on the ``meta`` device and takes the file's tensors (as float32): random
+    initialisation of the large transformers costs more than reading their weights.
+    """
+    with torch.device("meta"):
+        model = TSPModel(config)
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False, assign=True)
+    except RuntimeError as error:  # shape mismatches
+        first_line = str(error).strip().splitlines()[-1].strip()
+        raise TspVideoError(f"{path}: weights do not fit a {config.backbone} model ({first_line})") from error
+    if missing or unexpected:
+        raise TspVideoError(f"{path}: weights do not fit a {config.backbone} model "
+                            f"(missing {missing[:3]}..., unexpected {unexpected[:3]}...)")
+    return model
+
+
+def checkpoint_recipe(checkpoint: dict, backbone: str) -> InputRecipe:
+    """The input recipe a checkpoint was trained with: its ``recipe``, else its ``input`` grid (tspvideo runs
+    before recipes were stored), else the backbone's default (released files store none: the paper's)."""
+    if isinstance(checkpoint.get("recipe"), dict):
+        return InputRecipe.from_dict({**checkpoint["recipe"], "backbone": backbone})
+    if isinstance(checkpoint.get("input"), dict):
+        return InputRecipe.from_dict({**checkpoint["input"], "backbone": backbone})
+    return default_recipe(backbone)
 
 
 def load_backbone_weights(model: TSPModel, source: str) -> WeightsInfo | None:

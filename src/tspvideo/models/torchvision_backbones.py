@@ -1,0 +1,55 @@
+"""torchvision's newer Kinetics video backbones: S3D, MViT-v2-S and Video Swin (T, S, B).
+
+Each is torchvision's own model with its classifier replaced by ``nn.Identity``, so the forward pass
+returns the pooled clip feature and the parameter names stay torchvision's (the Kinetics weight files
+load under ``features.`` unchanged; their classifier becomes the ``fc`` head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torchvision.models.video as tv_video
+from torch import nn
+
+
+def _mvit_blocks(model: nn.Module) -> list[nn.Module]:
+    return list(model.blocks)
+
+
+def _swin_blocks(model: nn.Module) -> list[nn.Module]:
+    # model.features alternates stages (Sequential of SwinTransformerBlock3d) and PatchMerging layers.
+    return [block for stage in model.features if isinstance(stage, nn.Sequential) for block in stage]
+
+
+@dataclass(frozen=True)
+class TorchvisionSpec:
+    """How to build one torchvision video model as a feature extractor."""
+
+    name: str
+    builder: Callable[..., nn.Module]  # torchvision.models.video.<name>
+    head: str  # attribute holding the Kinetics classifier
+    feature_dim: int
+    stem_prefixes: tuple[str, ...]  # parameters of the stem (frozen by --freeze-stem), under features.
+    blocks: Callable[[nn.Module], list[nn.Module]] | None = None  # units of gradient checkpointing
+    input_note: str = ""  # what inputs the architecture takes, for error messages
+
+    def build(self) -> nn.Module:
+        """A randomly initialised model whose forward maps ``[B, 3, T, H, W]`` to ``[B, feature_dim]``."""
+        model = self.builder(weights=None)
+        setattr(model, self.head, nn.Identity())
+        return model
+
+
+TORCHVISION_BACKBONES: dict[str, TorchvisionSpec] = {spec.name: spec for spec in [
+    # S3D pools a 2x7x7 window at the end: at least 13 frames of about 224x224.
+    TorchvisionSpec("s3d", tv_video.s3d, "classifier", 1024, ("features.0.",),
+                    input_note="S3D needs clips of at least 13 frames and crops of at least 224x224"),
+    # MViT-v2's relative positions are sized for 16x224x224: no other input size works.
+    TorchvisionSpec("mvit_v2_s", tv_video.mvit_v2_s, "head", 768, ("conv_proj.", "pos_encoding."), _mvit_blocks,
+                    input_note="MViT-v2-S takes exactly 16 frames of 224x224 (its positional sizes are fixed)"),
+    TorchvisionSpec("swin3d_t", tv_video.swin3d_t, "head", 768, ("patch_embed.",), _swin_blocks),
+    TorchvisionSpec("swin3d_s", tv_video.swin3d_s, "head", 768, ("patch_embed.",), _swin_blocks),
+    TorchvisionSpec("swin3d_b", tv_video.swin3d_b, "head", 1024, ("patch_embed.",), _swin_blocks),
+]}
