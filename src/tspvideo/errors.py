@@ -1,5 +1,13 @@
 """Errors meant for the user: the CLI prints them as one line and exits non-zero."""
 
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class TspVideoError(Exception):
     """A problem with the user's input (file, argument, data) that we can explain in one line."""
@@ -20,3 +28,12 @@ class TruncatedVideoError(VideoDecodeError):
         self.declared_seconds = declared_seconds
         super().__init__(f"{path}: decoded {decoded_seconds:.1f} s of the {declared_seconds:.1f} s the file declares "
                          "(truncated?)")
+
+
+def lookup(registry: Mapping[str, T], name: str, what: str, see: str, cutoff: float = 0.4) -> T:
+    """``registry[name]``, or an error naming ``what`` was unknown, close matches and where to look (``see``)."""
+    if name not in registry:
+        close = difflib.get_close_matches(name, registry, n=3, cutoff=cutoff)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise TspVideoError(f"unknown {what} {name!r}{hint} ({see})")
+    return registry[name]

@@ -12,14 +12,13 @@ repository itself, whose tree gives their git blob ids (and, for the one stored 
 
 from __future__ import annotations
 
-import difflib
 import os
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from tspvideo.download import Expected, download
-from tspvideo.errors import TspVideoError
+from tspvideo.errors import lookup
 
 FEATURES_URL = "https://github.com/HumamAlwassel/TSP/releases/download/"
 REPO_FILE_URL = "https://raw.githubusercontent.com/HumamAlwassel/TSP/master/"
@@ -98,11 +97,7 @@ RELEASED: dict[str, ReleasedFile] = {f.name: f for f in [
 
 def released_file(name: str) -> ReleasedFile:
     """The registered released file called ``name``; unknown names get close matches suggested."""
-    if name not in RELEASED:
-        close = difflib.get_close_matches(name, RELEASED, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise TspVideoError(f"unknown released file {name!r}{hint} (see `tspvideo features list`)")
-    return RELEASED[name]
+    return lookup(RELEASED, name, "released file", "see `tspvideo features list`")
 
 
 def features_cache_dir() -> Path:

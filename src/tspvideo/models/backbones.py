@@ -8,7 +8,6 @@ Parameter names are torchvision's, which is what checkpoints store under ``featu
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
-from tspvideo.errors import TspVideoError
+from tspvideo.errors import TspVideoError, lookup
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
 
 
@@ -95,11 +94,7 @@ def available_backbones() -> list[str]:
 
 def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec:
     """The spec of a backbone; unknown names get an error suggesting close matches."""
-    if name not in BACKBONES:
-        close = difflib.get_close_matches(name, BACKBONES, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise TspVideoError(f"unknown backbone {name!r} (available: {', '.join(available_backbones())}){hint}")
-    return BACKBONES[name]
+    return lookup(BACKBONES, name, "backbone", f"available: {', '.join(available_backbones())}", cutoff=0.5)
 
 
 def create_backbone(name: str) -> nn.Module:

@@ -9,7 +9,6 @@ Files in the released layout (a dict with the state_dict under ``"model"``, keys
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import pickle
 import urllib.parse
@@ -20,7 +19,7 @@ import torch
 
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.download import Expected, download, file_digests
-from tspvideo.errors import TspVideoError
+from tspvideo.errors import TspVideoError, lookup
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"
@@ -190,11 +189,7 @@ WEIGHTS: dict[str, WeightsInfo] = {w.name: w for w in [
 
 def weights_info(name: str) -> WeightsInfo:
     """The registered weights called ``name``; unknown names get close matches suggested."""
-    if name not in WEIGHTS:
-        close = difflib.get_close_matches(name, WEIGHTS, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise TspVideoError(f"unknown weights name {name!r}{hint} (see `tspvideo models`)")
-    return WEIGHTS[name]
+    return lookup(WEIGHTS, name, "weights name", "see `tspvideo models`")
 
 
 def cache_dir() -> Path:
