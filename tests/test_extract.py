@@ -331,6 +331,7 @@ def test_clip_grid_flag_then_checkpoint_then_weights_recipe():
     weights_only = {"recipe": swin.to_dict()}
     settings = clip_settings(argparse.Namespace(**unset), weights_only)
     assert (settings.clip_len, settings.fps, settings.stride) == (swin.clip_len, swin.fps, swin.clip_len)
+    assert weights_only["input"]["from"] == "swin3d_t input recipe"  # the sidecar says where the grid came from
     trained = {"recipe": swin.to_dict(), "file": "run.pth",
                "trained_input": {"clip_len": 4, "fps": 10.0, "sampling": "timestamp", "resize": [40, 40],
                                  "crop": [32, 32]}}

@@ -235,7 +235,9 @@ def clip_settings(args: argparse.Namespace, description: dict | None = None) -> 
     """
     description = description if description is not None else {}
     trained = description.get("trained_input") or {}
-    recipe = encoder_recipe(description) or default_recipe("r2plus1d_34")
+    recipe = encoder_recipe(description)
+    source = "checkpoint" if trained else f"{recipe.backbone} input recipe" if recipe else "paper defaults"
+    recipe = recipe or default_recipe("r2plus1d_34")
     defaults = {"clip_len": recipe.clip_len, "fps": recipe.fps, "sampling": DEFAULT_SAMPLING}
     chosen, overrides = {}, {}
     for key, default in defaults.items():
@@ -255,7 +257,7 @@ def clip_settings(args: argparse.Namespace, description: dict | None = None) -> 
     prep = preprocessing(description)
     description["input"] = {"clip_len": settings.clip_len, "fps": settings.fps, "sampling": settings.sampling,
                             "resize": list(prep.resize),
-                            "crop": list(prep.crop), "from": "checkpoint" if trained else "defaults"}
+                            "crop": list(prep.crop), "from": source}
     if overrides:
         description["input_overrides"] = overrides
     return settings
