@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from tspvideo.errors import TspVideoError
+from tspvideo.evaluation.detection import _map_videos
 from tspvideo.evaluation.io import (
     GroundTruth,
     JsonSource,
@@ -176,39 +177,6 @@ def _computed_values(gt: GroundTruth) -> dict[str, np.ndarray]:
     return {"length": length, "coverage": coverage, "num-instances": per_video[gt.video].astype(np.float64)}
 
 
-def _map_prediction_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str,
-                           warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth video index of each prediction (videos without ground truth get their own index
-    past the end) and which predictions take part."""
-    if unknown_videos not in ("error", "false_positive", "ignore"):
-        raise TspVideoError(f"unknown_videos must be error, false_positive or ignore, got {unknown_videos!r}")
-    index = {vid: i for i, vid in enumerate(gt.video_ids)}
-    has_predictions = np.bincount(pred.video, minlength=len(pred.video_ids)) > 0
-    mapping = np.empty(len(pred.video_ids), dtype=np.int64)
-    usable = np.ones(len(pred.video_ids), dtype=bool)
-    unknown, other = [], []
-    for k, vid in enumerate(pred.video_ids):
-        mapping[k] = index.get(vid, len(gt.video_ids) + k)
-        if vid in index or not has_predictions[k]:
-            continue
-        if vid in gt.other_videos:
-            other.append(vid)  # DETAD scores every prediction: those of other subsets are false positives
-        else:
-            unknown.append(vid)
-            usable[k] = unknown_videos == "false_positive"
-    if unknown:
-        shown = ", ".join(repr(v) for v in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        if unknown_videos == "error":
-            raise TspVideoError(f"{len(unknown)} prediction video ids not in the ground truth: {shown} (check the "
-                                "ids, e.g. a 'v_' prefix; or pass --unknown-videos false_positive, as DETAD does)")
-        action = "counted as false positives" if unknown_videos == "false_positive" else "ignored"
-        warnings.append(f"{len(unknown)} prediction video ids not in the ground truth ({shown}); {action}")
-    if other:
-        warnings.append(f"predictions for {len(other)} videos outside subset {gt.subset!r} are false positives "
-                        "(as in DETAD)")
-    return mapping[pred.video], usable[pred.video]
-
-
 def prepare_detad(ground_truth: JsonSource | GroundTruth, predictions: JsonSource | Predictions,
                   tious: Any, subset: str | None = None, unknown_videos: str = "error",
                   annotations: dict | None = None) -> DetadData:
@@ -248,7 +216,7 @@ def prepare_detad(ground_truth: JsonSource | GroundTruth, predictions: JsonSourc
     keep = positive & covered
     dropped = {"zero_length": int((~positive).sum()), "coverage_above_1": int((positive & ~covered).sum())}
 
-    video, usable = _map_prediction_videos(gt, pred, unknown_videos, warnings)
+    video, usable = _map_videos(gt, pred, unknown_videos, warnings, other_subsets="false_positive")
     class_index = {c: i for i, c in enumerate(gt.classes)}
     label = np.asarray([class_index.get(lab, -1) for lab in pred.label], dtype=np.int64).reshape(-1)
     unlabeled = usable & (label < 0)

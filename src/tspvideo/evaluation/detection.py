@@ -278,9 +278,14 @@ def _summarise(names: list[str], what: str, limit: int = 5) -> str:
     return f"{len(names)} {what}: {shown}{more}"
 
 
-def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str,
-                warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Map prediction videos onto ground-truth video indices; returns (video index, keep mask)."""
+def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str, warnings: list[str],
+                other_subsets: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
+    """Map prediction videos onto ground-truth video indices; returns (video index, keep mask).
+
+    Videos without ground truth that are scored get their own index past the ground truth's. Predictions for
+    videos of another subset are ignored, or counted as false positives (``other_subsets="false_positive"``,
+    as DETAD does).
+    """
     if unknown_videos not in UNKNOWN_VIDEO_POLICIES:
         raise TspVideoError(f"unknown_videos must be one of {UNKNOWN_VIDEO_POLICIES}, got {unknown_videos!r}")
     index = {vid: i for i, vid in enumerate(gt.video_ids)}
@@ -293,17 +298,16 @@ def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str,
     for k, vid in enumerate(pred.video_ids):
         if vid in index:
             mapping[k] = index[vid]
-        elif not has_predictions[k]:
-            mapping[k] = -1
+            continue
+        # As false positives they need a video with no instances: give each one past the end.
+        mapping[k] = len(gt.video_ids) + k
+        if not has_predictions[k]:
             usable[k] = False
         elif vid in gt.other_videos:
             other.append(vid)
-            usable[k] = False
-            mapping[k] = -1
+            usable[k] = other_subsets == "false_positive"
         else:
             unknown.append(vid)
-            # As false positives they need a video with no instances: give each one past the end.
-            mapping[k] = len(gt.video_ids) + len(unknown) - 1
             usable[k] = unknown_videos == "false_positive"
     if unknown:
         message = _summarise(unknown, "prediction video ids not in the ground truth")
@@ -313,7 +317,8 @@ def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str,
         action = "counted as false positives" if unknown_videos == "false_positive" else "ignored"
         warnings.append(f"{message}; {action}")
     if other:
-        warnings.append(_summarise(other, f"prediction videos outside subset {gt.subset!r}") + "; ignored")
+        action = "false positives (as in DETAD)" if other_subsets == "false_positive" else "ignored"
+        warnings.append(_summarise(other, f"prediction videos outside subset {gt.subset!r}") + f"; {action}")
     return mapping[pred.video], usable[pred.video]
 
 
