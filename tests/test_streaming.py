@@ -108,7 +108,7 @@ def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(v
     extract_dataset(paths, tmp_path / "workers", TinyEncoder(), {}, settings, batch_size=4, raw_frames=False,
                     progress=False)
     extract_dataset(paths, tmp_path / "device", TinyEncoder(), {}, settings, batch_size=4, raw_frames=True,
-                    num_workers=1, progress=False)
+                    num_workers=1, progress=False, colour="decoder")
     for name in ("long", "short"):
         # The same operations; only CPU kernels split over another number of threads may round differently.
         device, workers = np.load(tmp_path / "device" / f"{name}.npy"), np.load(tmp_path / "workers" / f"{name}.npy")

@@ -212,8 +212,8 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     num_workers: int = 0, amp: str | None = None, channels_last: bool = False,
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
                     raw_frames: bool | None = None, prep: Preprocessing = PREPROCESSING["tsp"],
-                    on_clips: Callable[[int], None] | None = None,
-                    accept_short: bool = False) -> Iterator[tuple[int, FeatureOutcome]]:
+                    on_clips: Callable[[int], None] | None = None, accept_short: bool = False,
+                    colour: str | None = None) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
 
     Yields ``(index into videos, VideoFeatures)``, or ``(index, error)`` for a video that failed (a file
@@ -221,15 +221,18 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     every clip of every video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
     batch of n clips. ``model`` as in :func:`extract_dataset`. ``raw_frames``: workers send uint8 frames
     and the model's device preprocesses them (default: on CUDA devices, see :func:`preprocess_on_device`).
+    ``colour``: where YUV frames become RGB, ``decoder`` (swscale, the reference) or ``device`` (see
+    :mod:`tspvideo.data.colour`; default: :func:`colour_conversion`).
     """
     torch_device = torch.device(device)
     raw_frames = preprocess_on_device(torch_device) if raw_frames is None else raw_frames
+    colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
     model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     units = plan_units(videos, settings, num_workers) if units is None else list(units)
     stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize, accept_short,
-                         raw_frames)
+                         raw_frames, colour)
     # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
                         prefetch_factor=4 if num_workers else None, in_order=False)
@@ -249,7 +252,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     with torch.inference_mode():
         for item in loader:
             if "frames" in item:
-                assembler.add(item["unit"], item["indices"], item["frames"])
+                assembler.add(item["unit"], item["indices"], item["frames"], item.get("planar"))
             else:
                 assembler.finish(item["unit"])
                 progress.end_unit(item["unit"], int(item["num_frames"]), item["error"], item["short"])
@@ -263,6 +266,13 @@ def preprocess_on_device(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
+    """Where YUV becomes RGB by default: on the device when raw frames go there from PyAV's decoder (the
+    conversion costs a worker more than decoding; features within the cosine measured in
+    ``benchmarks/gpu.py``), else in the decoder (swscale, the reference path)."""
+    return "device" if raw_frames and backend == "pyav" and not decoder_resize else "decoder"
+
+
 def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: torch.nn.Module,
                     model_description: dict, settings: ClipSettings = ClipSettings(), *,
                     batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
@@ -270,7 +280,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                     channels_last: bool = False, backend: str = "pyav", decode_threads: int = 0,
                     decoder_resize: bool = False, raw_frames: bool | None = None,
                     prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
-                    overwrite: bool = False, accept_short: bool = False) -> ExtractionReport:
+                    overwrite: bool = False, accept_short: bool = False,
+                    colour: str | None = None) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
 
     ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
@@ -278,13 +289,16 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     weights...). A video is skipped when its sidecar records the same settings and the same source file
     (see :mod:`tspvideo.provenance`); features of other settings in ``out_dir`` are an error raised before
     any work, unless ``overwrite``. A file that ends well before its declared duration fails, unless
-    ``accept_short`` (then its sidecar says so).
+    ``accept_short`` (then its sidecar says so). ``raw_frames`` and ``colour`` as in :func:`stream_features`.
     """
     out_dir = Path(out_dir)
     check_writable(out_dir)
     report = ExtractionReport()
+    if raw_frames is None:
+        raw_frames = preprocess_on_device(torch.device(device))
+    colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
     current = feature_settings(settings, model_description, prep, amp=amp, backend=backend,
-                               decoder_resize=decoder_resize)
+                               decoder_resize=decoder_resize, colour=colour)
     sidecars = dict(iter_sidecars(out_dir))
     if not overwrite:
         check_folder_settings(sidecars, current, out_dir)
@@ -292,12 +306,11 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
         _warn_other_settings_left(out_dir, videos, sidecars, current)
     todo, sources = _plan_resume(shard(videos, shard_id, num_shards), out_dir, sidecars, report, overwrite,
                                  accept_short)
-    if raw_frames is None:
-        raw_frames = preprocess_on_device(torch.device(device))
     # What ran, besides the settings resume checks: layout and where preprocessing ran change features only by
     # float rounding; the precision is also among the settings.
     model_description = {**model_description, "decoder_resize": decoder_resize, "precision": amp or "fp32",
-                         "channels_last": channels_last, "preprocess_on": "device" if raw_frames else "workers"}
+                         "channels_last": channels_last, "preprocess_on": "device" if raw_frames else "workers",
+                         "colour_conversion": colour}
     started = time.perf_counter()
     bar = ClipProgress(todo, settings, enabled=progress, desc=f"extract {out_dir.name}")
 
@@ -310,7 +323,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                                               num_workers=num_workers, amp=amp, channels_last=channels_last,
                                               backend=backend, decode_threads=decode_threads,
                                               decoder_resize=decoder_resize, raw_frames=raw_frames, prep=prep,
-                                              on_clips=count, accept_short=accept_short):
+                                              on_clips=count, accept_short=accept_short, colour=colour):
             video = todo[index]
             if isinstance(outcome, str):
                 report.failed[str(video)] = outcome

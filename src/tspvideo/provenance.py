@@ -50,13 +50,14 @@ def weights_identity(description: dict) -> str:
 
 
 def feature_settings(clip_settings: Any, description: dict, preprocessing: Any, *, amp: str | None,
-                     backend: str, decoder_resize: bool) -> dict[str, Any]:
+                     backend: str, decoder_resize: bool, colour: str = "decoder") -> dict[str, Any]:
     """The settings that change a video's features, as a JSON-friendly dict (one place: add new ones here).
 
     ``clip_settings`` is a dataclass (every field of the clip grid counts); ``description`` is the
     weights' description (``weights``, ``sha256``, ``model_config``); ``preprocessing`` has ``to_dict()``.
     Device, batch size, workers and ``channels_last`` are left out: they change features only by
-    float rounding.
+    float rounding. ``colour`` is recorded only when it is not the reference (YUV to RGB in the decoder), so
+    that folders written before it existed still match.
     """
     settings = {
         "weights": weights_identity(description),
@@ -67,6 +68,8 @@ def feature_settings(clip_settings: Any, description: dict, preprocessing: Any, 
         "decoder": backend,
         "decoder_resize": bool(decoder_resize),
     }
+    if colour != "decoder":
+        settings["colour_conversion"] = colour
     return json.loads(json.dumps(settings))  # as read back from a sidecar (tuples become lists)
 
 

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from tspvideo.data.clips import num_clips
+from tspvideo.data.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
 from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, iter_sampled_frames, num_sampled_frames
 from tspvideo.errors import TruncatedVideoError, TspVideoError
@@ -182,7 +183,12 @@ class FrameStream(IterableDataset):
 
     def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
                  prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
-                 decoder_resize: bool = False, accept_short: bool = False, raw: bool = False) -> None:
+                 decoder_resize: bool = False, accept_short: bool = False, raw: bool = False,
+                 colour: str = "decoder") -> None:
+        if colour not in COLOUR_CONVERSIONS:
+            raise TspVideoError(f"unknown colour conversion {colour!r} (choose from {', '.join(COLOUR_CONVERSIONS)})")
+        if colour == "device" and not raw:
+            raise TspVideoError("colour conversion on the device needs raw frames (preprocessing on the device)")
         self.videos = list(videos)
         self.units = list(units)
         self.settings = settings
@@ -196,6 +202,8 @@ class FrameStream(IterableDataset):
         self.decoder_size = prep.fixed_size if decoder_resize else None
         self.accept_short = accept_short
         self.raw = raw
+        # Ship 4:2:0 planes, converted to RGB on the device (not with a decoder resize, which needs RGB).
+        self.planar = colour == "device" and self.decoder_size is None
         self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it
 
     def __iter__(self) -> Iterator[dict]:
@@ -221,15 +229,18 @@ class FrameStream(IterableDataset):
         start, end = work.frame_range(self.settings)
         last = -1
         indices: list[int] = []
-        frames: list[np.ndarray] = []
+        frames: list[np.ndarray | PlanarFrame] = []
         per_item = FRAMES_PER_ITEM
         try:
             for j, frame in iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
-                                                sampling=self.settings.sampling,
-                                                backend=self.backend, threads=threads, size=self.decoder_size):
+                                                sampling=self.settings.sampling, backend=self.backend,
+                                                threads=threads, size=self.decoder_size, planar=self.planar):
                 last = j
                 if not self.settings.needs(j):
                     continue
+                if frames and _layout(frame) != _layout(frames[0]):  # the stream changed size or format
+                    yield self._item(unit, indices, frames)
+                    indices, frames = [], []
                 if self.raw and not frames:
                     per_item = max(1, min(FRAMES_PER_ITEM, RAW_BYTES_PER_ITEM // frame.nbytes))
                 indices.append(j)
@@ -256,10 +267,20 @@ class FrameStream(IterableDataset):
             return
         yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None, "short": None}
 
-    def _item(self, unit: int, indices: list[int], frames: list[np.ndarray]) -> dict:
+    def _item(self, unit: int, indices: list[int], frames: list[np.ndarray | PlanarFrame]) -> dict:
+        item = {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long)}
+        if isinstance(frames[0], PlanarFrame):
+            item["frames"] = torch.from_numpy(np.stack([frame.data for frame in frames]))
+            item["planar"] = torch.tensor(frames[0].layout)
+            return item
         stacked = torch.from_numpy(np.stack(frames))
-        return {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long),
-                "frames": stacked if self.raw else preprocess_frames(stacked, self.prep)}
+        item["frames"] = stacked if self.raw else preprocess_frames(stacked, self.prep)
+        return item
+
+
+def _layout(frame: np.ndarray | PlanarFrame) -> tuple:
+    """What frames must share to be stacked into one item."""
+    return ("planar", *frame.layout) if isinstance(frame, PlanarFrame) else ("rgb", *frame.shape)
 
 
 @dataclass
@@ -299,9 +320,16 @@ class ClipAssembler:
         self._ready_count = 0
         self._offsets = torch.arange(settings.clip_len, device=device)
 
-    def add(self, unit: int, indices: torch.Tensor, frames: torch.Tensor) -> None:
-        """Take a unit's next frames; the clips they complete become ready for a batch."""
+    def add(self, unit: int, indices: torch.Tensor, frames: torch.Tensor, planar: torch.Tensor | None = None) -> None:
+        """Take a unit's next frames; the clips they complete become ready for a batch.
+
+        ``planar``: the frames are packed 4:2:0 planes of this ``(height, width, full_range)`` layout,
+        converted to RGB here first.
+        """
         frames = frames.to(self.device, non_blocking=True)  # from pinned memory on CUDA: an async copy
+        if planar is not None:
+            height, width, full_range = (int(v) for v in planar)
+            frames = planes_to_rgb(frames, height, width, bool(full_range))
         if self.prep is not None:
             frames = preprocess_frames(frames, self.prep)
         if unit in self._frames:

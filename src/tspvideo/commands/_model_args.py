@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.data.colour import COLOUR_CONVERSIONS
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
@@ -78,6 +79,11 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                      help="where frames are converted to float, resized, normalised and cropped: in the decode "
                           "workers, or on the model's device from raw uint8 frames (auto: device on CUDA, "
                           "workers on CPU; same operations either way)")
+    run.add_argument("--colour", choices=["auto", *COLOUR_CONVERSIONS], default="auto",
+                     help="where YUV frames become RGB: decoder (FFmpeg's swscale in the workers, the reference) "
+                          "or device (the workers ship the decoder's 4:2:0 planes, half the bytes, and the model's "
+                          "device converts them: decode workers run ~2x faster; RGB within 1 of 255 on average) "
+                          "(auto: device when frames are preprocessed on the device, i.e. on CUDA; --exact: decoder)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -156,7 +162,17 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
             "amp": precision.amp, "channels_last": precision.channels_last, "backend": args.backend,
             "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
             "raw_frames": {"auto": None, "workers": False, "device": True}[args.preprocess_on],
+            "colour": colour_of(args),
             "prep": preprocessing(description), "progress": not args.no_progress}
+
+
+def colour_of(args: argparse.Namespace) -> str | None:
+    """``--colour``: None for auto (the pipeline's default), ``decoder`` under ``--exact``."""
+    if args.exact:
+        if args.colour == "device":
+            raise TspVideoError("--exact runs the reference path, with RGB from the decoder; drop --colour device")
+        return "decoder"
+    return None if args.colour == "auto" else args.colour
 
 
 def precision_of(args: argparse.Namespace, device: str) -> Precision:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tspvideo.data.colour import PlanarFrame, pack_planes
 from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 
 BACKENDS = ("pyav", "torchcodec")
@@ -193,16 +194,21 @@ class _Sampler:
 
 
 class _ArrayCache:
-    """Converts a decoded frame to an RGB array once, even when it is sampled several times."""
+    """Converts a decoded frame to an RGB array once, even when it is sampled several times; with
+    ``planar``, 4:2:0 frames become their packed planes instead (:mod:`tspvideo.data.colour`)."""
 
-    def __init__(self, size: tuple[int, int] | None) -> None:
+    def __init__(self, size: tuple[int, int] | None, planar: bool = False) -> None:
         self.size = size
+        self.planar = planar and size is None
         self.frame = None
         self.array = None
 
-    def __call__(self, frame) -> np.ndarray:
+    def __call__(self, frame) -> np.ndarray | PlanarFrame:
         if frame is not self.frame:
-            if self.size is None:
+            packed = pack_planes(frame) if self.planar else None
+            if packed is not None:
+                self.array = packed
+            elif self.size is None:
                 self.array = frame.to_ndarray(format="rgb24")
             else:  # resize inside FFmpeg (swscale, bilinear): faster, but not the reference path
                 self.array = frame.to_ndarray(format="rgb24", width=self.size[1], height=self.size[0],
@@ -240,7 +246,7 @@ def _decode_from(container, stream, first_index: int | None, clock: SamplingCloc
 
 
 def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: int | None, threads: int,
-               size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
+               size: tuple[int, int] | None, planar: bool = False) -> Iterator[tuple[int, np.ndarray | PlanarFrame]]:
     import av
 
     try:
@@ -259,7 +265,7 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
         origin = stream.start_time or 0
         # From the keyframe at or before the first target (the sampler skips what comes before).
         sampler = _Sampler(clock, start_index, end_index)
-        to_array = _ArrayCache(size)
+        to_array = _ArrayCache(size, planar)
         last_time = None
         last_duration = None
         frame_step = (1 / stream.average_rate) if stream.average_rate else None
@@ -421,11 +427,13 @@ def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_ind
 
 def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index: int = 0,
                         end_index: int | None = None, backend: str = "pyav", threads: int = 0,
-                        size: tuple[int, int] | None = None,
-                        sampling: str = DEFAULT_SAMPLING) -> Iterator[tuple[int, np.ndarray]]:
+                        size: tuple[int, int] | None = None, sampling: str = DEFAULT_SAMPLING,
+                        planar: bool = False) -> Iterator[tuple[int, np.ndarray | PlanarFrame]]:
     """Yield ``(j, frame)`` for the frames of a video sampled at ``fps``, j from ``start_index``.
 
-    ``frame`` is an RGB ``uint8`` array ``[H, W, 3]`` (resized in the decoder when ``size=(h, w)``).
+    ``frame`` is an RGB ``uint8`` array ``[H, W, 3]`` (resized in the decoder when ``size=(h, w)``); with
+    ``planar`` (PyAV backend, no ``size``), frames in a 4:2:0 format come as their packed YUV planes
+    (:class:`~tspvideo.data.colour.PlanarFrame`), to be converted on the model's device.
     Stops before ``end_index`` or at the end of the video. ``threads=0`` lets FFmpeg choose.
     ``sampling`` is the rule (module doc): ``ffmpeg-fps`` (the original's frames) or ``timestamp``.
     Raises :class:`VideoDecodeError` naming the file when it cannot be decoded.
@@ -436,7 +444,7 @@ def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index:
         raise TspVideoError(f"fps must be positive, got {fps}")
     clock = SamplingClock(fps, sampling)
     if backend == "pyav":
-        return _iter_pyav(path, clock, start_index, end_index, threads, size)
+        return _iter_pyav(path, clock, start_index, end_index, threads, size, planar)
     if backend == "torchcodec":
         return _iter_torchcodec(path, clock, start_index, end_index, size)
     raise TspVideoError(f"unknown decoding backend {backend!r} (choose from {', '.join(BACKENDS)})")
