@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from tspvideo import __version__
 from tspvideo.data.clips import clip_centers
+from tspvideo.data.nvdec import nvdec_problem
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing
 from tspvideo.data.video import is_video_file, num_sampled_frames
 from tspvideo.errors import TspVideoError
@@ -47,6 +48,7 @@ from tspvideo.streaming import (
     ClipSettings,
     FeatureOutcome,
     FrameStream,
+    NvdecSessions,
     VideoFeatures,
     VideoProgress,
     WorkUnit,
@@ -213,7 +215,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
                     raw_frames: bool | None = None, prep: Preprocessing = PREPROCESSING["tsp"],
                     on_clips: Callable[[int], None] | None = None, accept_short: bool = False,
-                    colour: str | None = None) -> Iterator[tuple[int, FeatureOutcome]]:
+                    colour: str | None = None, nvdec_sessions: int = 4) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
 
     Yields ``(index into videos, VideoFeatures)``, or ``(index, error)`` for a video that failed (a file
@@ -222,7 +224,8 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     batch of n clips. ``model`` as in :func:`extract_dataset`. ``raw_frames``: workers send uint8 frames
     and the model's device preprocesses them (default: on CUDA devices, see :func:`preprocess_on_device`).
     ``colour``: where YUV frames become RGB, ``decoder`` (swscale, the reference) or ``device`` (see
-    :mod:`tspvideo.data.colour`; default: :func:`colour_conversion`).
+    :mod:`tspvideo.data.colour`; default: :func:`colour_conversion`). ``backend="nvdec"``: ``nvdec_sessions``
+    NVDEC decoders on the model's GPU (:mod:`tspvideo.data.nvdec`) and ``num_workers`` PyAV workers beside them.
     """
     torch_device = torch.device(device)
     raw_frames = preprocess_on_device(torch_device) if raw_frames is None else raw_frames
@@ -230,12 +233,24 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
-    units = plan_units(videos, settings, num_workers) if units is None else list(units)
-    stream = FrameStream(videos, units, settings, prep, backend, decode_threads, decoder_resize, accept_short,
-                         raw_frames, colour)
-    # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
-    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=torch_device.type == "cuda",
-                        prefetch_factor=4 if num_workers else None, in_order=False)
+    nvdec = backend == "nvdec"
+    if nvdec:
+        check_nvdec(torch_device, raw_frames)
+    if units is None:  # NVDEC decodes each unit from the video's start: whole videos only
+        units = plan_units(videos, settings, num_workers + nvdec_sessions * nvdec, split=not nvdec)
+    units = list(units)
+    # The decode workers (and NVDEC's fallback) use PyAV when NVDEC is asked for.
+    stream = FrameStream(videos, units, settings, prep, "pyav" if nvdec else backend, decode_threads,
+                         decoder_resize, accept_short, raw_frames, colour)
+    sessions = NvdecSessions(stream, nvdec_sessions, torch_device) if nvdec else None
+    if sessions is None or num_workers:
+        # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
+        loader = DataLoader(stream, batch_size=None, num_workers=num_workers,
+                            pin_memory=torch_device.type == "cuda", prefetch_factor=4 if num_workers else None,
+                            in_order=False)
+    items = iter(loader) if sessions is None or num_workers else None
+    if sessions is not None:
+        items = sessions.items(items)
     layout = torch.channels_last_3d if channels_last else torch.contiguous_format
     assembler = ClipAssembler(units, settings, batch_size, torch_device, layout, prep if raw_frames else None)
     progress = VideoProgress(videos, units, settings, assembler)
@@ -250,12 +265,13 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
         yield from progress.pop_finished()
 
     with torch.inference_mode():
-        for item in loader:
+        for item in items:
             if "frames" in item:
                 assembler.add(item["unit"], item["indices"], item["frames"], item.get("planar"))
             else:
                 assembler.finish(item["unit"])
-                progress.end_unit(item["unit"], int(item["num_frames"]), item["error"], item["short"])
+                progress.end_unit(item["unit"], int(item["num_frames"]), item["error"], item["short"],
+                                  item.get("decoder"))
             yield from run_model()
         yield from run_model(flush=True)
 
@@ -269,8 +285,18 @@ def preprocess_on_device(device: torch.device) -> bool:
 def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
     """Where YUV becomes RGB by default: on the device when raw frames go there from PyAV's decoder (the
     conversion costs a worker more than decoding; features within the cosine measured in
-    ``benchmarks/gpu.py``), else in the decoder (swscale, the reference path)."""
-    return "device" if raw_frames and backend == "pyav" and not decoder_resize else "decoder"
+    ``benchmarks/gpu.py``), else in the decoder (swscale, the reference path). With NVDEC this concerns the
+    PyAV workers beside it (NVDEC converts its own frames)."""
+    return "device" if raw_frames and backend in ("pyav", "nvdec") and not decoder_resize else "decoder"
+
+
+def check_nvdec(device: torch.device, raw_frames: bool) -> None:
+    """Raise :class:`TspVideoError` when NVDEC decoding cannot run as asked."""
+    if problem := nvdec_problem(device):
+        raise TspVideoError(problem)
+    if not raw_frames:
+        raise TspVideoError("--backend nvdec preprocesses frames on the GPU they are decoded on; drop "
+                            "--preprocess-on workers")
 
 
 def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: torch.nn.Module,
@@ -281,7 +307,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                     decoder_resize: bool = False, raw_frames: bool | None = None,
                     prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
                     overwrite: bool = False, accept_short: bool = False,
-                    colour: str | None = None) -> ExtractionReport:
+                    colour: str | None = None, nvdec_sessions: int = 4) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
 
     ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
@@ -289,13 +315,16 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     weights...). A video is skipped when its sidecar records the same settings and the same source file
     (see :mod:`tspvideo.provenance`); features of other settings in ``out_dir`` are an error raised before
     any work, unless ``overwrite``. A file that ends well before its declared duration fails, unless
-    ``accept_short`` (then its sidecar says so). ``raw_frames`` and ``colour`` as in :func:`stream_features`.
+    ``accept_short`` (then its sidecar says so). ``raw_frames``, ``colour``, ``backend`` and ``nvdec_sessions`` as
+    in :func:`stream_features`.
     """
     out_dir = Path(out_dir)
     check_writable(out_dir)
     report = ExtractionReport()
     if raw_frames is None:
         raw_frames = preprocess_on_device(torch.device(device))
+    if backend == "nvdec":  # before anything is read or written
+        check_nvdec(torch.device(device), raw_frames)
     colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
     current = feature_settings(settings, model_description, prep, amp=amp, backend=backend,
                                decoder_resize=decoder_resize, colour=colour)
@@ -323,7 +352,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
                                               num_workers=num_workers, amp=amp, channels_last=channels_last,
                                               backend=backend, decode_threads=decode_threads,
                                               decoder_resize=decoder_resize, raw_frames=raw_frames, prep=prep,
-                                              on_clips=count, accept_short=accept_short, colour=colour):
+                                              on_clips=count, accept_short=accept_short, colour=colour,
+                                              nvdec_sessions=nvdec_sessions):
             video = todo[index]
             if isinstance(outcome, str):
                 report.failed[str(video)] = outcome
@@ -424,6 +454,7 @@ def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, se
         "preprocessing": prep.to_dict(),
         **model_description,
         **short,
+        **({"decoded_with": outcome.decoder} if outcome.decoder else {}),
         "provenance": provenance,
         "tspvideo_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

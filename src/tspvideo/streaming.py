@@ -18,10 +18,14 @@ crops (640x360: 0.69 MB against 0.15 MB), well within what pinned copies to a GP
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -32,8 +36,15 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from tspvideo.data.clips import num_clips
 from tspvideo.data.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
+from tspvideo.data.nvdec import NvdecUnsupported, iter_nvdec_frames
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, iter_sampled_frames, num_sampled_frames
+from tspvideo.data.video import (
+    DEFAULT_SAMPLING,
+    SAMPLING_RULES,
+    SamplingClock,
+    iter_sampled_frames,
+    num_sampled_frames,
+)
 from tspvideo.errors import TruncatedVideoError, TspVideoError
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
@@ -41,6 +52,8 @@ from tspvideo.errors import TruncatedVideoError, TspVideoError
 FRAMES_PER_ITEM = 64
 # Raw frames are full size: fewer per item, so items in flight (pinned on a GPU) stay small at 720p and up.
 RAW_BYTES_PER_ITEM = 32 << 20
+
+log = logging.getLogger(__name__)
 
 
 
@@ -54,6 +67,7 @@ class VideoFeatures(NamedTuple):
     features: np.ndarray
     num_frames: int
     short: tuple[float, float] | None = None
+    decoder: str | None = None  # the decoder that read it (``nvdec`` or ``pyav`` when NVDEC was asked for)
 
 
 # What becomes of one video: its features, or an error message naming the file.
@@ -141,19 +155,19 @@ def _file_size(path: Path) -> int:
 
 
 def plan_units(videos: Sequence[Path], settings: ClipSettings, num_workers: int,
-               part_frames: int = 2048) -> list[WorkUnit]:
+               part_frames: int = 2048, split: bool = True) -> list[WorkUnit]:
     """Cut the videos into work units; with several workers, largest files first (short ones end the run).
 
     Videos are split only when there are fewer than four per decode worker: then a long video would
     otherwise keep one worker busy while the others idle. A part covers about ``part_frames`` sampled
     frames (2048 at 15 fps: 2.3 min), so the seek each part starts with costs a few percent at most.
     Durations come from file headers; the last part of a video is open-ended, so a wrong header
-    changes how the work is shared, never the features.
+    changes how the work is shared, never the features. ``split=False``: whole videos only.
     """
     if num_workers <= 1:  # nothing to balance: keep the given order
         return [WorkUnit(i) for i in range(len(videos))]
     order = sorted(range(len(videos)), key=lambda i: -_file_size(videos[i]))
-    if len(videos) >= 4 * num_workers:
+    if len(videos) >= 4 * num_workers or not split:
         return [WorkUnit(i) for i in order]
     per_part = max(1, part_frames // settings.stride)
     units = []
@@ -215,26 +229,32 @@ class FrameStream(IterableDataset):
             return
         if threads == 0:  # FFmpeg's "auto" would start a thread per core in every worker
             threads = max(1, cpu_share() // info.num_workers)
-        while True:
-            with self.next_unit.get_lock():
-                unit = self.next_unit.value
-                self.next_unit.value += 1
-            if unit >= len(self.units):
-                return
+        while (unit := self.take_unit()) is not None:
             yield from self._unit_items(unit, threads)
 
-    def _unit_items(self, unit: int, threads: int) -> Iterator[dict]:
+    def take_unit(self) -> int | None:
+        """The next unit no worker (or NVDEC session) has taken yet, or None when all are taken."""
+        with self.next_unit.get_lock():
+            unit = self.next_unit.value
+            self.next_unit.value += 1
+        return unit if unit < len(self.units) else None
+
+    def _unit_items(self, unit: int, threads: int, decode: Callable[[Path, int, int | None], Iterator] | None = None,
+                    decoder: str | None = None) -> Iterator[dict]:
+        """Items of one unit; ``decode(video, start, end)`` yields its sampled ``(j, frame)`` pairs (default: this
+        stream's backend), ``decoder`` names it in the end record."""
         work = self.units[unit]
         video = self.videos[work.video]
         start, end = work.frame_range(self.settings)
+        if decode is None:
+            decode = functools.partial(self._decode, threads=threads)
+        end_record = {"unit": unit, "end": True, "decoder": decoder or self.backend}
         last = -1
         indices: list[int] = []
-        frames: list[np.ndarray | PlanarFrame] = []
+        frames: list[np.ndarray | PlanarFrame | torch.Tensor] = []
         per_item = FRAMES_PER_ITEM
         try:
-            for j, frame in iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
-                                                sampling=self.settings.sampling, backend=self.backend,
-                                                threads=threads, size=self.decoder_size, planar=self.planar):
+            for j, frame in decode(video, start, end):
                 last = j
                 if not self.settings.needs(j):
                     continue
@@ -252,23 +272,33 @@ class FrameStream(IterableDataset):
                 yield self._item(unit, indices, frames)
         except TruncatedVideoError as error:
             if not self.accept_short:
-                yield {"unit": unit, "end": True, "num_frames": last + 1, "error": str(error), "short": None}
+                yield {**end_record, "num_frames": last + 1, "error": str(error), "short": None}
                 return
             if frames:  # every decodable frame came before the error
                 yield self._item(unit, indices, frames)
-            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None,
+            yield {**end_record, "num_frames": last + 1, "error": None,
                    "short": (error.decoded_seconds, error.declared_seconds)}
             return
+        except NvdecUnsupported:
+            raise  # the caller decodes this unit with PyAV instead
         except Exception as error:  # one bad video must not stop the others; the error names it
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             if str(video) not in message:
                 message = f"{video}: {type(error).__name__}: {message}"
-            yield {"unit": unit, "end": True, "num_frames": last + 1, "error": message, "short": None}
+            yield {**end_record, "num_frames": last + 1, "error": message, "short": None}
             return
-        yield {"unit": unit, "end": True, "num_frames": last + 1, "error": None, "short": None}
+        yield {**end_record, "num_frames": last + 1, "error": None, "short": None}
 
-    def _item(self, unit: int, indices: list[int], frames: list[np.ndarray | PlanarFrame]) -> dict:
+    def _decode(self, video: Path, start: int, end: int | None, threads: int) -> Iterator:
+        return iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,
+                                   sampling=self.settings.sampling, backend=self.backend, threads=threads,
+                                   size=self.decoder_size, planar=self.planar)
+
+    def _item(self, unit: int, indices: list[int], frames: list[np.ndarray | PlanarFrame | torch.Tensor]) -> dict:
         item = {"unit": unit, "indices": torch.tensor(indices, dtype=torch.long)}
+        if isinstance(frames[0], torch.Tensor):  # decoded on the GPU: already where the model is
+            item["frames"] = torch.stack(frames)
+            return item
         if isinstance(frames[0], PlanarFrame):
             item["frames"] = torch.from_numpy(np.stack([frame.data for frame in frames]))
             item["planar"] = torch.tensor(frames[0].layout)
@@ -278,9 +308,99 @@ class FrameStream(IterableDataset):
         return item
 
 
-def _layout(frame: np.ndarray | PlanarFrame) -> tuple:
+def _layout(frame: np.ndarray | PlanarFrame | torch.Tensor) -> tuple:
     """What frames must share to be stacked into one item."""
     return ("planar", *frame.layout) if isinstance(frame, PlanarFrame) else ("rgb", *frame.shape)
+
+
+class NvdecSessions:
+    """NVDEC decoder sessions in threads of the model's process, beside (or instead of) the decode workers.
+
+    Each session takes the next unit from the same counter as the workers of ``stream`` and decodes it on
+    the GPU (:mod:`tspvideo.data.nvdec`): its items hold frames already on the GPU. A video NVDEC cannot
+    decode exactly is decoded with PyAV in the same thread, and listed in ``fallbacks`` (path -> reason);
+    one that fails after some of its frames were sent fails (it is not mixed from two decoders).
+    :meth:`items` merges these with the workers' items from ``loader`` in arrival order.
+    """
+
+    def __init__(self, stream: FrameStream, sessions: int, device: torch.device) -> None:
+        if sessions < 1:
+            raise TspVideoError(f"NVDEC sessions must be 1 or more, got {sessions}")
+        self.stream = stream
+        self.sessions = sessions
+        self.device = device
+        self.fallbacks: dict[str, str] = {}
+        self.clock = SamplingClock(stream.settings.fps, stream.settings.sampling)
+
+    def _decode(self, video: Path, start: int, end: int | None) -> Iterator:
+        return iter_nvdec_frames(video, self.clock, start, end, gpu_id=self.device.index or 0)
+
+    def unit_items(self, unit: int) -> Iterator[dict]:
+        """One unit's items: from NVDEC, or from PyAV when NVDEC cannot decode the video."""
+        sent = False
+        try:
+            for item in self.stream._unit_items(unit, 0, decode=self._decode, decoder="nvdec"):
+                sent = sent or "frames" in item
+                yield item
+        except NvdecUnsupported as error:
+            video = self.stream.videos[self.stream.units[unit].video]
+            if sent:
+                yield {"unit": unit, "end": True, "decoder": "nvdec", "num_frames": 0, "short": None,
+                       "error": f"{error} after some frames were used (decode it with --backend pyav)"}
+                return
+            self.fallbacks[str(video)] = str(error)
+            log.warning("decoding with PyAV instead of NVDEC: %s", error)
+            yield from self.stream._unit_items(unit, threads=2, decoder="pyav")
+
+    def items(self, loader: Iterator[dict] | None) -> Iterator[dict]:
+        """Items of the NVDEC sessions and of ``loader`` (an iterator over the decode workers' items, made before
+        this starts threads, since making it forks the workers; None: NVDEC alone), as they come."""
+        ready: queue.Queue = queue.Queue(maxsize=4 * (self.sessions + 1))
+        stop = threading.Event()
+        done = object()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce(source: Callable[[], Iterable[dict]]) -> None:
+            try:
+                if self.device.type == "cuda":
+                    torch.cuda.set_device(self.device)
+                for item in source():
+                    if not put(item):
+                        return
+                put(done)
+            except BaseException as error:  # re-raised in the consuming thread
+                put(error)
+
+        def sessions_units() -> Iterator[dict]:
+            while (unit := self.stream.take_unit()) is not None:
+                yield from self.unit_items(unit)
+
+        sources = [sessions_units] * self.sessions + ([lambda: loader] if loader is not None else [])
+        threads = [threading.Thread(target=produce, args=(source,), daemon=True) for source in sources]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        try:
+            while running:
+                item = ready.get()
+                if item is done:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
 
 
 @dataclass
@@ -411,6 +531,7 @@ class VideoProgress:
         self.pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.received = [0] * len(self.videos)
         self.ended: list[int] = []
+        self.decoders: dict[int, set[str]] = {}
 
     def add_features(self, unit_ids: np.ndarray, clip_ids: np.ndarray, features: np.ndarray) -> None:
         video_ids = np.array([self.units[u].video for u in unit_ids])
@@ -420,8 +541,10 @@ class VideoProgress:
             self.received[video] += int(mine.sum())
 
     def end_unit(self, unit: int, num_frames: int, error: str | None,
-                 short: tuple[float, float] | None = None) -> None:
+                 short: tuple[float, float] | None = None, decoder: str | None = None) -> None:
         video = self.units[unit].video
+        if decoder is not None:
+            self.decoders.setdefault(video, set()).add(decoder)
         self.units_left[video] -= 1
         self.num_frames[video] = max(self.num_frames[video], num_frames)
         if error is not None:
@@ -461,4 +584,6 @@ class VideoProgress:
         if made != end - first or not np.array_equal(np.sort(clip_ids), np.arange(first, end)):
             return f"{path}: internal error: {len(clip_ids)} clips, expected {end - first}"
         features = np.concatenate([p[1] for p in pieces])
-        return VideoFeatures(features[np.argsort(clip_ids, kind="stable")], num_frames, self.short.get(video))
+        decoders = self.decoders.get(video)
+        return VideoFeatures(features[np.argsort(clip_ids, kind="stable")], num_frames, self.short.get(video),
+                             "+".join(sorted(decoders)) if decoders else None)

@@ -63,7 +63,12 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                           "whose model outruns decoding, else 1, as the model needs the cores)")
     run.add_argument("--decode-threads", type=int, default=0,
                      help="FFmpeg threads per decoder (0: CPU cores / workers)")
-    run.add_argument("--backend", choices=BACKENDS, default="pyav", help="video decoding backend")
+    run.add_argument("--backend", choices=[*BACKENDS, "nvdec"], default="pyav",
+                     help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "
+                          'needs `pip install "tspvideo[nvdec]"`; --workers PyAV workers decode beside it, and a '
+                          "video NVDEC cannot decode is decoded with PyAV, with a warning)")
+    run.add_argument("--nvdec-sessions", type=int, default=4,
+                     help="NVDEC decoders running at once with --backend nvdec (default: 4)")
     run.add_argument("--amp", choices=PRECISIONS, default="auto",
                      help="precision: auto (default: bf16 autocast where the device computes bf16 natively, i.e. "
                           "CUDA GPUs from compute capability 8.0 and CPUs with AVX-512 BF16/AMX, else float32), "
@@ -162,7 +167,7 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
             "amp": precision.amp, "channels_last": precision.channels_last, "backend": args.backend,
             "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
             "raw_frames": {"auto": None, "workers": False, "device": True}[args.preprocess_on],
-            "colour": colour_of(args),
+            "colour": colour_of(args), "nvdec_sessions": args.nvdec_sessions,
             "prep": preprocessing(description), "progress": not args.no_progress}
 
 

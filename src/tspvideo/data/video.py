@@ -31,6 +31,7 @@ import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -324,10 +325,24 @@ def _data_cut_off(path: Path, stream) -> bool:
     return last.pos + last.size > path.stat().st_size
 
 
-def _packet_times(path: Path) -> tuple[list[Fraction], Fraction, Fraction | None]:
-    """Presentation times of the video's frames in display order (seconds from the stream's start), the
-    stream's end (last presentation time plus duration), from its packets, without decoding, and the
-    duration its header declares (see :func:`declared_duration`)."""
+class PacketTimeline(NamedTuple):
+    """A video stream's frames as its packets describe them, without decoding."""
+
+    pts: list[int]  # presentation timestamps in display order, in ``time_base`` units
+    origin: int  # the stream's start timestamp
+    time_base: Fraction
+    end: Fraction  # last presentation time plus its duration, seconds from the start
+    declared: Fraction | None  # the duration the header declares (:func:`declared_duration`)
+    codec: str
+
+    @property
+    def times(self) -> list[Fraction]:
+        """Presentation times in display order, seconds from the stream's start."""
+        return [Fraction(p - self.origin) * self.time_base for p in self.pts]
+
+
+def packet_timeline(path: Path) -> PacketTimeline:
+    """The frames' timestamps and the stream's end, from its packets (demuxing only)."""
     import av
 
     with av.open(str(path)) as container:
@@ -344,9 +359,17 @@ def _packet_times(path: Path) -> tuple[list[Fraction], Fraction, Fraction | None
                 last_pts, last_duration = packet.pts, packet.duration or 0
         if last_pts is None:
             raise VideoDecodeError(f"{path}: no video packets")
-        base = stream.time_base
-        return ([Fraction(p - origin) * base for p in sorted(stamps)],
-                Fraction(last_pts + last_duration - origin) * base, declared_duration(container, stream))
+        base = Fraction(stream.time_base)
+        return PacketTimeline(sorted(stamps), origin, base, Fraction(last_pts + last_duration - origin) * base,
+                              declared_duration(container, stream), stream.codec_context.name)
+
+
+def _packet_times(path: Path) -> tuple[list[Fraction], Fraction, Fraction | None]:
+    """Presentation times of the video's frames in display order (seconds from the stream's start), the
+    stream's end (last presentation time plus duration), from its packets, without decoding, and the
+    duration its header declares (see :func:`declared_duration`)."""
+    timeline = packet_timeline(path)
+    return timeline.times, timeline.end, timeline.declared
 
 
 def sampled_source_frames(times: Sequence[Fraction], end: Fraction, clock: SamplingClock,

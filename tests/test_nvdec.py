@@ -1,0 +1,162 @@
+"""NVDEC decoding: the same sampled frames as PyAV, a PyAV fallback per video, errors before any work.
+
+On CPU the logic runs with a stand-in for PyNvVideoCodec's decoder that decodes with PyAV and hands out
+frames the way NVDEC's does (display order, a timestamp per frame, DLPack); ``test_nvdec_gpu.py`` runs
+the real decoder where a GPU and PyNvVideoCodec are present.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+from test_extract import TinyEncoder
+
+import tspvideo.data.nvdec as nvdec
+import tspvideo.extract as extract_module
+from tspvideo.data.synthetic import read_frame_index, write_index_video
+from tspvideo.data.video import SamplingClock, iter_sampled_frames
+from tspvideo.extract import extract_dataset, stream_features
+from tspvideo.streaming import ClipSettings
+
+
+class StandInFrame:
+    """A decoded frame as PyNvVideoCodec gives it: a timestamp and DLPack export."""
+
+    def __init__(self, rgb: np.ndarray, pts: int) -> None:
+        self.tensor = torch.from_numpy(rgb)
+        self.pts = pts
+
+    def getPTS(self) -> int:  # noqa: N802  (PyNvVideoCodec's name)
+        return self.pts
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.tensor.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.tensor.__dlpack_device__()
+
+
+class StandInDecoder:
+    """Decodes with PyAV, in display order; ``drop`` leaves out that display index (a decoder losing a frame)."""
+
+    def __init__(self, path, gpu_id: int, drop: int | None = None) -> None:
+        self.container = av.open(str(path))
+        frames = (f for f in self.container.decode(video=0))
+        self.frames = (StandInFrame(f.to_ndarray(format="rgb24"), f.pts)
+                       for k, f in enumerate(frames) if k != drop)
+
+    def get_batch_frames(self, count: int) -> list[StandInFrame]:
+        return list(itertools.islice(self.frames, count))
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    monkeypatch.setattr(nvdec, "open_decoder", StandInDecoder)
+    monkeypatch.setattr(extract_module, "nvdec_problem", lambda device: None)
+
+
+def indices_shown(frames) -> list[tuple[int, int]]:
+    return [(j, read_frame_index(np.asarray(frame))) for j, frame in frames]
+
+
+VIDEOS = {
+    "cfr30": dict(num_frames=61, fps=30),
+    "ntsc": dict(num_frames=50, fps=30000 / 1001),
+    "25fps": dict(num_frames=40, fps=25),
+    "vfr": dict(timestamps=[0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.34, 0.5, 0.61, 0.7, 0.9, 1.0, 1.07, 1.3, 1.31, 1.5]),
+}
+
+
+@pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
+@pytest.mark.parametrize("kind", VIDEOS)
+def test_same_source_frames_as_pyav(stand_in, tmp_path, kind, sampling):
+    path = tmp_path / f"{kind}.mp4"
+    write_index_video(path, **VIDEOS[kind])
+    expected = indices_shown(iter_sampled_frames(path, 15, sampling=sampling))
+    assert len(expected) > 5
+    got = indices_shown(nvdec.iter_nvdec_frames(path, SamplingClock(15, sampling)))
+    assert got == expected
+    window = indices_shown(nvdec.iter_nvdec_frames(path, SamplingClock(15, sampling), 3, 7))
+    assert window == expected[3:7]
+
+
+def test_a_lost_frame_or_another_codec_is_unsupported_not_wrong(monkeypatch, tmp_path):
+    path = tmp_path / "v.mp4"
+    write_index_video(path, num_frames=30, fps=30)
+    monkeypatch.setattr(nvdec, "open_decoder", lambda p, gpu: StandInDecoder(p, gpu, drop=7))
+    with pytest.raises(nvdec.NvdecUnsupported, match="frame 7 has timestamp"):
+        list(nvdec.iter_nvdec_frames(path, SamplingClock(15)))
+    old = tmp_path / "old.avi"
+    write_msmpeg4(old)
+    with pytest.raises(nvdec.NvdecUnsupported, match="does not decode msmpeg4"):
+        list(nvdec.iter_nvdec_frames(old, SamplingClock(15)))
+
+
+def write_msmpeg4(path, frames: int = 30) -> None:
+    """An AVI in MS-MPEG-4 (DivX 3), a codec NVDEC lacks."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("msmpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(frames):
+            image = np.full((48, 64, 3), (k * 8) % 256, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_pipeline_with_nvdec_matches_pyav_and_falls_back_per_video(stand_in, tmp_path, caplog):
+    """NVDEC sessions (stand-ins) and a PyAV worker share the videos; a codec NVDEC lacks goes to PyAV, logged."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_index_video(folder / "a.mp4", num_frames=90, fps=30, size=(64, 48))
+    write_index_video(folder / "b.mp4", num_frames=70, fps=25, size=(64, 48))
+    write_msmpeg4(folder / "c.avi")
+    videos = sorted(folder.iterdir())
+    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    reference = {videos[i].name: o.features for i, o in stream_features(videos, TinyEncoder(), settings,
+                                                                          raw_frames=True, colour="decoder")}
+    for workers in (0, 1):
+        out = tmp_path / f"nvdec{workers}"
+        with caplog.at_level(logging.WARNING, logger="tspvideo.streaming"):
+            report = extract_dataset(videos, out, TinyEncoder(), {}, settings, backend="nvdec", raw_frames=True,
+                                     colour="decoder", num_workers=workers, nvdec_sessions=2, progress=False)
+        assert sorted(report.written) == sorted(map(str, videos)) and not report.failed
+        for video in videos:
+            np.testing.assert_allclose(np.load(out / f"{video.stem}.npy"), reference[video.name], atol=1e-6)
+        assert json.loads((out / "c.json").read_text())["decoded_with"] == "pyav"
+        assert json.loads((out / "c.json").read_text())["provenance"]["settings"]["decoder"] == "nvdec"
+        if workers == 0:  # NVDEC alone: every other video went through it
+            assert json.loads((out / "a.json").read_text())["decoded_with"] == "nvdec"
+        assert "decoding with PyAV instead of NVDEC" in caplog.text and "c.avi" in caplog.text
+
+
+def test_a_failure_after_frames_were_used_fails_the_video(monkeypatch, tmp_path):
+    write_index_video(tmp_path / "v.mp4", num_frames=200, fps=30, size=(64, 48))
+    monkeypatch.setattr(nvdec, "open_decoder", lambda p, gpu: StandInDecoder(p, gpu, drop=150))
+    monkeypatch.setattr(extract_module, "nvdec_problem", lambda device: None)
+    report = extract_dataset([tmp_path / "v.mp4"], tmp_path / "out", TinyEncoder(), {},
+                             ClipSettings(clip_len=4, fps=15, stride=4), backend="nvdec", raw_frames=True,
+                             progress=False)
+    [message] = report.failed.values()
+    assert "frame 150" in message and "--backend pyav" in message
+    assert not (tmp_path / "out" / "v.npy").exists()
+
+
+def test_nvdec_on_a_cpu_is_a_clear_error_before_any_work(tmp_path):
+    write_index_video(tmp_path / "v.mp4", num_frames=90, fps=30)
+    out = tmp_path / "feats"
+    result = subprocess.run([sys.executable, "-m", "tspvideo.cli", "extract", str(tmp_path / "v.mp4"), "--out",
+                             str(out), "--random-init", "r2plus1d_18", "--backend", "nvdec", "--device", "cpu"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "--backend nvdec decodes on an NVIDIA GPU" in result.stderr
+    assert not any(out.glob("*.npy"))
