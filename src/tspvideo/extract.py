@@ -228,7 +228,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     NVDEC decoders on the model's GPU (:mod:`tspvideo.data.nvdec`) and ``num_workers`` PyAV workers beside them.
     """
     torch_device = torch.device(device)
-    raw_frames = preprocess_on_device(torch_device) if raw_frames is None else raw_frames
+    raw_frames = preprocess_on_device(torch_device, backend) if raw_frames is None else raw_frames
     colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
     model = (model.features if isinstance(model, TSPModel) else model).to(torch_device).eval()
     if channels_last:
@@ -276,10 +276,11 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
         yield from run_model(flush=True)
 
 
-def preprocess_on_device(device: torch.device) -> bool:
+def preprocess_on_device(device: torch.device, backend: str = "pyav") -> bool:
     """Whether frames go to ``device`` raw by default: on CUDA (decode workers are the bottleneck there, so
-    preprocessing moves to the GPU), not on CPU (the model's cores would preprocess instead of the workers')."""
-    return device.type == "cuda"
+    preprocessing moves to the GPU) and with NVDEC (frames are decoded there), not on CPU (the model's cores
+    would preprocess instead of the workers')."""
+    return device.type == "cuda" or backend == "nvdec"
 
 
 def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
@@ -322,7 +323,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     check_writable(out_dir)
     report = ExtractionReport()
     if raw_frames is None:
-        raw_frames = preprocess_on_device(torch.device(device))
+        raw_frames = preprocess_on_device(torch.device(device), backend)
     if backend == "nvdec":  # before anything is read or written
         check_nvdec(torch.device(device), raw_frames)
     colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
