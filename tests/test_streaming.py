@@ -93,10 +93,11 @@ def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monk
 def test_stream_features_of_a_window_equal_those_rows_of_the_whole_video(videos, tmp_path):
     settings = ClipSettings(clip_len=8, fps=15, stride=2)
     paths = [videos / "long.mp4"]
-    [(index, (whole, num_frames, short))] = list(stream_features(paths, TinyEncoder(), settings, batch_size=4))
-    assert index == 0 and num_frames == 75 and len(whole) == (75 - 8) // 2 + 1 and short is None
-    [(_, (window, _, _))] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 10, 25)]))
-    np.testing.assert_array_equal(window, whole[10:25])
+    [(index, outcome)] = list(stream_features(paths, TinyEncoder(), settings, batch_size=4))
+    whole = outcome.features
+    assert index == 0 and outcome.num_frames == 75 and len(whole) == (75 - 8) // 2 + 1 and outcome.short is None
+    [(_, window)] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 10, 25)]))
+    np.testing.assert_array_equal(window.features, whole[10:25])
     [(_, error)] = list(stream_features(paths, TinyEncoder(), settings, units=[WorkUnit(0, 40, 50)]))
     assert isinstance(error, str) and "long.mp4" in error and "no clip from clip 40" in error
 
