@@ -45,12 +45,15 @@ class StandInFrame:
 
 
 class StandInDecoder:
-    """Decodes with PyAV, in display order; ``drop`` leaves out that display index (a decoder losing a frame)."""
+    """Decodes with PyAV, in display order; ``drop`` leaves out that display index (a decoder losing a frame).
 
-    def __init__(self, path, gpu_id: int, drop: int | None = None) -> None:
+    Timestamps are shifted by ``offset`` as NVDEC's are on mp4 files with B-frames (it ignores the edit list).
+    """
+
+    def __init__(self, path, gpu_id: int, drop: int | None = None, offset: int = -1024) -> None:
         self.container = av.open(str(path))
         frames = (f for f in self.container.decode(video=0))
-        self.frames = (StandInFrame(f.to_ndarray(format="rgb24"), f.pts)
+        self.frames = (StandInFrame(f.to_ndarray(format="rgb24"), f.pts + offset)
                        for k, f in enumerate(frames) if k != drop)
 
     def get_batch_frames(self, count: int) -> list[StandInFrame]:

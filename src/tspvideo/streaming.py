@@ -331,9 +331,11 @@ class NvdecSessions:
         self.device = device
         self.fallbacks: dict[str, str] = {}
         self.clock = SamplingClock(stream.settings.fps, stream.settings.sampling)
+        self.gpu = device.index if device.index is not None else (
+            torch.cuda.current_device() if device.type == "cuda" else 0)
 
     def _decode(self, video: Path, start: int, end: int | None) -> Iterator:
-        return iter_nvdec_frames(video, self.clock, start, end, gpu_id=self.device.index or 0)
+        return iter_nvdec_frames(video, self.clock, start, end, gpu_id=self.gpu)
 
     def unit_items(self, unit: int) -> Iterator[dict]:
         """One unit's items: from NVDEC, or from PyAV when NVDEC cannot decode the video."""
@@ -371,7 +373,7 @@ class NvdecSessions:
         def produce(source: Callable[[], Iterable[dict]]) -> None:
             try:
                 if self.device.type == "cuda":
-                    torch.cuda.set_device(self.device)
+                    torch.cuda.set_device(self.gpu)
                 for item in source():
                     if not put(item):
                         return

@@ -4,7 +4,8 @@ Frames are chosen by exactly the rule of the PyAV backend: the packets' timestam
 the file with PyAV, no decoding) give each sampled frame's source frame in display order
 (:func:`~tspvideo.data.video.sampled_source_frames`, the torchcodec backend's way too); NVDEC then
 decodes the video from its start and returns frames in display order, each checked against the
-timestamp its packet gives. Frames stay on the GPU as uint8 RGB ``[H, W, 3]`` (NVDEC's own colour
+timestamp its packet gives (up to one constant offset: NVDEC's demuxer does not apply the MP4 edit list
+that shifts B-frame streams to start at 0, so its timestamps start two frames early on such files). Frames stay on the GPU as uint8 RGB ``[H, W, 3]`` (NVDEC's own colour
 conversion), so nothing crosses the PCIe bus.
 
 Whatever NVDEC cannot do exactly (a codec it lacks, such as MS-MPEG-4 in old AVI files, a frame
@@ -111,17 +112,20 @@ def _decode_sources(path: Path, pts: list[int], sources: list[int], start_index:
         raise NvdecUnsupported(f"{path}: NVDEC cannot open it ({_first_line(error)})") from error
     wanted = 0  # position in ``sources``
     shown = 0  # display index of the next frame out of the decoder
-    while wanted < len(sources):
+    offset = None  # NVDEC's timestamps minus the packets' (its demuxer ignores the MP4 edit list's shift)
+    while wanted < len(sources) and shown < len(pts):
         try:
-            batch = decoder.get_batch_frames(FRAMES_PER_CALL)
+            batch = decoder.get_batch_frames(min(FRAMES_PER_CALL, len(pts) - shown))
         except Exception as error:
             raise NvdecUnsupported(f"{path}: NVDEC failed after {shown} frames ({_first_line(error)})") from error
         if not batch:
             break
         for frame in batch:
-            if shown >= len(pts) or frame.getPTS() != pts[shown]:
-                expected = pts[shown] if shown < len(pts) else "none"
-                raise NvdecUnsupported(f"{path}: NVDEC frame {shown} has timestamp {frame.getPTS()}, the packets "
+            stamp = frame.getPTS()
+            offset = stamp - pts[0] if offset is None else offset
+            if shown >= len(pts) or stamp - offset != pts[shown]:
+                expected = pts[shown] + offset if shown < len(pts) else "none"
+                raise NvdecUnsupported(f"{path}: NVDEC frame {shown} has timestamp {stamp}, the packets "
                                        f"say {expected}")
             if sources[wanted] == shown:
                 tensor = _as_hwc(frame)
