@@ -108,3 +108,19 @@ def test_default_colour_follows_where_frames_are_preprocessed(tmp_path):
         out = tmp_path / f"raw{raw}"
         extract_dataset([tmp_path / "v.mp4"], out, TinyEncoder(), {}, settings, raw_frames=raw, progress=False)
         assert json.loads((out / "v.json").read_text())["colour_conversion"] == expected
+
+
+def test_exact_refuses_device_colour_and_records_the_reference(tmp_path):
+    import subprocess
+    import sys
+
+    write_index_video(tmp_path / "v.mp4", num_frames=90, fps=30)
+    command = [sys.executable, "-m", "tspvideo.cli", "extract", str(tmp_path / "v.mp4"), "--random-init",
+               "r2plus1d_18", "--device", "cpu", "--clip-len", "8", "--no-progress"]
+    result = subprocess.run([*command, "--out", str(tmp_path / "a"), "--exact", "--colour", "device"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "drop --colour device" in result.stderr
+    result = subprocess.run([*command, "--out", str(tmp_path / "b"), "--preprocess-on", "device", "--exact"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "b" / "v.json").read_text())["colour_conversion"] == "decoder"
