@@ -40,6 +40,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tspvideo import __version__
+from tspvideo.commands._model_args import add_preprocess_on_arg, resolve_preprocess_on
+from tspvideo.data.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
 from tspvideo.data.datasets import (
     BalancedSampler,
     ClipSpec,
@@ -121,6 +123,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
                       help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
     data.add_argument("--workers", type=int, default=4, help="data loading processes per training process")
     data.add_argument("--decode-threads", type=int, default=1, help="FFmpeg threads per clip")
+    add_preprocess_on_arg(data)  # the crop and flip are drawn in the workers either way, from the same seeds
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -282,10 +285,15 @@ def _reduce(totals: dict[str, float], device: torch.device) -> dict[str, float]:
     return dict(zip(keys, all_reduce_sum([totals[k] for k in keys], device), strict=True))
 
 
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple:
-    clips = batch["clip"].to(device, non_blocking=True)
-    if channels_last:
-        clips = clips.contiguous(memory_format=torch.channels_last_3d)
+def _to_device(batch: dict, device: torch.device, channels_last: bool, prep: Preprocessing | None = None) -> tuple:
+    if is_raw_batch(batch):  # uint8 clips from workers that left the preprocessing to the device
+        if prep is None:
+            raise TspVideoError("a batch of raw clips needs the dataset's preprocessing to finish it")
+        clips = preprocess_batch(batch["clip"], batch["clip_positions"], batch["crop"], prep, device, channels_last)
+    else:
+        clips = batch["clip"].to(device, non_blocking=True)
+        if channels_last:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
     gvf = batch["gvf"].to(device, non_blocking=True) if "gvf" in batch else None
     return clips, gvf, batch["action"].to(device), batch["region"].to(device)
 
@@ -306,8 +314,9 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sc
     bar = tqdm(total=len(loader) * global_batch, unit="clip", unit_scale=True, desc=f"epoch {epoch + 1}/{args.epochs}",
                disable=not show_progress, dynamic_ncols=True, leave=False)
     started = time.perf_counter()
+    prep = getattr(getattr(loader, "dataset", None), "prep", None)
     for batch in loader:
-        clips, gvf, action, region = _to_device(batch, device, args.channels_last)
+        clips, gvf, action, region = _to_device(batch, device, args.channels_last, prep)
         with autocast(device, args.amp):
             outputs = model(clips, gvf)
         loss, parts = tsp_loss(outputs, action, region, args.alpha_action, args.alpha_region, args.action_loss_norm)
@@ -356,8 +365,9 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     model.eval()
     totals: dict[str, float] = {"clips": 0, "replaced": 0}
     heads: list[str] = []
+    prep = getattr(getattr(loader, "dataset", None), "prep", None)
     for batch in tqdm(loader, desc=desc, unit="batch", disable=not show_progress, leave=False, dynamic_ncols=True):
-        clips, gvf, action, region = _to_device(batch, device, channels_last)
+        clips, gvf, action, region = _to_device(batch, device, channels_last, prep)
         with autocast(device, amp):
             outputs = model(clips, gvf)
         heads = [h for h in HEAD_CHOICES if h in outputs]
@@ -416,8 +426,13 @@ def clip_spec_from(args: argparse.Namespace, recipe: InputRecipe | None = None) 
 
 def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: int, device: torch.device,
                 train: bool) -> DataLoader:
-    """DataLoader with per-worker seeding; persistent workers keep their HDF5 handle open across epochs."""
+    """DataLoader with per-worker seeding; persistent workers keep their HDF5 handle open across epochs.
+
+    A dataset that leaves the preprocessing to the device gets batches of raw clips grouped by frame size.
+    """
+    raw = getattr(dataset, "preprocess_on", "workers") == "device"
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=train,
+                      collate_fn=collate_raw_clips if raw else None,
                       pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
                       persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
 
@@ -623,9 +638,14 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
     log.info("tspvideo %s: %s, heads %s, GVF %s, %d process(es) on %s", __version__, args.backbone,
              "+".join(heads), gvf_pool or "none", info.world_size, device)
 
+    preprocess_on = resolve_preprocess_on(args.preprocess_on, device)
+    log.info("clips preprocessed %s", "on the device from raw uint8 clips" if preprocess_on == "device"
+             else "in the loader workers")
+
     seed_everything(args.seed, info.rank, 0)
     common = {"label_map": label_map, "spec": spec, "prep": prep, "gvf_path": args.gvf if gvf_pool else None,
-              "foreground_only": foreground_only, "seed": args.seed, "decode_threads": args.decode_threads}
+              "foreground_only": foreground_only, "seed": args.seed, "decode_threads": args.decode_threads,
+              "preprocess_on": preprocess_on}
     train_set = SegmentClipDataset(read_segment_table(args.train_csv), args.video_dir, train=True,
                                    source=args.train_csv, **common)
     valid_set = None
@@ -750,6 +770,7 @@ def _main(args: argparse.Namespace, info: DistInfo, out_dir: Path) -> dict:
                                                    "clips_per_segment": spec.clips_per_segment,
                                                    "resize": list(prep.resize), "crop": list(prep.crop)},
                 "epoch": epoch, "args": _plain_args(args), "metrics": {"train": train_stats, "valid": valid_stats},
+                "preprocess_on": preprocess_on,
                 "tspvideo_version": __version__,
             }
             if is_best:  # model-only file first, so a crash leaves the previous best or the new one, whole
@@ -839,7 +860,9 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
                                      label_map=label_map, spec=spec, prep=prep,
                                      gvf_path=args.gvf if config.uses_gvf else None,
                                      foreground_only=config.heads == ("action",), seed=args.seed,
-                                     decode_threads=args.decode_threads, source=args.valid_csv)
+                                     decode_threads=args.decode_threads, source=args.valid_csv,
+                                     preprocess_on=resolve_preprocess_on(args.preprocess_on, info.device))
+        log.info("clips preprocessed %s", "on the device" if dataset.preprocess_on == "device" else "in the workers")
         counts = dataset.num_clips()
         log.info("%s: %d foreground + %d background clips (%d segment(s) shorter than one clip dropped)",
                  args.valid_csv, counts["foreground"], counts["background"], dataset.dropped["too_short"])
@@ -851,6 +874,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> dict:
         stats = evaluate(model, loader, info.device, args.amp, args.channels_last,
                          show_progress=info.is_main and not args.no_progress)
         stats["dropped_segments"] = dataset.dropped["too_short"]
+        stats["preprocess_on"] = dataset.preprocess_on
         return stats
     finally:
         _teardown_logging(handlers)

@@ -14,7 +14,7 @@ from tspvideo.data.colour import COLOUR_CONVERSIONS
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, failures_path
+from tspvideo.extract import ClipSettings, failures_path, preprocess_on_device
 from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
@@ -25,6 +25,7 @@ from tspvideo.streaming import cpu_share
 # at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.
 GPU_BATCH_SIZE = 32
 CPU_BATCH_SIZE = 8
+PREPROCESS_ON_CHOICES = ("auto", "workers", "device")
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -80,16 +81,30 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                           "(what the original ran; slower where bf16 is native); TF32 off on GPUs")
     run.add_argument("--decoder-resize", action="store_true",
                      help="resize in the decoder (faster; features differ slightly from the reference path)")
-    run.add_argument("--preprocess-on", choices=["auto", "workers", "device"], default="auto",
-                     help="where frames are converted to float, resized, normalised and cropped: in the decode "
-                          "workers, or on the model's device from raw uint8 frames (auto: device on CUDA, "
-                          "workers on CPU; same operations either way)")
+    add_preprocess_on_arg(run)
     run.add_argument("--colour", choices=["auto", *COLOUR_CONVERSIONS], default="auto",
                      help="where YUV frames become RGB: decoder (FFmpeg's swscale in the workers, the reference) "
                           "or device (the workers ship the decoder's 4:2:0 planes, half the bytes, and the model's "
                           "device converts them: decode workers run ~2x faster; RGB within 1 of 255 on average) "
                           "(auto: device when frames are preprocessed on the device, i.e. on CUDA; --exact: decoder)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_preprocess_on_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--preprocess-on`` (extract, gvf, train, evaluate: one name, one meaning)."""
+    parser.add_argument("--preprocess-on", choices=PREPROCESS_ON_CHOICES, default="auto",
+                        help="where frames are converted to float, resized, normalised and cropped: in the decode "
+                             "workers, or on the model's device from raw uint8 frames (auto: device on CUDA, "
+                             "workers on CPU; same operations either way)")
+
+
+def resolve_preprocess_on(choice: str, device: torch.device | str) -> str:
+    """``"device"`` or ``"workers"`` for a ``--preprocess-on`` choice on ``device`` (auto: device on CUDA)."""
+    if choice not in PREPROCESS_ON_CHOICES:
+        raise TspVideoError(f"--preprocess-on takes {', '.join(PREPROCESS_ON_CHOICES)}, got {choice!r}")
+    if choice == "auto":
+        return "device" if preprocess_on_device(torch.device(device)) else "workers"
+    return choice
 
 
 def add_accept_short_arg(parser: argparse.ArgumentParser) -> None:

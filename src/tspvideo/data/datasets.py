@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from tspvideo.data.segments import REGION_LABELS, Segment
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_clip
+from tspvideo.data.transforms import PREPROCESSING, Preprocessing, crop_params, preprocess_clip
 from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 from tspvideo.errors import TspVideoError, VideoDecodeError
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _EPS = 1e-6  # times in CSVs are decimal floats: 2.4 * 15 is 35.99999...; do not lose a frame to that
 MAX_REPLACEMENTS = 20  # undecodable clips replaced in a row before giving up on a sample
+PREPROCESS_ON = ("workers", "device")
 
 
 def derive_seed(*parts: int) -> int:
@@ -88,17 +89,25 @@ class SegmentClipDataset(Dataset):
 
     ``foreground_only`` keeps action segments alone (TAC). ``label_map`` is needed when any action
     label is used; an action label missing from it is an error.
+
+    ``preprocess_on="device"`` leaves the preprocessing to the model's device: ``clip`` is then the uint8
+    ``[L, H, W, 3]`` clip as decoded and ``crop`` the long ``(top, left, flip)`` of its crop box, drawn as
+    the worker path draws it; batch such items with
+    :func:`tspvideo.data.batch_transforms.collate_raw_clips` and finish them with ``preprocess_batch``.
     """
 
     def __init__(self, segments: Sequence[Segment], video_dir: str | os.PathLike, *, train: bool,
                  label_map: Sequence[str] | None = None, spec: ClipSpec = ClipSpec(),
                  prep: Preprocessing = PREPROCESSING["tsp"], gvf_path: str | os.PathLike | None = None,
                  foreground_only: bool = False, seed: int = 0, decode_threads: int = 1,
-                 source: str = "segment table") -> None:
+                 source: str = "segment table", preprocess_on: str = "workers") -> None:
         if spec.clip_len <= 0 or spec.clips_per_segment <= 0 or spec.fps <= 0:
             raise TspVideoError(f"clip length, clips per segment and fps must be positive, got {spec}")
         if spec.sampling not in SAMPLING_RULES:
             raise TspVideoError(f"unknown sampling rule {spec.sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
+        if preprocess_on not in PREPROCESS_ON:
+            raise TspVideoError(f"preprocess_on must be one of {', '.join(PREPROCESS_ON)}, got {preprocess_on!r}")
+        self.preprocess_on = preprocess_on
         self.video_dir = Path(video_dir)
         self.train = train
         self.spec = spec
@@ -246,11 +255,16 @@ class SegmentClipDataset(Dataset):
                     raise TspVideoError(f"{replaced} clips in a row could not be decoded (last: {error}); "
                                         "check the videos in --video-dir") from error
                 index = self._replacement(index, generator)
-        clip = preprocess_clip(torch.from_numpy(frames), self.prep, train=self.train,
-                               generator=generator if self.train else None)
+        clip = torch.from_numpy(frames)
         action, region = self._labels(segment)
-        item = {"clip": clip, "action": action, "region": region, "replaced": replaced, "index": index,
-                "start": start}
+        item = {"action": action, "region": region, "replaced": replaced, "index": index, "start": start}
+        if self.preprocess_on == "device":
+            item["clip"] = clip
+            item["crop"] = torch.tensor(crop_params(clip.shape[1], clip.shape[2], self.prep, self.train,
+                                                    generator if self.train else None), dtype=torch.long)
+        else:
+            item["clip"] = preprocess_clip(clip, self.prep, train=self.train,
+                                           generator=generator if self.train else None)
         if self.gvf_path is not None:
             item["gvf"] = self._gvf(segment)
         return item

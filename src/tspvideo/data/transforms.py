@@ -100,18 +100,29 @@ def preprocess_frames(frames: torch.Tensor, prep: Preprocessing = PREPROCESSING[
     return crop(x, top, left, prep.crop)
 
 
+def crop_params(height: int, width: int, prep: Preprocessing = PREPROCESSING["tsp"], train: bool = False,
+                generator: torch.Generator | None = None) -> tuple[int, int, bool]:
+    """Crop box ``(top, left, flip)`` of a clip whose frames are ``height x width`` before resizing.
+
+    Training draws top, then left (uniform over the resized frame), then the flip (probability 0.5), in that
+    order from ``generator``; evaluation takes the centre crop, unflipped. :func:`preprocess_clip` and the
+    device path (:mod:`tspvideo.data.batch_transforms`) both draw here, so a seed gives the same crops.
+    """
+    resized_h, resized_w = resized_size(height, width, prep.resize)
+    if not train:
+        return (*center_crop_box(resized_h, resized_w, prep.crop), False)
+    top = int(torch.randint(0, resized_h - prep.crop[0] + 1, (1,), generator=generator))
+    left = int(torch.randint(0, resized_w - prep.crop[1] + 1, (1,), generator=generator))
+    flip = float(torch.rand(1, generator=generator)) < 0.5
+    return top, left, flip
+
+
 def preprocess_clip(frames: torch.Tensor, prep: Preprocessing = PREPROCESSING["tsp"], train: bool = False,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 ``[T, H, W, 3]`` clip -> float ``[3, T, h, w]``: random crop + flip when ``train``."""
     x = normalize(resize(to_float(frames), prep.resize), prep.mean, prep.std)
-    height, width = x.shape[-2:]
-    if train:
-        top = int(torch.randint(0, height - prep.crop[0] + 1, (1,), generator=generator))
-        left = int(torch.randint(0, width - prep.crop[1] + 1, (1,), generator=generator))
-        x = crop(x, top, left, prep.crop)
-        if float(torch.rand(1, generator=generator)) < 0.5:
-            x = x.flip(-1)
-    else:
-        top, left = center_crop_box(height, width, prep.crop)
-        x = crop(x, top, left, prep.crop)
+    top, left, flip = crop_params(frames.shape[1], frames.shape[2], prep, train, generator)
+    x = crop(x, top, left, prep.crop)
+    if flip:
+        x = x.flip(-1)
     return x.permute(1, 0, 2, 3).contiguous()
