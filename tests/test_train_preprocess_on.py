@@ -74,3 +74,22 @@ def test_bad_preprocess_on_exits_2(data, tmp_path, capsys, command):  # noqa: F8
         cli_main([command, *argv])
     assert exit_info.value.code == 2
     assert "--preprocess-on: invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_auto_means_device_on_cuda_and_workers_elsewhere():
+    from tspvideo.commands._model_args import resolve_preprocess_on
+
+    assert resolve_preprocess_on("auto", torch.device("cuda")) == "device"  # only the device type is looked at
+    assert resolve_preprocess_on("auto", "cpu") == "workers"
+    assert resolve_preprocess_on("workers", torch.device("cuda")) == "workers"
+    assert resolve_preprocess_on("device", "cpu") == "device"
+
+
+def test_a_raw_batch_without_its_preprocessing_is_an_error_not_a_guess():
+    from tspvideo.data.batch_transforms import collate_raw_clips
+    from tspvideo.errors import TspVideoError
+
+    batch = collate_raw_clips([{"clip": torch.zeros(2, 8, 8, 3, dtype=torch.uint8), "crop": torch.tensor([0, 0, 0]),
+                                "action": 0, "region": 0}])
+    with pytest.raises(TspVideoError, match="raw clips"):
+        train._to_device(batch, torch.device("cpu"), False, None)
