@@ -252,7 +252,7 @@ def test_split_across_workers_fails_and_succeeds_the_same_videos(faults, extract
     report, out = extracted
     deny_unreadable(monkeypatch)
     monkeypatch.setattr(extract_module, "plan_units",
-                        lambda videos, settings, workers: plan_units(videos, settings, 100, part_frames=8))
+                        lambda videos, settings, workers, **kw: plan_units(videos, settings, 100, part_frames=8))
     split = extract_dataset(list(faults.values()), tmp_path, TinyEncoder(), {"weights": "tiny"}, SETTINGS,
                             batch_size=3, num_workers=2, progress=False)
     assert split.failed.keys() == report.failed.keys()

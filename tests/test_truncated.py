@@ -152,7 +152,7 @@ def test_truncated_video_split_over_workers_reports_the_same(files, tmp_path, mo
     _, full = files
     short = cut(full["mp4"], 0.3)
     monkeypatch.setattr(extract_module, "plan_units",
-                        lambda videos, settings, workers: plan_units(videos, settings, 100, part_frames=8))
+                        lambda videos, settings, workers, **kw: plan_units(videos, settings, 100, part_frames=8))
     report = extract_dataset([short], tmp_path, ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=3,
                              num_workers=2, progress=False)
     assert "truncated?" in report.failed[str(short)]

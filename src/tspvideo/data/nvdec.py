@@ -5,8 +5,9 @@ the file with PyAV, no decoding) give each sampled frame's source frame in displ
 (:func:`~tspvideo.data.video.sampled_source_frames`, the torchcodec backend's way too); NVDEC then
 decodes the video from its start and returns frames in display order, each checked against the
 timestamp its packet gives (up to one constant offset: NVDEC's demuxer does not apply the MP4 edit list
-that shifts B-frame streams to start at 0, so its timestamps start two frames early on such files). Frames stay on the GPU as uint8 RGB ``[H, W, 3]`` (NVDEC's own colour
-conversion), so nothing crosses the PCIe bus.
+that shifts B-frame streams to start at 0, so its timestamps start two frames early on such files).
+Frames stay on the GPU as uint8 RGB ``[H, W, 3]`` (NVDEC's own colour conversion), so nothing crosses
+the PCIe bus.
 
 Whatever NVDEC cannot do exactly (a codec it lacks, such as MS-MPEG-4 in old AVI files, a frame
 missing or out of place) raises :class:`NvdecUnsupported`, and the caller decodes that video with
