@@ -163,3 +163,15 @@ def test_nvdec_on_a_cpu_is_a_clear_error_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "--backend nvdec decodes on an NVIDIA GPU" in result.stderr
     assert not any(out.glob("*.npy"))
+
+
+def test_decode_workers_forked_after_an_nvdec_run_work(stand_in, tmp_path):
+    """A later extraction in the same process forks decode workers after NVDEC's threads and decoders have run
+    (those are freed first: a worker freeing its copy of a decoder's GPU or FFmpeg state would crash)."""
+    write_index_video(tmp_path / "v.mp4", num_frames=90, fps=30, size=(64, 48))
+    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    [(_, first)] = list(stream_features([tmp_path / "v.mp4"], TinyEncoder(), settings, backend="nvdec",
+                                        raw_frames=True, colour="decoder"))
+    [(_, second)] = list(stream_features([tmp_path / "v.mp4"], TinyEncoder(), settings, num_workers=1,
+                                         raw_frames=True, colour="decoder"))
+    np.testing.assert_allclose(first.features, second.features, atol=1e-6)

@@ -19,6 +19,7 @@ crops (640x360: 0.69 MB against 0.15 MB), well within what pinned copies to a GP
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import math
 import multiprocessing
@@ -403,6 +404,9 @@ class NvdecSessions:
             stop.set()
             for thread in threads:
                 thread.join(timeout=5)
+            # Decoders caught in reference cycles must go now: freed later in a forked DataLoader worker (a
+            # later extraction in this process), their GPU or FFmpeg state would crash it.
+            gc.collect()
 
 
 @dataclass
