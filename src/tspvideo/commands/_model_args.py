@@ -66,8 +66,9 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                      help="FFmpeg threads per decoder (0: CPU cores / workers)")
     run.add_argument("--backend", choices=[*BACKENDS, "nvdec"], default="pyav",
                      help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "
-                          'needs `pip install "tspvideo[nvdec]"`; --workers PyAV workers decode beside it, and a '
-                          "video NVDEC cannot decode is decoded with PyAV, with a warning)")
+                          'needs `pip install "tspvideo[nvdec]"`; a video NVDEC cannot decode, or of variable frame '
+                          "rate, is decoded with PyAV, with a warning; --workers N adds N PyAV workers beside it, "
+                          "default none)")
     run.add_argument("--nvdec-sessions", type=int, default=4,
                      help="NVDEC decoders running at once with --backend nvdec (default: 4)")
     run.add_argument("--amp", choices=PRECISIONS, default="auto",
@@ -145,7 +146,9 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
 
 
 def decode_workers(args: argparse.Namespace) -> int:
-    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1.
+    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1; none beside
+    NVDEC (``--backend nvdec``), which ran faster alone than with 14 PyAV workers on an H200 (the model's
+    process, which receives both, was the bottleneck; benchmarks/RESULTS.md).
 
     Cores are this process's share (see :func:`cpu_share`), so torchrun ranks split the machine.
     """
@@ -153,6 +156,8 @@ def decode_workers(args: argparse.Namespace) -> int:
         if args.workers < 0:
             raise TspVideoError(f"--workers must be 0 or more, got {args.workers}")
         return args.workers
+    if getattr(args, "backend", None) == "nvdec":
+        return 0
     if torch.device(args.device).type == "cpu":
         return 1
     return max(1, cpu_share() - 2)
