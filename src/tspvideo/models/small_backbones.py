@@ -31,7 +31,7 @@ class TinyC3D(nn.Module):
         self.layer1 = _conv_bn_relu(widths[0], widths[1], (3, 3, 3), (1, 2, 2))
         self.layer2 = _conv_bn_relu(widths[1], widths[2], (3, 3, 3), (2, 2, 2))
         self.layer3 = _conv_bn_relu(widths[2], widths[3], (3, 3, 3), (2, 1, 1))
-        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.pool = nn.AdaptiveMaxPool3d(1)
         for module in self.modules():
             if isinstance(module, nn.Conv3d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
