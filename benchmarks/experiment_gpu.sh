@@ -15,7 +15,7 @@ mode=${2:-gpu}
 python=${PYTHON:-python}
 if [[ "$mode" == "--smoke" ]]; then
     # Every step of both commands on the CPU, with the GPU preset's architecture but tiny sizes.
-    toy=(--device cpu --seeds 0 --num-videos 6 --epochs 1 --probe-epochs 1 --workers 0 --no-progress)
+    toy=(--device cpu --seeds 0 --num-videos 6 --epochs 1 --batch-size 4 --probe-epochs 1 --workers 0 --no-progress)
 else
     toy=(--device cuda --no-progress)
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true

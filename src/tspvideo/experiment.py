@@ -442,7 +442,7 @@ def comparisons(results: dict[str, dict[str, list]]) -> dict[str, dict[str, dict
 def format_table(results: dict[str, dict[str, list]], config: ExperimentConfig | None = None) -> str:
     """The Table-1-like table: one row per variant, mean ± std over seeds, plus the paired TSP - TAC gap."""
     seeds = len(next(iter(results["tsp"].values())))
-    width = 15
+    width = 17
     header = f"{'features':<18}" + "".join(f"{title:>{width}}" for _, title, _ in TABLE_COLUMNS)
     lines = [header, "-" * len(header)]
     for variant in VARIANTS:
