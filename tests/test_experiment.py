@@ -48,6 +48,12 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     # A second call finds every step done and gives the same numbers (resumable, deterministic probe).
     assert cli_main(["experiment", "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
     assert json.loads((out / "results.json").read_text()) == results
+    # Continuing with other settings would mix runs: refused, nothing changed.
+    capsys.readouterr()
+    assert cli_main(["experiment", "--quick", "--epochs", "2", "--out", str(out), "--device", "cpu",
+                     "--no-progress"]) == 2
+    assert "other settings (epochs)" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text()) == results
 
 
 def test_table_statistics():
