@@ -92,3 +92,18 @@ def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path
     assert cli_main(["experiment", "--out", str(out), "--backbone", "s3d", "--no-progress"]) == 2
     assert "s3d cannot take clips of 8 frames" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_training_curves_keep_one_colour_per_run_across_panels(tmp_path, monkeypatch):
+    from tspvideo import experiment_plots
+
+    tac = tmp_path / "tac.csv"
+    tac.write_text("epoch,train_loss,valid_acc_action\n1,1.4,0.3\n2,1.2,0.5\n")
+    tsp = tmp_path / "tsp.csv"
+    tsp.write_text("epoch,train_loss,valid_acc_action,valid_acc_region\n1,2.1,0.3,0.6\n2,1.9,0.4,0.7\n")
+    saved = {}
+    monkeypatch.setattr(experiment_plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    experiment_plots.plot_training_curves({"TAC": tac, "TSP w/o GVF": tsp}, tmp_path / "x.png", "t")
+    loss, _, region = saved["fig"].axes
+    colours = {line.get_label(): line.get_color() for line in loss.lines}
+    assert [line.get_color() for line in region.lines] == [colours["TSP w/o GVF"]] != [colours["TAC"]]

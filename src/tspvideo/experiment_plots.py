@@ -44,12 +44,12 @@ def plot_training_curves(runs: dict[str, Path], out_path: Path, title: str) -> N
     """One figure of the trained variants' curves (``{title: metrics.csv}``): loss, valid action and region accuracy."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6))
-    for label, path in runs.items():
+    for index, (label, path) in enumerate(runs.items()):
         rows = read_metrics_csv(path)
         for ax, (key, _, _) in zip(axes, CURVE_PANELS, strict=True):
             points = [(row["epoch"], row[key]) for row in rows if key in row]
-            if points:
-                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+            if points:  # one colour per run in every panel, also where an earlier run has no curve (TAC's region)
+                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label, color=f"C{index}")
     for ax, (_, panel, ylabel) in zip(axes, CURVE_PANELS, strict=True):
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
