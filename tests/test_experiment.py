@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import pytest
+
 from tspvideo.cli import main as cli_main
-from tspvideo.experiment import QUICK_CONFIG, TABLE_COLUMNS, VARIANTS, format_table, mean_std
+from tspvideo.experiment import PRESETS, QUICK_CONFIG, TABLE_COLUMNS, VARIANTS, format_table, mean_std
+from tspvideo.models.backbones import check_input_size
 
 
 def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
@@ -29,12 +33,26 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     for title in ("TSP (max GVF)", "TAC", "TSP w/o GVF", "initial encoder", "TSP - TAC", "mAP@0.75", " ± "):
         assert title in table
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert len(figures) == seeds * (len(VARIANTS) + 1) and all(f.endswith(".png") for f in figures)
+    # per seed: one similarity figure per variant + all side by side + training curves; one comparison figure
+    assert len(figures) == seeds * (len(VARIANTS) + 2) + 1 and all(f.endswith(".png") for f in figures)
+    assert "comparison.png" in figures and "seed0_training.png" in figures
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["seeds"] == list(QUICK_CONFIG.seeds)
+    gap = comparison["tsp-tac"]["mAP_avg"]
+    expected = [a - b for a, b in zip(results["tsp"]["mAP_avg"], results["tac"]["mAP_avg"], strict=True)]
+    assert gap["differences"] == pytest.approx(expected) and 0.0 <= gap["sign_test_p"] <= 1.0
+    assert "smoke test" in printed
     for seed in QUICK_CONFIG.seeds:
         assert (out / f"seed_{seed}" / "runs" / "tac" / "best.pth").is_file()
 
     # A second call finds every step done and gives the same numbers (resumable, deterministic probe).
     assert cli_main(["experiment", "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text()) == results
+    # Continuing with other settings would mix runs: refused, nothing changed.
+    capsys.readouterr()
+    assert cli_main(["experiment", "--quick", "--epochs", "2", "--out", str(out), "--device", "cpu",
+                     "--no-progress"]) == 2
+    assert "other settings (epochs)" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text()) == results
 
 
@@ -45,3 +63,47 @@ def test_table_statistics():
     results["tac"]["mAP@0.5"] = [0.4, 0.6]
     table = format_table(results)
     assert "50.0 ± 14.1" in table and "+10.0 (2/2)" in table
+    assert "[+10.0, +10.0]" in table and "95% CI" in table and "sign test p" in table
+
+
+def _config(*argv: str):
+    from tspvideo.cli import build_parser
+    from tspvideo.commands.experiment import build_config
+
+    return build_config(build_parser().parse_args(["experiment", "--out", "unused", *argv]))
+
+
+def test_presets_and_overrides():
+    assert _config() == dataclasses.replace(PRESETS["cpu"], device="auto")
+    assert len(PRESETS["cpu"].seeds) >= 5 and PRESETS["quick"].stride == PRESETS["quick"].clip_len // 2
+    assert _config("--quick", "--no-progress") == dataclasses.replace(QUICK_CONFIG, progress=False)
+    gpu = _config("--preset", "gpu", "--device", "cpu", "--num-videos", "6", "--epochs", "1", "--seeds", "3")
+    assert gpu.backbone == "r2plus1d_18" and gpu.device == "cpu"
+    assert (gpu.num_videos, gpu.epochs, gpu.seeds) == (6, 1, (3,))
+    assert gpu.video_size == PRESETS["gpu"].video_size
+    s3d = _config("--backbone", "s3d", "--clip-len", "16", "--fps", "15", "--resize", "240", "240", "--crop", "224")
+    assert (s3d.backbone, s3d.clip_len, s3d.fps, s3d.resize, s3d.crop, s3d.stride) == ("s3d", 16, 15.0, (240, 240),
+                                                                                         224, 8)
+    check_input_size(s3d.backbone, s3d.clip_len, (s3d.crop, s3d.crop))
+
+
+def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert cli_main(["experiment", "--out", str(out), "--backbone", "s3d", "--no-progress"]) == 2
+    assert "s3d cannot take clips of 8 frames" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_training_curves_keep_one_colour_per_run_across_panels(tmp_path, monkeypatch):
+    from tspvideo import experiment_plots
+
+    tac = tmp_path / "tac.csv"
+    tac.write_text("epoch,train_loss,valid_acc_action\n1,1.4,0.3\n2,1.2,0.5\n")
+    tsp = tmp_path / "tsp.csv"
+    tsp.write_text("epoch,train_loss,valid_acc_action,valid_acc_region\n1,2.1,0.3,0.6\n2,1.9,0.4,0.7\n")
+    saved = {}
+    monkeypatch.setattr(experiment_plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    experiment_plots.plot_training_curves({"TAC": tac, "TSP w/o GVF": tsp}, tmp_path / "x.png", "t")
+    loss, _, region = saved["fig"].axes
+    colours = {line.get_label(): line.get_color() for line in loss.lines}
+    assert [line.get_color() for line in region.lines] == [colours["TSP w/o GVF"]] != [colours["TAC"]]

@@ -146,3 +146,14 @@ def test_unknown_backbone_suggests_close_names():
         backbone_spec("r2plus1d18")
     with pytest.raises(TspVideoError):
         ModelConfig("r3d_18", 0, ("action",), None)
+
+
+def test_tiny_experiment_encoder_maps_clips_to_128_d_and_sees_motion():
+    torch.manual_seed(0)
+    model = create_backbone("c3d_tiny").eval()
+    clips = torch.randn(2, 3, 8, 32, 32)
+    assert model(clips).shape == (2, 128)
+    # The second input half is the clip minus its mean frame: it is zero for a static clip, so the
+    # network can tell a moving clip from a frozen one with the same mean frame.
+    static = clips.mean(dim=2, keepdim=True).expand_as(clips)
+    assert not torch.allclose(model(clips), model(static))

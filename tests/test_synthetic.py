@@ -363,3 +363,71 @@ def test_cli_rejects_bad_size(tmp_path, capsys, size):
 def test_cli_reports_bad_parameters(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "x"), "--classes", "9", "--no-progress"]) == 2
     assert "classes" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------
+# Motion options: pattern ranges, per-video motion style, keyframe interval
+# ----------------------------------------------------------------------------------------------------
+
+
+def _speeds(plan: S.VideoPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame mean object speed (px / frame) and the frames' action mask."""
+    speed = np.hypot(np.diff(plan.center_x, axis=0), np.diff(plan.center_y, axis=0)).mean(axis=1)
+    return speed, plan.action_mask()[1:]
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def test_default_motion_options_leave_datasets_unchanged():
+    # The options default to the module's constants and draw nothing extra: old datasets stay as they were.
+    config = S.SyntheticConfig(num_videos=3, width=32, height=32, min_duration=6, max_duration=7)
+    explicit = S.SyntheticConfig(num_videos=3, width=32, height=32, min_duration=6, max_duration=7,
+                                 frequency_range=S._FREQ_RANGE, amplitude_range=S._AMPLITUDE_RANGE,
+                                 walk_speed=S._WALK_SPEED, motion_style=1.0)
+    for a, b in zip(S.plan_dataset(config)[0], S.plan_dataset(explicit)[0], strict=True):
+        np.testing.assert_array_equal(a.center_x, b.center_x)
+        np.testing.assert_array_equal(a.radius, b.radius)
+
+
+def test_frequency_range_sets_the_patterns():
+    plans, _ = S.plan_dataset(S.SyntheticConfig(num_videos=6, num_classes=4, frequency_range=(1.5, 3.0)))
+    frequencies = [inst.frequency for plan in plans for inst in plan.instances]
+    assert min(frequencies) >= 1.5 and max(frequencies) <= 3.0
+
+
+def test_motion_style_makes_background_speed_a_per_video_level():
+    # Per-video drift speed: calm and busy videos, while the actions keep their speed; the mean object
+    # speed of a frame stays a weak foreground cue (the task is about how objects move, not how fast).
+    common = dict(num_videos=16, num_classes=4, num_objects=2, frequency_range=(1.5, 3.0), width=48, height=48,
+                  min_duration=8, max_duration=12)
+    styled, _ = S.plan_dataset(S.SyntheticConfig(**common, motion_style=2.0))
+    plain, _ = S.plan_dataset(S.SyntheticConfig(**common))
+
+    def background_spread(plans):
+        levels = [np.median(speed[~mask]) for speed, mask in map(_speeds, plans)]
+        return max(levels) / min(levels)
+
+    assert background_spread(styled) > 1.5 * background_spread(plain)
+    speeds, masks = zip(*(_speeds(p) for p in styled), strict=True)
+    assert _auc(np.concatenate(speeds), np.concatenate(masks)) < 0.75
+
+
+@pytest.mark.parametrize("bad", [dict(motion_style=0.5), dict(frequency_range=(2.0, 1.0)),
+                                 dict(amplitude_range=(0.0, 0.1)), dict(walk_speed=-1.0),
+                                 dict(keyframe_interval=0)])
+def test_bad_motion_options_are_rejected(tmp_path, bad):
+    with pytest.raises(TspVideoError):
+        S.generate_dataset(tmp_path, **{**SMALL, **bad})
+
+
+def test_keyframe_interval_is_written(tmp_path):
+    dataset = S.generate_dataset(tmp_path, num_videos=1, num_classes=2, size=(32, 32), min_duration=6.0,
+                                 max_duration=6.0, fps=15.0, keyframe_interval=8)
+    with av.open(str(dataset.video_paths[dataset.video_ids[0]])) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+    keyframes = sum(p.is_keyframe for p in packets)
+    assert keyframes >= len(packets) // 8  # x264's default would give one keyframe for these 90 frames

@@ -18,6 +18,7 @@ from tspvideo.cli import main as cli_main
 from tspvideo.demo import DemoConfig, prepare_dataset
 from tspvideo.models.tsp import ModelConfig, TSPModel
 from tspvideo.models.weights import read_checkpoint
+from tspvideo.recipes import DEFAULTS
 
 
 class TinyFeatures(nn.Module):
@@ -176,6 +177,18 @@ def test_tiny_batch_overfits():
     counts = train.accuracy_counts({k: v.detach() for k, v in outputs.items()}, action, region)
     assert counts["action_correct"] == counts["action_total"] == 3
     assert counts["region_correct"] == counts["region_total"] == 4
+
+
+def test_optimizer_option_defaults_to_the_original_sgd_and_offers_adamw():
+    model = tiny_create_model("r3d_18", num_classes=3, heads=("action", "region"), gvf=None)
+    groups = lambda: train.parameter_groups(model, 0.1, 0.2, freeze_stem=False)  # noqa: E731
+    sgd = train.build_optimizer("sgd", groups(), 0.2, 0.9, 0.005)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+    adamw = train.build_optimizer("adamw", groups(), 0.2, 0.9, 0.005)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 0.005
+    assert [g["lr"] for g in adamw.param_groups] == [0.1, 0.2]
+    assert parse(["--train-csv", "a", "--video-dir", "v", "--out", "o"]).optimizer is None  # filled as "sgd"
+    assert DEFAULTS["optimizer"] == "sgd"
 
 
 # ----------------------------------------------------------------------------------------------------

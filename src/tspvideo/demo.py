@@ -66,15 +66,19 @@ class DemoConfig:
         return Preprocessing(resize=tuple(self.resize), crop=(self.crop, self.crop))
 
 
-def prepare_dataset(out_dir: str | Path, config: DemoConfig) -> dict[str, Path]:
-    """Synthetic videos and their segment tables; returns the paths (videos, train/valid CSVs, label map)."""
+def prepare_dataset(out_dir: str | Path, config: DemoConfig, generator: dict | None = None) -> dict[str, Path]:
+    """Synthetic videos and their segment tables; returns the paths (videos, train/valid CSVs, label map).
+
+    ``generator``: more ``generate_dataset`` options (frame rate, objects, motion ranges, motion style, ...).
+    """
     from tspvideo.data import annotations as ann
     from tspvideo.data.synthetic import generate_dataset
 
     root = Path(out_dir)
-    dataset = generate_dataset(root, num_videos=config.num_videos, num_classes=config.num_classes, fps=30.0,
+    options = {"fps": 30.0, "max_instances": 3, **(generator or {})}
+    dataset = generate_dataset(root, num_videos=config.num_videos, num_classes=config.num_classes,
                                size=config.video_size, seed=config.seed, min_duration=config.min_duration,
-                               max_duration=config.max_duration, max_instances=3, progress=config.progress)
+                               max_duration=config.max_duration, progress=config.progress, **options)
     videos, problems = ann.read_activitynet_style_json(dataset.annotations_path, SPLITS)
     video_dir = root / "videos"
     metadata, probe_problems = ann.metadata_from_probe(videos, [video_dir], workers=2, progress=False)

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, object] = {
     "backbone_lr": 1e-4,
     "fc_lr": 2e-3,
     "epochs": 8,
+    "optimizer": "sgd",
     "momentum": 0.9,
     "weight_decay": 0.005,
     "lr_warmup_epochs": 2.0,

@@ -7,49 +7,81 @@ import dataclasses
 
 from tspvideo.commands import add_command, add_num_videos
 
+# Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
+OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
+             "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
+             "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
+             "workers": "workers"}
+
 
 def register(subparsers) -> None:
     """Add the ``experiment`` subcommand."""
-    from tspvideo.experiment import ExperimentConfig
+    from tspvideo.experiment import PRESETS
 
-    defaults = ExperimentConfig()
+    cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
     parser = add_command(
         subparsers, "experiment", "pretrain TSP, TAC and TSP w/o GVF on synthetic data and compare their features",
         "For each seed: one initial encoder, trained as TSP, TAC and TSP without GVF with the same data and "
         "schedule; features of every video with each (and with the initial encoder); the localization probe, "
         "length breakdown and temporal-sensitivity scores of each; a table like the paper's Table 1 (mean +- std "
-        "over seeds), OUT/results.json ({variant: {metric: [one value per seed]}}) and similarity figures in "
-        "OUT/figures. Rerunning with the same --out continues an interrupted run. Without --weights every seed "
-        "starts from random weights (nothing is downloaded).")
+        "over seeds, paired TSP - TAC differences with a bootstrap interval and a sign test), OUT/results.json "
+        "({variant: {metric: [one value per seed]}}), OUT/comparison.json and figures in OUT/figures. Rerunning "
+        "with the same --out continues an interrupted run. Without --weights every seed starts from random "
+        "weights (nothing is downloaded).")
     parser.add_argument("--out", required=True, help="folder for everything the experiment writes")
-    parser.add_argument("--quick", action="store_true",
-                        help="the smallest configuration that runs every step (2 seeds, 6 tiny videos, 1 epoch); "
-                             "other size options are ignored")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds), help="seeds (one run each)")
-    add_num_videos(parser, defaults.num_videos, "number of synthetic videos")
-    parser.add_argument("--classes", type=int, default=defaults.num_classes, help="number of synthetic classes")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs of every variant")
-    parser.add_argument("--backbone", default=defaults.backbone, help="encoder architecture")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help=f"sizes: cpu (default: {cpu.backbone}, {len(cpu.seeds)} seeds, minutes a seed on 2 "
+                             f"cores), gpu ({gpu.backbone}, {gpu.num_videos} videos, {gpu.epochs} epochs, "
+                             f"{len(gpu.seeds)} seeds: one H100/H200), quick (a smoke test: every step at toy "
+                             "sizes, numbers mean nothing)")
+    parser.add_argument("--quick", action="store_true", help="same as --preset quick")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="seeds (one run each; default: the preset's)")
+    add_num_videos(parser, None, "number of synthetic videos (default: the preset's)")
+    parser.add_argument("--classes", type=int, default=None, help="number of synthetic classes (default: 4)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs of every variant")
+    parser.add_argument("--backbone", default=None,
+                        help=f"encoder architecture (default: the preset's, {cpu.backbone} / {gpu.backbone})")
+    # Backbones with fixed input sizes need these, e.g. s3d: --clip-len 16 --fps 15 --resize 240 240 --crop 224.
+    parser.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the preset's)")
+    parser.add_argument("--fps", type=float, default=None, help="frame rate clips are sampled at")
+    parser.add_argument("--resize", type=int, nargs=2, default=None, metavar=("H", "W"), help="frames resized to")
+    parser.add_argument("--crop", type=int, default=None, help="square crop size")
+    parser.add_argument("--feature-stride", type=int, default=None,
+                        help="frames (at --fps) between features (default: half a clip)")
+    parser.add_argument("--batch-size", type=int, default=None, help="training clips per step")
     parser.add_argument("--weights", default=None,
                         help="initial backbone weights (registered name, URL or file, e.g. Kinetics ones); "
                              "default: seeded random weights")
-    parser.add_argument("--probe-epochs", type=int, default=defaults.probe_epochs, help="localization probe epochs")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="data loading processes")
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda")
+    parser.add_argument("--probe-epochs", type=int, default=None, help="localization probe epochs")
+    parser.add_argument("--workers", type=int, default=None, help="data loading processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
+def build_config(args: argparse.Namespace):
+    """The experiment configuration of the parsed options: the preset, then each option given."""
+    from tspvideo.experiment import PRESETS
+
+    config = PRESETS["quick" if args.quick else args.preset]
+    changes = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
+    for key in ("seeds", "resize"):
+        if key in changes:
+            changes[key] = tuple(changes[key])
+    config = dataclasses.replace(config, device=args.device, progress=not args.no_progress, weights=args.weights,
+                                 **changes)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the experiment and print its table; exit code 0."""
-    from tspvideo.experiment import QUICK_CONFIG, ExperimentConfig, run_experiment
+    from tspvideo.experiment import run_experiment
 
-    runtime = {"device": args.device, "progress": not args.no_progress, "weights": args.weights}
-    if args.quick:
-        config = dataclasses.replace(QUICK_CONFIG, **runtime)
-    else:
-        config = ExperimentConfig(seeds=tuple(args.seeds), num_videos=args.num_videos, num_classes=args.classes,
-                                  epochs=args.epochs, backbone=args.backbone, probe_epochs=args.probe_epochs,
-                                  workers=args.workers, **runtime)
-    run_experiment(args.out, config)
+    quick = args.quick or args.preset == "quick"
+    if quick:
+        print("--quick: a smoke test of every step at toy sizes; its numbers mean nothing", flush=True)
+    run_experiment(args.out, build_config(args))
+    if quick:
+        print("(--quick: a smoke test; the numbers above mean nothing)", flush=True)
     return 0

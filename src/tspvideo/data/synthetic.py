@@ -192,6 +192,22 @@ class VideoPlan:
         return mask
 
 
+@dataclass(frozen=True)
+class MotionSettings:
+    """How fast things move in one video: the class patterns' ranges and the video's motion style.
+
+    ``scale`` multiplies the background drift speed: a per-video *motion style* (calm or busy videos) while
+    the actions stay as they are. With it, how fast objects move says little about foreground vs background
+    across videos (a busy video's background moves about as fast as a calm video's action); compared with
+    the rest of the same video, which is what a global video feature carries, it says more.
+    """
+
+    frequency_range: tuple[float, float] = _FREQ_RANGE
+    amplitude_range: tuple[float, float] = _AMPLITUDE_RANGE
+    walk_speed: float = _WALK_SPEED
+    scale: float = 1.0
+
+
 def _triangle(u: np.ndarray) -> np.ndarray:
     """Triangle wave of period 1 with values in [-1, 1]."""
     return 4.0 * np.abs(u - np.floor(u + 0.5)) - 1.0
@@ -241,7 +257,8 @@ def _pattern_extent(inst: ActionInstance) -> tuple[float, float, float]:
 
 
 def _draw_instances(rng: np.random.Generator, duration: float, labels: Sequence[int], n_objects: int,
-                    min_action: float, max_action: float, short_side: int) -> list[ActionInstance]:
+                    min_action: float, max_action: float, short_side: int,
+                    motion: MotionSettings) -> list[ActionInstance]:
     """Place ``len(labels)`` instances with background gaps between them, in time order."""
     n = len(labels)
     lengths = rng.uniform(min_action, max_action, size=n)
@@ -259,13 +276,13 @@ def _draw_instances(rng: np.random.Generator, duration: float, labels: Sequence[
         if MOTION_PATTERNS[label] == "pulse":
             amplitude = rng.uniform(*_PULSE_RANGE)
         else:
-            amplitude = rng.uniform(*_AMPLITUDE_RANGE) * short_side
+            amplitude = rng.uniform(*motion.amplitude_range) * short_side
         instances.append(ActionInstance(
             label_id=label,
             start=round(float(start), 3),
             end=round(float(end), 3),
             actor=int(rng.integers(n_objects)),
-            frequency=float(rng.uniform(*_FREQ_RANGE)),
+            frequency=float(rng.uniform(*motion.frequency_range)),
             phase=float(rng.uniform(0, 2 * np.pi)),
             amplitude=float(amplitude),
             direction=int(rng.choice([-1, 1])),
@@ -309,19 +326,22 @@ def _random_colors(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: int, rate: Fraction,
                duration: float, labels: Sequence[int], n_objects: int = 3, min_action: float = 1.5,
-               max_action: float = 8.0) -> VideoPlan:
+               max_action: float = 8.0, motion: MotionSettings | None = None) -> VideoPlan:
     """Draw the content of one video: objects, instances of the given classes, and per-frame tracks.
 
     Background: every object drifts as a smooth random walk (Ornstein-Uhlenbeck velocity, reflecting
     walls) and its size wanders slowly. Inside an instance the acting object follows the class pattern
     around a centre near where it was, fading in over ``_RAMP_S`` so that its position is continuous;
     the other objects keep drifting. After the instance the random walk goes on from where it ended.
+    ``motion`` sets the patterns' frequencies and amplitudes, the drift speed and this video's motion style
+    (a factor on the drift speed); default: the module's ranges, no style.
     """
+    motion = motion or MotionSettings()
     short = min(width, height)
     num_frames = max(1, int(round(duration * rate)))
     duration = float(num_frames / rate)
     dt = 1.0 / float(rate)
-    instances = _draw_instances(rng, duration, labels, n_objects, min_action, max_action, short)
+    instances = _draw_instances(rng, duration, labels, n_objects, min_action, max_action, short, motion)
 
     shapes = [SHAPES[i] for i in rng.integers(len(SHAPES), size=n_objects)]
     colors = _random_colors(rng, n_objects)
@@ -334,7 +354,7 @@ def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: i
     hi = np.stack([width - max_r, height - max_r], axis=1)
 
     pos = rng.uniform(lo, hi)
-    speed = _WALK_SPEED * short
+    speed = motion.walk_speed * short * motion.scale
     vel = rng.normal(0, speed, size=(n_objects, 2))
     log_size = rng.normal(0, _WALK_LOG_SIZE_STD, size=n_objects)
     size_rate = rng.normal(0, _WALK_SIZE_SPEED, size=n_objects)
@@ -480,11 +500,16 @@ def _iter_chunks(plan: VideoPlan) -> Iterator[np.ndarray]:
 
 
 def encode_video(plan: VideoPlan, path: str | os.PathLike, crf: int = DEFAULT_CRF,
-                 preset: str = DEFAULT_PRESET) -> None:
-    """Render ``plan`` and encode it as h264 (libx264, yuv420p) constant-rate mp4 at ``path``, atomically."""
+                 preset: str = DEFAULT_PRESET, keyframe_interval: int | None = None) -> None:
+    """Render ``plan`` and encode it as h264 (libx264, yuv420p) constant-rate mp4 at ``path``, atomically.
+
+    ``keyframe_interval`` (frames; None: x264's default of 250) bounds what reading one clip decodes: a
+    clip is decoded from the keyframe before it.
+    """
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
-            stream = _open_h264_stream(container, plan.rate, plan.width, plan.height, crf, preset)
+            stream = _open_h264_stream(container, plan.rate, plan.width, plan.height, crf, preset,
+                                       gop_size=keyframe_interval)
             for chunk in _iter_chunks(plan):
                 for rgb in chunk:
                     for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
@@ -518,6 +543,14 @@ class SyntheticConfig:
     num_objects: int = 3
     crf: int = DEFAULT_CRF
     preset: str = DEFAULT_PRESET
+    # Motion (see MotionSettings): pattern frequencies (Hz) and amplitudes (fraction of the smaller side),
+    # background drift speed (sides per second) and the per-video motion style: each video's speed factor
+    # is drawn log-uniformly in [1 / motion_style, motion_style] (1: every video alike).
+    frequency_range: tuple[float, float] = _FREQ_RANGE
+    amplitude_range: tuple[float, float] = _AMPLITUDE_RANGE
+    walk_speed: float = _WALK_SPEED
+    motion_style: float = 1.0
+    keyframe_interval: int | None = None  # frames; None: x264's default (250)
 
     def validate(self) -> None:
         """Raise ``TspVideoError`` with a clear message for parameters that cannot work."""
@@ -542,6 +575,18 @@ class SyntheticConfig:
                                 f"{needed} s (one action of min-action seconds plus background)")
         if not 0 <= self.valid_fraction < 1:
             raise TspVideoError(f"valid-fraction must be in [0, 1), got {self.valid_fraction}")
+        for name in ("frequency_range", "amplitude_range"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise TspVideoError(f"{name.replace('_', '-')} must be two numbers with 0 < low <= high, "
+                                    f"got {low}, {high}")
+        if self.keyframe_interval is not None and self.keyframe_interval < 1:
+            raise TspVideoError(f"keyframe-interval must be >= 1 frame, got {self.keyframe_interval}")
+        if self.walk_speed < 0:
+            raise TspVideoError(f"walk-speed must be >= 0, got {self.walk_speed}")
+        if self.motion_style < 1:
+            raise TspVideoError(f"motion-style must be >= 1 (the largest per-video speed factor), "
+                                f"got {self.motion_style}")
         if self.num_objects < 1:
             raise TspVideoError(f"need at least 1 object, got {self.num_objects}")
         if self.preset not in X264_PRESETS:
@@ -596,15 +641,23 @@ def plan_dataset(cfg: SyntheticConfig) -> tuple[list[VideoPlan], list[str]]:
     valid = set(dataset_rng.permutation(cfg.num_videos)[:n_valid].tolist())
     subsets = ["validation" if i in valid else "training" for i in range(cfg.num_videos)]
 
+    scales = np.ones(cfg.num_videos)
+    if cfg.motion_style > 1:
+        # A stream of its own, drawn after the others: datasets without a style stay exactly as they were.
+        style_rng = np.random.default_rng(root.spawn(1)[0])
+        scales = np.exp(style_rng.uniform(-1, 1, size=cfg.num_videos) * math.log(cfg.motion_style))
+
     plans = []
     offset = 0
     for i in range(cfg.num_videos):
+        motion = MotionSettings(tuple(cfg.frequency_range), tuple(cfg.amplitude_range), cfg.walk_speed,
+                                float(scales[i]))
         video_labels = labels[offset:offset + counts[i]]
         offset += counts[i]
         plans.append(plan_video(
             np.random.default_rng(video_seeds[i]), f"synth_{i:05d}", width=cfg.width, height=cfg.height,
             rate=rate, duration=float(durations[i]), labels=video_labels, n_objects=cfg.num_objects,
-            min_action=cfg.min_action, max_action=cfg.max_action,
+            min_action=cfg.min_action, max_action=cfg.max_action, motion=motion,
         ))
     return plans, subsets
 
@@ -619,7 +672,10 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
                      min_duration: float = 25.0, max_duration: float = 35.0, valid_fraction: float = 0.25,
                      *, min_instances: int = 1, max_instances: int = 4, min_action: float = 1.5,
                      max_action: float = 8.0, num_objects: int = 3, crf: int = DEFAULT_CRF,
-                     preset: str = DEFAULT_PRESET, progress: bool = False) -> SyntheticDataset:
+                     preset: str = DEFAULT_PRESET, frequency_range: tuple[float, float] = _FREQ_RANGE,
+                     amplitude_range: tuple[float, float] = _AMPLITUDE_RANGE, walk_speed: float = _WALK_SPEED,
+                     motion_style: float = 1.0, keyframe_interval: int | None = None,
+                     progress: bool = False) -> SyntheticDataset:
     """Write a synthetic untrimmed-video dataset to ``out_dir`` and describe what was written.
 
     Layout: ``videos/<video_id>.mp4`` (h264, yuv420p, constant ``fps``), ``annotations.json``
@@ -632,6 +688,8 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
         height=int(size[1]), seed=seed, min_duration=min_duration, max_duration=max_duration,
         valid_fraction=valid_fraction, min_instances=min_instances, max_instances=max_instances,
         min_action=min_action, max_action=max_action, num_objects=num_objects, crf=crf, preset=preset,
+        frequency_range=tuple(frequency_range), amplitude_range=tuple(amplitude_range), walk_speed=walk_speed,
+        motion_style=motion_style, keyframe_interval=keyframe_interval,
     )
     plans, subsets = plan_dataset(cfg)
     names = label_names(num_classes)
@@ -648,7 +706,7 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
     video_paths = {}
     for plan, subset in iterator:
         path = videos_dir / f"{plan.video_id}.mp4"
-        encode_video(plan, path, crf=crf, preset=preset)
+        encode_video(plan, path, crf=crf, preset=preset, keyframe_interval=keyframe_interval)
         video_paths[plan.video_id] = path
         database[plan.video_id] = {
             "subset": subset,

@@ -2,7 +2,8 @@
 
 The paper's: ``r2plus1d_34``, ``r2plus1d_18``, ``r3d_18`` (torchvision's VideoResNet, 512-d features),
 named as the released checkpoints. torchvision's newer Kinetics models: ``s3d`` (1024-d), ``mvit_v2_s``
-(768-d), ``swin3d_t``/``swin3d_s`` (768-d), ``swin3d_b`` (1024-d), see ``torchvision_backbones``.
+(768-d), ``swin3d_t``/``swin3d_s`` (768-d), ``swin3d_b`` (1024-d), see ``torchvision_backbones``. For
+experiments on a CPU: ``c3d_tiny`` (128-d, no pretrained weights), see ``small_backbones``.
 Parameter names are torchvision's, which is what checkpoints store under ``features.``.
 """
 
@@ -25,6 +26,7 @@ from torchvision.models.video.resnet import (
 )
 
 from tspvideo.errors import TspVideoError, lookup
+from tspvideo.models.small_backbones import SMALL_BACKBONES, SmallSpec
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
 
 
@@ -78,12 +80,13 @@ class BackboneSpec:
         return model
 
 
-BACKBONES: dict[str, BackboneSpec | TorchvisionSpec] = {
+BACKBONES: dict[str, BackboneSpec | TorchvisionSpec | SmallSpec] = {
     "r2plus1d_34": BackboneSpec("r2plus1d_34", (3, 4, 6, 3), Conv2Plus1D, R2Plus1dStem,
                                 block=PerConvMidplanesBlock, batchnorm_eps=1e-3, batchnorm_momentum=0.9),
     "r2plus1d_18": BackboneSpec("r2plus1d_18", (2, 2, 2, 2), Conv2Plus1D, R2Plus1dStem),
     "r3d_18": BackboneSpec("r3d_18", (2, 2, 2, 2), Conv3DSimple, BasicStem),
     **TORCHVISION_BACKBONES,
+    **SMALL_BACKBONES,  # for experiments on a CPU; no pretrained weights
 }
 
 
@@ -92,7 +95,7 @@ def available_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec:
+def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec | SmallSpec:
     """The spec of a backbone; unknown names get an error suggesting close matches."""
     return lookup(BACKBONES, name, "backbone", f"available: {', '.join(available_backbones())}", cutoff=0.5)
 

@@ -29,5 +29,5 @@ def clip_gflops(backbone: str, clip_len: int, crop: tuple[int, int]) -> float:
 # `tspvideo models` lists them instantly; a test recomputes every value.
 RECIPE_GFLOPS = {
     "r2plus1d_34": 152.4, "r2plus1d_18": 81.0, "r3d_18": 81.4, "s3d": 287.7, "mvit_v2_s": 128.4,
-    "swin3d_t": 175.5, "swin3d_s": 331.4, "swin3d_b": 562.7,
+    "swin3d_t": 175.5, "swin3d_s": 331.4, "swin3d_b": 562.7, "c3d_tiny": 1.6,
 }
