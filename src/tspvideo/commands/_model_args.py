@@ -68,7 +68,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                      help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "
                           'needs `pip install "tspvideo[nvdec]"`; a video NVDEC cannot decode, or of variable frame '
                           "rate, is decoded with PyAV, with a warning; --workers N adds N PyAV workers beside it, "
-                          "default none)")
+                          "none unless asked)")
     run.add_argument("--nvdec-sessions", type=int, default=4,
                      help="NVDEC decoders running at once with --backend nvdec (default: 4)")
     run.add_argument("--amp", choices=PRECISIONS, default="auto",
