@@ -4,7 +4,8 @@
 and a global max pool (a small moving object anywhere in the frame counts): 128-d clip features, ~0.3M
 parameters (R3D-18 has 33M). Its input is the clip and the clip minus its mean frame (6 channels), which
 hands the network what moves. From random weights and a few thousand synthetic clips it learns motion
-patterns in minutes on two CPU cores, which is what `tspvideo experiment` needs; it has no pretrained weights and is not part of the paper.
+patterns in minutes on two CPU cores, which is what `tspvideo experiment` needs; it has no pretrained
+weights and is not part of the paper.
 """
 
 from __future__ import annotations
