@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tspvideo.commands import add_num_videos
 from tspvideo.data.datasets import BalancedSampler, ClipSpec, SegmentClipDataset, seed_worker
 from tspvideo.data.segments import read_label_map, read_segment_table
-from tspvideo.demo import DemoConfig, prepare_dataset
+from tspvideo.steps import prepare_synthetic_dataset
 
 
 def measure(dataset: SegmentClipDataset, workers: int, batch_size: int, batches: int) -> tuple[int, float]:
@@ -55,9 +55,9 @@ def main() -> None:
     torch.set_num_threads(1)  # the transform runs in each worker; one thread each, as in training
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        config = DemoConfig(num_videos=args.num_videos, num_classes=3, video_size=(width, height), min_duration=30.0,
-                            max_duration=40.0, progress=False)
-        paths = prepare_dataset(Path(tmp), config)
+        paths = prepare_synthetic_dataset(Path(tmp), num_videos=args.num_videos, num_classes=3,
+                                          video_size=(width, height), min_duration=30.0, max_duration=40.0,
+                                          progress=False)
         dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,
                                      label_map=read_label_map(paths["label_map"]),
                                      spec=ClipSpec(clip_len=args.clip_len, fps=15.0, clips_per_segment=5))

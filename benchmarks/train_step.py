@@ -47,15 +47,15 @@ def run(args: argparse.Namespace, amp: str | None, channels_last: bool) -> float
                                 weight_decay=0.005)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupMultiStep(args.steps + 1, 0, [], 0.01))
     scaler = torch.amp.GradScaler(device.type, enabled=False)
-    loop_args = argparse.Namespace(batch_size=args.batch_size, epochs=1, channels_last=channels_last, amp=amp,
-                                   alpha_action=1.0, alpha_region=1.0, action_loss_norm="foreground")
+    loop = {"epoch": 0, "epochs": 1, "batch_size": args.batch_size, "amp": amp, "channels_last": channels_last,
+            "show_progress": False}
     warmup = fake_batches(1, args.batch_size, args.frames, args.crop, 200)
-    train_one_epoch(model, optimizer, scheduler, scaler, warmup, device, 0, loop_args, show_progress=False)
+    train_one_epoch(model, warmup, optimizer, scheduler, scaler, device, **loop)
     batches = fake_batches(args.steps, args.batch_size, args.frames, args.crop, 200)
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    stats = train_one_epoch(model, optimizer, scheduler, scaler, batches, device, 0, loop_args, show_progress=False)
+    stats = train_one_epoch(model, batches, optimizer, scheduler, scaler, device, **loop)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return stats["clips"] / (time.perf_counter() - started)

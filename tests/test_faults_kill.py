@@ -22,6 +22,7 @@ import torch
 from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
 
 import tspvideo.train as train
+import tspvideo.train.run as train_run
 from tspvideo.data.synthetic import write_index_video
 from tspvideo.models.weights import read_checkpoint
 
@@ -73,17 +74,17 @@ sys.path.insert(0, {tests!r})
 import test_train
 test_train.patch_tiny_model()
 import torch
-from tspvideo import train
+from tspvideo.train import run as train_run
 
 marker, mode = Path(os.environ["MARKER"]), os.environ["KILL_MODE"]
-real_epoch, real_save = train.train_one_epoch, torch.save
+real_epoch, real_save = train_run.train_one_epoch, torch.save
 
 
-def train_one_epoch(model, optimizer, scheduler, scaler, loader, device, epoch, *args, **kwargs):
+def train_one_epoch(*args, epoch, **kwargs):
     if mode == "epoch" and epoch == 1:  # inside the second epoch: hang until killed
         marker.write_text("epoch 2")
         time.sleep(600)
-    return real_epoch(model, optimizer, scheduler, scaler, loader, device, epoch, *args, **kwargs)
+    return real_epoch(*args, epoch=epoch, **kwargs)
 
 
 def save(obj, path, *args, **kwargs):
@@ -95,7 +96,7 @@ def save(obj, path, *args, **kwargs):
     return real_save(obj, path, *args, **kwargs)
 
 
-train.train_one_epoch = train_one_epoch
+train_run.train_one_epoch = train_one_epoch
 torch.save = save
 from tspvideo.cli import main
 sys.exit(main(["train", *sys.argv[1:]]))
@@ -206,8 +207,8 @@ def straight_run(data, tmp_path_factory):  # noqa: F811
     """An uninterrupted 3-epoch run (in process, tiny model): the reference for the resumed ones."""
     out = tmp_path_factory.mktemp("straight")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train, "create_model", tiny_create_model)
-        train.main(parse(train_argv(data, out, *COMMON)))
+        mp.setattr(train_run, "create_model", tiny_create_model)
+        train.train(parse(train_argv(data, out, *COMMON)))
     return read_checkpoint(out / "checkpoint.pth")
 
 
@@ -230,8 +231,8 @@ def test_sigkill_during_training_then_resume(mode, data, straight_run, tmp_path,
     metrics = (out / "metrics.csv").read_text(encoding="utf-8").splitlines()
     assert metrics[0].startswith("epoch,") and len(metrics) == 2
 
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
-    train.main(parse(train_argv(data, out, *COMMON, "--resume")))
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+    train.train(parse(train_argv(data, out, *COMMON, "--resume")))
     resumed = read_checkpoint(out / "checkpoint.pth")
     assert resumed["epoch"] == straight_run["epoch"] == 2
     for key, value in straight_run["model"].items():

@@ -17,6 +17,8 @@ import tspvideo.commands.gvf as gvf_command
 import tspvideo.fileio as fileio
 import tspvideo.models.weights as weights
 import tspvideo.train as train
+import tspvideo.train.loop as train_loop
+import tspvideo.train.run as train_run
 from tspvideo.cli import main
 from tspvideo.data.synthetic import write_index_video
 from tspvideo.errors import TspVideoError
@@ -152,8 +154,8 @@ def trained(data, tmp_path_factory):  # noqa: F811
     """A finished 1-epoch run of the tiny model."""
     out = tmp_path_factory.mktemp("trained")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train, "create_model", tiny_create_model)
-        train.main(parse(train_argv(data, out, "--epochs", "1")))
+        mp.setattr(train_run, "create_model", tiny_create_model)
+        train.train(parse(train_argv(data, out, "--epochs", "1")))
     return out
 
 
@@ -162,7 +164,7 @@ def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, ca
     bigger = tmp_path / "labels.json"
     bigger.write_text(json.dumps([*labels, "extra"]))
     # evaluate a checkpoint with a label map of another size
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     monkeypatch.setattr(weights, "TSPModel", lambda c: tiny_create_model(c.backbone, c.num_classes, c.heads, c.gvf))
     code = main(["evaluate", "--checkpoint", str(trained / "best.pth"), "--valid-csv", str(data["valid"]),
                  "--video-dir", str(data["videos"]), "--label-map", str(bigger), "--gvf", str(data["gvf"]),
@@ -186,8 +188,8 @@ def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, ca
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data, tmp_path, capsys, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
-    real_loss = train.tsp_loss
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+    real_loss = train_loop.tsp_loss
     calls = {"n": 0}
 
     def loss(outputs, *args, **kwargs):
@@ -195,7 +197,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data, tmp_pa
         calls["n"] += 1
         return (total * float("nan") if calls["n"] > 4 else total), parts  # epoch 1 has 3 steps
 
-    monkeypatch.setattr(train, "tsp_loss", loss)
+    monkeypatch.setattr(train_loop, "tsp_loss", loss)
     out = tmp_path / "run"
     assert main(["train", *train_argv(data, out, "--epochs", "3")]) == 2
     _one_line_error(capsys, "epoch 2", "the loss is nan")
@@ -222,7 +224,7 @@ def test_full_disk_during_extraction(videos, tmp_path, capsys, monkeypatch, tiny
 
 
 def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     real_save = torch.save
     saves = {"n": 0}
 
@@ -234,7 +236,7 @@ def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch
             _enospc()
         return real_save(obj, path, *args, **kwargs)
 
-    monkeypatch.setattr(train.torch, "save", save)
+    monkeypatch.setattr(torch, "save", save)
     out = tmp_path / "run"
     assert main(["train", *train_argv(data, out, "--epochs", "2")]) == 2
     _one_line_error(capsys, f"cannot write {out / 'checkpoint.pth'}", "No space left on device")

@@ -14,11 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import tspvideo.train as train
+import tspvideo.train.loop as train_loop
+import tspvideo.train.run as train_run
 from tspvideo.cli import main as cli_main
-from tspvideo.demo import DemoConfig, prepare_dataset
+from tspvideo.commands.train import add_train_arguments, config_from_args
 from tspvideo.models.tsp import ModelConfig, TSPModel
 from tspvideo.models.weights import read_checkpoint
-from tspvideo.recipes import DEFAULTS
+from tspvideo.steps import prepare_synthetic_dataset
+from tspvideo.train import TrainConfig
+from tspvideo.train.recipes import DEFAULTS
 
 
 class TinyFeatures(nn.Module):
@@ -44,15 +48,15 @@ def tiny_create_model(backbone: str, num_classes: int = 0, heads=("action", "reg
 
 def patch_tiny_model() -> None:
     """Make ``tspvideo.train`` build tiny models (also used by the torchrun worker script)."""
-    train.create_model = tiny_create_model
+    train_run.create_model = tiny_create_model
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """Four short synthetic videos, their segment tables and a random GVF file."""
     root = tmp_path_factory.mktemp("train-data")
-    config = DemoConfig(num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0, progress=False)
-    paths = prepare_dataset(root, config)
+    paths = prepare_synthetic_dataset(root, num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0,
+                                      progress=False)
     rng = np.random.default_rng(0)
     paths["gvf"] = root / "gvf.h5"
     with h5py.File(paths["gvf"], "w") as h5:
@@ -69,10 +73,20 @@ def train_argv(data, out, *extra: str) -> list[str]:
             "--no-progress", *extra]
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
+def train_config(data, out, **options) -> TrainConfig:
+    """The tiny run of :func:`train_argv` as a config (what a notebook or the demo passes to ``train``)."""
+    base = {"train_csv": data["train"], "valid_csv": data["valid"], "video_dir": data["videos"],
+            "label_map": data["label_map"], "gvf": data["gvf"], "out": out, "backbone": "r2plus1d_18",
+            "weights": "none", "clip_len": 4, "clips_per_segment": 2, "resize": [24, 32], "crop": 16,
+            "batch_size": 4, "workers": 0, "device": "cpu", "no_progress": True}
+    return TrainConfig(**{**base, **options})
+
+
+def parse(argv: list[str]) -> TrainConfig:
+    """``tspvideo train`` flags -> the config the command passes to ``train``."""
     parser = argparse.ArgumentParser()
-    train.add_train_arguments(parser)
-    return parser.parse_args(argv)
+    add_train_arguments(parser)
+    return config_from_args(parser.parse_args(argv))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -89,20 +103,20 @@ def test_action_term_is_the_foreground_mean_by_default_as_the_original():
     action[torch.randperm(32)[:16]] = -1  # 16 of 32 clips are background
     region = (action < 0).long()
     outputs = {"features": torch.zeros(32, 512), "action": action_logits, "region": region_logits}
-    loss, parts = train.tsp_loss(outputs, action, region)
+    loss, parts = train_loop.tsp_loss(outputs, action, region)
     original = torch.nn.CrossEntropyLoss(ignore_index=-1)
     assert torch.allclose(loss, original(action_logits, action) + original(region_logits, region))
     foreground = action >= 0
     assert math.isclose(parts["action"], float(F.cross_entropy(action_logits[foreground], action[foreground]).detach()),
                         rel_tol=1e-6)
     # the whole-batch normalisation (an option) gives half of it here
-    _, clips_parts = train.tsp_loss(outputs, action, region, action_norm="clips")
+    _, clips_parts = train_loop.tsp_loss(outputs, action, region, action_norm="clips")
     assert math.isclose(clips_parts["action"], parts["action"] / 2, rel_tol=1e-6)
     # a batch without foreground: 0, where the original's mean over no clip is NaN
     background = torch.full((32,), -1)
     assert math.isnan(float(original(action_logits.detach(), background)))
     for norm in ("foreground", "clips"):
-        total, parts = train.tsp_loss(outputs, background, torch.ones(32, dtype=torch.long), action_norm=norm)
+        total, parts = train_loop.tsp_loss(outputs, background, torch.ones(32, dtype=torch.long), action_norm=norm)
         assert torch.isfinite(total) and parts["action"] == 0.0
 
 
@@ -113,7 +127,7 @@ def test_clips_normalisation_is_equation_1_clip_by_clip_and_background_adds_noth
     action = torch.tensor([2, -1, 0, -1])
     region = torch.tensor([0, 1, 0, 1])
     outputs = {"features": torch.zeros(4, 512), "action": action_logits, "region": region_logits}
-    loss, parts = train.tsp_loss(outputs, action, region, alpha_action=0.7, alpha_region=1.3, action_norm="clips")
+    loss, parts = train_loop.tsp_loss(outputs, action, region, alpha_action=0.7, alpha_region=1.3, action_norm="clips")
     per_clip = []
     for i in range(4):  # equation (1), clip by clip
         value = 1.3 * F.cross_entropy(region_logits[i:i + 1], region[i:i + 1])
@@ -127,13 +141,13 @@ def test_clips_normalisation_is_equation_1_clip_by_clip_and_background_adds_noth
 
     changed = action_logits.detach().clone()
     changed[[1, 3]] = 100 * torch.randn(2, 3)
-    loss2, _ = train.tsp_loss({**outputs, "action": changed}, action, region, 0.7, 1.3, action_norm="clips")
+    loss2, _ = train_loop.tsp_loss({**outputs, "action": changed}, action, region, 0.7, 1.3, action_norm="clips")
     assert torch.allclose(loss.detach(), loss2)
 
 
 def test_schedule_learning_rates_follow_the_formula():
     iters, warmup, milestones, gamma = 10, 2, [4, 6], 0.01
-    schedule = train.WarmupMultiStep(iters, warmup, milestones, gamma)
+    schedule = train_loop.WarmupMultiStep(iters, warmup, milestones, gamma)
     model = nn.Linear(2, 2)
     optimizer = torch.optim.SGD([{"params": [model.weight], "lr": 1e-4}, {"params": [model.bias], "lr": 2e-3}],
                                 lr=1.0)
@@ -153,7 +167,7 @@ def test_schedule_learning_rates_follow_the_formula():
         assert seen[it][1] == pytest.approx(2e-3 * formula(it), rel=1e-9)
     assert seen[20][1] == pytest.approx(2e-3)  # warm-up over: the base rate
     assert seen[40][1] == pytest.approx(2e-5) and seen[60][1] == pytest.approx(2e-7)
-    assert train.WarmupMultiStep(iters, 0, [], gamma)(0) == 1.0
+    assert train_loop.WarmupMultiStep(iters, 0, [], gamma)(0) == 1.0
 
 
 def test_tiny_batch_overfits():
@@ -168,13 +182,13 @@ def test_tiny_batch_overfits():
     losses = []
     for _ in range(20):
         outputs = model(clips, gvf)
-        loss, _ = train.tsp_loss(outputs, action, region)
+        loss, _ = train_loop.tsp_loss(outputs, action, region)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.05 * losses[0]
-    counts = train.accuracy_counts({k: v.detach() for k, v in outputs.items()}, action, region)
+    counts = train_loop.accuracy_counts({k: v.detach() for k, v in outputs.items()}, action, region)
     assert counts["action_correct"] == counts["action_total"] == 3
     assert counts["region_correct"] == counts["region_total"] == 4
 
@@ -182,9 +196,9 @@ def test_tiny_batch_overfits():
 def test_optimizer_option_defaults_to_the_original_sgd_and_offers_adamw():
     model = tiny_create_model("r3d_18", num_classes=3, heads=("action", "region"), gvf=None)
     groups = lambda: train.parameter_groups(model, 0.1, 0.2, freeze_stem=False)  # noqa: E731
-    sgd = train.build_optimizer("sgd", groups(), 0.2, 0.9, 0.005)
+    sgd = train_run.build_optimizer("sgd", groups(), 0.2, 0.9, 0.005)
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
-    adamw = train.build_optimizer("adamw", groups(), 0.2, 0.9, 0.005)
+    adamw = train_run.build_optimizer("adamw", groups(), 0.2, 0.9, 0.005)
     assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 0.005
     assert [g["lr"] for g in adamw.param_groups] == [0.1, 0.2]
     assert parse(["--train-csv", "a", "--video-dir", "v", "--out", "o"]).optimizer is None  # filled as "sgd"
@@ -201,13 +215,14 @@ def _weights(path) -> dict[str, torch.Tensor]:
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     common = ("--lr-warmup-epochs", "1", "--lr-milestones", "1", "--fc-lr", "0.05", "--backbone-lr", "0.01")
     assert cli_main(["train", *train_argv(data, straight, "--epochs", "2", *common)]) == 0
-    assert train.main(parse(train_argv(data, resumed, "--epochs", "1", *common)))["best"]["epoch"] == 0
+    options = {"lr_warmup_epochs": 1.0, "lr_milestones": [1.0], "fc_lr": 0.05, "backbone_lr": 0.01}
+    assert train.train(train_config(data, resumed, epochs=1, **options))["best"]["epoch"] == 0
     one_epoch = _weights(resumed / "checkpoint.pth")
-    result = train.main(parse(train_argv(data, resumed, "--epochs", "2", "--resume", *common)))
+    result = train.train(train_config(data, resumed, epochs=2, resume="auto", **options))
 
     a, b = _weights(straight / "checkpoint.pth"), _weights(resumed / "checkpoint.pth")
     assert a.keys() == b.keys()
@@ -234,9 +249,9 @@ def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, monkeyp
 
 
 def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     out = tmp_path / "run"
-    train.main(parse(train_argv(data, out, "--epochs", "1", "--lr-warmup-epochs", "0")))
+    train.train(train_config(data, out, epochs=1, lr_warmup_epochs=0.0))
     best = read_checkpoint(out / "best.pth")
     assert {"model", "model_config", "label_map", "preprocessing", "epoch", "args"} <= best.keys()
     assert "optimizer" not in best  # model-only: small, for extraction
@@ -252,8 +267,7 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert torch.equal(full["model"]["features.stem.weight"], initial["features.stem.weight"])
     assert not torch.equal(full["model"]["features.layer1.weight"], initial["features.layer1.weight"])
     unfrozen = tmp_path / "unfrozen"
-    train.main(parse(train_argv(data, unfrozen, "--epochs", "1", "--lr-warmup-epochs", "0", "--no-freeze-stem",
-                                "--sampling", "timestamp")))
+    train.train(train_config(data, unfrozen, epochs=1, lr_warmup_epochs=0.0, freeze_stem=False, sampling="timestamp"))
     assert read_checkpoint(unfrozen / "best.pth")["input"]["sampling"] == "timestamp"
     assert not torch.equal(_weights(unfrozen / "checkpoint.pth")["features.stem.weight"],
                            initial["features.stem.weight"])
@@ -273,11 +287,11 @@ def data_label_map(data) -> list[str]:
     (["--gvf-pool", "avg", "--alpha-action", "0.5"], {"fc2.weight": (2, 1024)}, (("action", "region"), "avg")),
 ])
 def test_variants_from_flags(data, tmp_path, monkeypatch, flags, heads_keys, config):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     argv = train_argv(data, tmp_path / "run", "--epochs", "1", *flags)
     if "--no-gvf" in flags or flags[:2] == ["--heads", "action"]:
         argv = [a for i, a in enumerate(argv) if a != "--gvf" and (i == 0 or argv[i - 1] != "--gvf")]
-    result = train.main(parse(argv))
+    result = train.train(parse(argv))
     checkpoint = read_checkpoint(tmp_path / "run" / "best.pth")
     for key, shape in heads_keys.items():
         assert checkpoint["model"][key].shape == shape
@@ -296,9 +310,9 @@ def test_clear_errors_for_inconsistent_flags(data, tmp_path):
     argv = train_argv(data, tmp_path / "run", "--epochs", "1")
     without_gvf = [a for i, a in enumerate(argv) if a != "--gvf" and argv[i - 1] != "--gvf"]
     with pytest.raises(TspVideoError, match="needs --gvf"):
-        train.main(parse(without_gvf))
+        train.train(parse(without_gvf))
     with pytest.raises(TspVideoError, match="fewer than one batch"):
-        train.main(parse(argv + ["--batch-size", "1000"]))
+        train.train(parse(argv + ["--batch-size", "1000"]))
     assert cli_main(["train", *without_gvf]) == 2
 
 
@@ -310,10 +324,9 @@ def test_progress_shows_steps_within_the_epoch(capsys):
                 "region": torch.tensor([0, 0, 1, 0]), "replaced": torch.zeros(4)} for _ in range(3)]
     optimizer = torch.optim.SGD(train.parameter_groups(model, 0.01, 0.01, freeze_stem=False), momentum=0.9)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    args = argparse.Namespace(epochs=1, batch_size=4, amp=None, channels_last=False, alpha_action=1.0,
-                              alpha_region=1.0, action_loss_norm="clips")
-    stats = train.train_one_epoch(model, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False), batches,
-                                  torch.device("cpu"), 0, args, show_progress=True)
+    stats = train.train_one_epoch(model, batches, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False),
+                                  torch.device("cpu"), epoch=0, epochs=1, batch_size=4, action_norm="clips",
+                                  show_progress=True)
     assert stats["clips"] == 12
     err = capsys.readouterr().err
     assert "step=3/3" in err and "epoch 1/1" in err
@@ -332,7 +345,7 @@ def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
     from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
     from tspvideo.data.segments import read_segment_table
 
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     table = SegmentClipDataset(read_segment_table(data["train"]), data["videos"], train=True,
                                spec=ClipSpec(clip_len=4, clips_per_segment=2)).num_clips()
     assert table["background"] > 0
@@ -341,7 +354,7 @@ def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
 
     def clips_per_epoch(name: str, *flags: str) -> int:
         argv = [a if a != str(tmp_path / "x") else str(tmp_path / name) for a in base]
-        return train.main(parse([*argv, *flags]))["metrics"][-1]["train_clips"]
+        return train.train(parse([*argv, *flags]))["metrics"][-1]["train_clips"]
 
     # The original's TAC: background clips stay in the batches (label -1), an epoch is all clips.
     assert clips_per_epoch("tac", "--heads", "action") == all_clips // 2 * 2
@@ -350,38 +363,38 @@ def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
 
 
 def test_tac_batches_carry_background_clips_that_the_loss_ignores(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     seen = []
-    real_loss = train.tsp_loss
+    real_loss = train_loop.tsp_loss
 
     def spy(outputs, action, region, *args, **kwargs):
         seen.append(action.clone())
         return real_loss(outputs, action, region, *args, **kwargs)
 
-    monkeypatch.setattr(train, "tsp_loss", spy)
-    train.main(parse(_without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--heads", "action"))))
+    monkeypatch.setattr(train_loop, "tsp_loss", spy)
+    train.train(parse(_without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--heads", "action"))))
     labels = torch.cat(seen)
     assert (labels == -1).any() and (labels >= 0).any()
 
 
 def test_region_only_needs_no_gvf_and_warns_when_one_is_ignored(data, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
-    train.main(parse(_without_gvf(train_argv(data, tmp_path / "a", "--epochs", "1", "--heads", "region"))))
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+    train.train(parse(_without_gvf(train_argv(data, tmp_path / "a", "--epochs", "1", "--heads", "region"))))
     assert read_checkpoint(tmp_path / "a" / "best.pth")["model"]["fc.weight"].shape == (2, 512)
-    train.main(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
+    train.train(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
     assert "ignores --gvf" in capsys.readouterr().out
     from tspvideo.errors import TspVideoError
 
     with pytest.raises(TspVideoError, match="needs --gvf"):
-        train.main(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
+        train.train(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
     with pytest.raises(TspVideoError, match="--heads region alone"):
-        train.main(parse(train_argv(data, tmp_path / "d", "--region-only-gvf")))
+        train.train(parse(train_argv(data, tmp_path / "d", "--region-only-gvf")))
 
 
 def test_recipe_fills_options_is_printed_and_explicit_flags_win(data, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     argv = _without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--recipe", "region-only-activitynet"))
-    train.main(parse(argv))
+    train.train(parse(argv))
     printed = capsys.readouterr().out
     assert "recipe region-only-activitynet" in printed and "fc_lr=0.002 " in printed and "batch_size=4*" in printed
     saved = read_checkpoint(tmp_path / "run" / "checkpoint.pth")["args"]
@@ -400,17 +413,36 @@ def _gvf_copy(data, path, **attrs):
 def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, reference_data_dir):
     from tspvideo.errors import TspVideoError
 
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     avg = _gvf_copy(data, tmp_path / "avg.h5", pool="avg", encoder="r2plus1d_34-tac_on_kinetics")
     argv = [a if a != str(data["gvf"]) else str(avg) for a in train_argv(data, tmp_path / "run", "--epochs", "1")]
     with pytest.raises(TspVideoError, match="avg-pooled .* --gvf-pool max"):
-        train.main(parse(argv + ["--gvf-pool", "max"]))
+        train.train(parse(argv + ["--gvf-pool", "max"]))
     with pytest.raises(TspVideoError, match="avg-pooled"):  # the max-GVF recipe asks for max too
-        train.main(parse(argv + ["--recipe", "tsp-activitynet", "--label-map", str(data["label_map"])]))
+        train.train(parse(argv + ["--recipe", "tsp-activitynet", "--label-map", str(data["label_map"])]))
     assert cli_main(["train", *argv, "--gvf-pool", "max"]) == 2
-    train.main(parse(argv))  # unset: the file's pooling
+    train.train(parse(argv))  # unset: the file's pooling
     assert read_checkpoint(tmp_path / "run" / "best.pth")["model_config"]["gvf"] == "avg"
     # a file without attributes (the original's released GVFs) still loads, as max unless told
-    assert train.gvf_attributes(reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
-    train.main(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
+    assert train_run.gvf_attributes(reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
+    train.train(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
     assert read_checkpoint(tmp_path / "plain" / "best.pth")["model_config"]["gvf"] == "avg"
+
+
+def test_every_train_flag_is_a_config_field_and_back():
+    """A training option lives in two places, the config field and its flag, with the same name."""
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    dests = {action.dest for action in parser._actions if action.dest != "help"}
+    assert dests == set(train.TrainConfig.__dataclass_fields__)
+
+
+def test_train_takes_a_config_and_leaves_it_unchanged(data, tmp_path, monkeypatch):
+    """``train(config)`` fills recipe options on a copy: the caller's config can be reused for another run."""
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+    config = train_config(data, tmp_path / "run", epochs=1, no_gvf=True, gvf=None)
+    before = config.to_dict()
+    result = train.train(config)
+    assert config.to_dict() == before and config.fc_lr is None
+    assert read_checkpoint(tmp_path / "run" / "checkpoint.pth")["args"]["fc_lr"] == 2e-3
+    assert result["best"]["epoch"] == 0

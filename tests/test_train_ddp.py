@@ -17,8 +17,8 @@ import sys
 sys.path.insert(0, {tests!r})
 import test_train
 test_train.patch_tiny_model()  # no BatchNorm: per-process batch statistics would differ from one process's
-from tspvideo import train
-train.main(test_train.parse(sys.argv[1:]))
+from tspvideo.train import train
+train(test_train.parse(sys.argv[1:]))
 """
 
 

@@ -10,7 +10,10 @@ import torch
 from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
 
 import tspvideo.train as train
+import tspvideo.train.loop as train_loop
+import tspvideo.train.run as train_run
 from tspvideo.cli import main as cli_main
+from tspvideo.extract import resolve_preprocess_on
 from tspvideo.models import weights
 from tspvideo.models.weights import read_checkpoint
 
@@ -24,7 +27,7 @@ def _rows(path) -> list[dict]:
 
 
 def test_device_input_trains_resumes_and_matches_the_worker_path(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     workers, device = tmp_path / "workers", tmp_path / "device"
     assert cli_main(["train", *train_argv(data, workers, "--epochs", "2", "--preprocess-on", "workers", *COMMON)]) == 0
     # one epoch on the device path, then resume it for the second
@@ -43,16 +46,16 @@ def test_device_input_trains_resumes_and_matches_the_worker_path(data, tmp_path,
 
 
 def test_auto_preprocesses_in_the_workers_on_cpu(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
-    train.main(parse(train_argv(data, tmp_path, "--epochs", "1")))
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+    train.train(parse(train_argv(data, tmp_path, "--epochs", "1")))
     checkpoint = read_checkpoint(tmp_path / "checkpoint.pth")
     assert checkpoint["args"]["preprocess_on"] == "auto" and checkpoint["preprocess_on"] == "workers"
 
 
 def test_evaluate_on_the_device_gives_the_workers_accuracies(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train, "create_model", tiny_create_model)
+    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     monkeypatch.setattr(weights, "TSPModel", lambda c: tiny_create_model(c.backbone, c.num_classes, c.heads, c.gvf))
-    train.main(parse(train_argv(data, tmp_path / "run", "--epochs", "1", *COMMON)))
+    train.train(parse(train_argv(data, tmp_path / "run", "--epochs", "1", *COMMON)))
     results = {}
     for where in ("workers", "device"):
         out = tmp_path / f"{where}.json"
@@ -77,8 +80,6 @@ def test_bad_preprocess_on_exits_2(data, tmp_path, capsys, command):  # noqa: F8
 
 
 def test_auto_means_device_on_cuda_and_workers_elsewhere():
-    from tspvideo.commands._model_args import resolve_preprocess_on
-
     assert resolve_preprocess_on("auto", torch.device("cuda")) == "device"  # only the device type is looked at
     assert resolve_preprocess_on("auto", "cpu") == "workers"
     assert resolve_preprocess_on("workers", torch.device("cuda")) == "workers"
@@ -92,4 +93,4 @@ def test_a_raw_batch_without_its_preprocessing_is_an_error_not_a_guess():
     batch = collate_raw_clips([{"clip": torch.zeros(2, 8, 8, 3, dtype=torch.uint8), "crop": torch.tensor([0, 0, 0]),
                                 "action": 0, "region": 0}])
     with pytest.raises(TspVideoError, match="raw clips"):
-        train._to_device(batch, torch.device("cpu"), False, None)
+        train_loop._to_device(batch, torch.device("cpu"), False, None)

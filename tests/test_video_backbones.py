@@ -22,15 +22,15 @@ import torchvision.transforms.v2.functional as TF
 
 from tspvideo.cli import main as cli_main
 from tspvideo.data.transforms import Preprocessing, resized_size
-from tspvideo.demo import DemoConfig, prepare_dataset
 from tspvideo.errors import TspVideoError
 from tspvideo.gvf import write_gvf
 from tspvideo.models.backbones import backbone_spec, check_input_size, enable_gradient_checkpointing
 from tspvideo.models.flops import RECIPE_GFLOPS, clip_gflops
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import WEIGHTS, default_recipe, load_model, read_checkpoint, resolve_weights
+from tspvideo.steps import prepare_synthetic_dataset
 from tspvideo.streaming import FrameStream
-from tspvideo.train import parameter_groups
+from tspvideo.train import build_model, parameter_groups
 
 NEW = ["s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b"]
 TORCHVISION_WEIGHTS = {  # our registered name -> torchvision's weights enum member
@@ -218,8 +218,8 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 def data(tmp_path_factory):
     """Synthetic videos (real encoded mp4) and a one-segment table: one clip per epoch, one step of one clip."""
     root = tmp_path_factory.mktemp("backbone-data")
-    paths = prepare_dataset(root, DemoConfig(num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0,
-                                             progress=False))
+    paths = prepare_synthetic_dataset(root, num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0,
+                                      progress=False)
     with open(paths["train"], newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     longest = max((r for r in rows if r["temporal-region-label"] == "Action"),
@@ -339,14 +339,9 @@ def test_gradient_checkpointing_of_a_cnn_and_impossible_inputs_are_refused(data,
 
 
 def test_weights_auto_starts_from_the_cached_torchvision_file(tmp_path, monkeypatch):
-    import argparse
-
-    from tspvideo.train import build_model
-
     monkeypatch.setenv("TSPVIDEO_CACHE", str(tmp_path))
     reference = _torchvision_file(tmp_path, "swin3d_t-kinetics400", seed=5)
-    args = argparse.Namespace(seed=0, backbone="swin3d_t", weights="auto", grad_checkpointing=False)
-    model = build_model(args, ("action", "region"), 3, "max")
+    model = build_model("swin3d_t", ("action", "region"), 3, "max", weights="auto", seed=0)
     expected = {k: v for k, v in reference.state_dict().items() if not k.startswith("head.")}
     assert expected.keys() == model.features.state_dict().keys()
     assert all(torch.equal(v, model.features.state_dict()[k]) for k, v in expected.items())

@@ -5,7 +5,7 @@ Steps, each through the library code a full run uses:
 1. ``tspvideo.data.synthetic``: untrimmed videos whose action classes are motion patterns;
 2. ``tspvideo.data.annotations``: the ActivityNet-style JSON -> train / valid segment tables;
 3. GVF: clip features of every video from the *initial* encoder, max-pooled (the paper's first step);
-4. ``tspvideo.train``: TSP training (both heads, GVF), validation and checkpoints every epoch;
+4. ``tspvideo.train.train(TrainConfig(...))``: TSP training (both heads, GVF), validation and checkpoints every epoch;
 5. ``tspvideo.extract``: features of every video with the trained encoder (``best.pth``);
 6. a summary: accuracies per epoch and the files written.
 
@@ -16,19 +16,27 @@ the accuracies say that the pipeline works, not what TSP achieves.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from tspvideo.data.segments import read_segment_table, write_segment_table
+from tspvideo.data.segments import read_segment_table
 from tspvideo.data.transforms import Preprocessing
-from tspvideo.errors import TspVideoError
-
-SPLITS = {"training": "train", "validation": "valid"}
+from tspvideo.distributed import resolve_device
+from tspvideo.fileio import save_json_atomic
+from tspvideo.gvf import write_gvf
+from tspvideo.models.weights import load_model
+from tspvideo.steps import (
+    dataset_train_config,
+    extract_folder,
+    initial_encoder,
+    prepare_synthetic_dataset,
+    save_initial_encoder,
+)
+from tspvideo.streaming import ClipSettings
+from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, TrainConfig, train
+from tspvideo.train.checkpoint import drop_resume_state
 
 
 @dataclass(frozen=True)
@@ -67,98 +75,38 @@ class DemoConfig:
 
 
 def prepare_dataset(out_dir: str | Path, config: DemoConfig, generator: dict | None = None) -> dict[str, Path]:
-    """Synthetic videos and their segment tables; returns the paths (videos, train/valid CSVs, label map).
-
-    ``generator``: more ``generate_dataset`` options (frame rate, objects, motion ranges, motion style, ...).
-    """
-    from tspvideo.data import annotations as ann
-    from tspvideo.data.synthetic import generate_dataset
-
-    root = Path(out_dir)
-    options = {"fps": 30.0, "max_instances": 3, **(generator or {})}
-    dataset = generate_dataset(root, num_videos=config.num_videos, num_classes=config.num_classes,
-                               size=config.video_size, seed=config.seed, min_duration=config.min_duration,
-                               max_duration=config.max_duration, progress=config.progress, **options)
-    videos, problems = ann.read_activitynet_style_json(dataset.annotations_path, SPLITS)
-    video_dir = root / "videos"
-    metadata, probe_problems = ann.metadata_from_probe(videos, [video_dir], workers=2, progress=False)
-    result = ann.build_segment_tables(videos, metadata)
-    fatal = [p for p in problems + probe_problems + result.problems if p.fatal]
-    if fatal:
-        raise TspVideoError(f"synthetic annotations: {fatal[0].video}: {fatal[0].detail}")
-    paths = {"root": root, "videos": video_dir, "annotations": dataset.annotations_path,
-             "label_map": dataset.label_map_path}
-    for split in SPLITS.values():
-        if split not in result.tables:
-            raise TspVideoError(f"the synthetic dataset has no {split} videos; use more videos")
-        paths[split] = root / f"{split}.csv"
-        write_segment_table(result.tables[split], paths[split])
-    return paths
+    """Synthetic videos and their segment tables at the demo's sizes; returns the paths (see
+    :func:`tspvideo.steps.prepare_synthetic_dataset`). ``generator``: more ``generate_dataset`` options."""
+    return prepare_synthetic_dataset(out_dir, num_videos=config.num_videos, num_classes=config.num_classes,
+                                     video_size=config.video_size, min_duration=config.min_duration,
+                                     max_duration=config.max_duration, seed=config.seed, progress=config.progress,
+                                     **(generator or {}))
 
 
-def _initial_encoder(config: DemoConfig):
-    """The encoder the GVF comes from (and training starts from): given weights, or seeded random ones."""
-    from tspvideo.models.tsp import create_model
-    from tspvideo.models.weights import load_backbone_weights
-
-    torch.manual_seed(config.seed)
-    model = create_model(config.backbone, heads=("region",), gvf=None)
-    if config.weights:
-        info = load_backbone_weights(model, config.weights)
-        name = info.name if info else config.weights
-    else:
-        name = "random-init"
-    return model.eval(), {"weights": name, "model_config": model.config.to_dict()}
+def train_config(paths: dict[str, Path], run_dir: Path, gvf_path: Path, config: DemoConfig,
+                 initial_weights: Path | None) -> TrainConfig:
+    """The demo's training run: TSP with both heads and the GVF, at the demo's sizes."""
+    return dataset_train_config(
+        paths, run_dir, gvf=gvf_path, backbone=config.backbone,
+        weights=str(initial_weights) if initial_weights else "none", clip_len=config.clip_len, fps=config.fps,
+        clips_per_segment=config.clips_per_segment, resize=list(config.resize), crop=config.crop,
+        epochs=config.epochs, batch_size=config.batch_size, backbone_lr=config.backbone_lr, fc_lr=config.fc_lr,
+        lr_warmup_epochs=config.warmup_epochs, lr_milestones=list(config.milestones),
+        freeze_stem=False,  # a random stem is worth training; the original freezes a pretrained one
+        workers=config.workers, device=config.device, seed=config.seed, no_progress=not config.progress)
 
 
 def _extract(videos: list[Path], out_dir: Path, model, description: dict, config: DemoConfig, device: str,
              stride: int):
-    from tspvideo.extract import ClipSettings, extract_dataset
-
-    settings = ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=stride)
     # Every demo run rebuilds its data and retrains, so features of an earlier run are replaced, not resumed.
-    report = extract_dataset(videos, out_dir, model, description, settings, batch_size=16, device=device,
-                             num_workers=config.workers, prep=config.preprocessing, progress=config.progress,
-                             overwrite=True)
-    if report.failed:
-        raise TspVideoError(f"feature extraction failed for {len(report.failed)} video(s): "
-                            f"{next(iter(report.failed.values()))}")
-    return report
-
-
-def train_arguments(paths: dict[str, Path], run_dir: Path, gvf_path: Path, config: DemoConfig,
-                    initial_weights: Path | None) -> argparse.Namespace:
-    """The ``tspvideo train`` arguments of the demo, parsed by the real parser."""
-    from tspvideo.train import add_train_arguments
-
-    parser = argparse.ArgumentParser(prog="tspvideo train")
-    add_train_arguments(parser)
-    argv = [
-        "--train-csv", str(paths["train"]), "--valid-csv", str(paths["valid"]), "--video-dir", str(paths["videos"]),
-        "--label-map", str(paths["label_map"]), "--gvf", str(gvf_path), "--out", str(run_dir),
-        "--backbone", config.backbone, "--weights", str(initial_weights) if initial_weights else "none",
-        "--clip-len", str(config.clip_len), "--fps", str(config.fps),
-        "--clips-per-segment", str(config.clips_per_segment),
-        "--resize", *map(str, config.resize), "--crop", str(config.crop),
-        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-        "--backbone-lr", str(config.backbone_lr), "--fc-lr", str(config.fc_lr),
-        "--lr-warmup-epochs", str(config.warmup_epochs), "--lr-milestones", *map(str, config.milestones),
-        "--no-freeze-stem",  # a random stem is worth training; the original freezes a pretrained one
-        "--workers", str(config.workers), "--device", config.device, "--seed", str(config.seed),
-    ]
-    if not config.progress:
-        argv.append("--no-progress")
-    return parser.parse_args(argv)
+    return extract_folder(videos, out_dir, model, description,
+                          settings=ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=stride),
+                          prep=config.preprocessing, device=device, workers=config.workers, progress=config.progress,
+                          overwrite=True)
 
 
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     """Run every step into ``out_dir`` and print a summary; returns it as a dict."""
-    from tspvideo import train
-    from tspvideo.distributed import resolve_device
-    from tspvideo.fileio import save_json_atomic
-    from tspvideo.gvf import write_gvf
-    from tspvideo.models.weights import load_model
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = str(resolve_device(config.device))
@@ -184,10 +132,9 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     step("gvf", f"2/5 global video features from the initial encoder ({config.weights or 'random weights'})")
     if not config.weights:
         print("   no download here: the initial encoder is randomly initialised (pass --weights for Kinetics ones)")
-    encoder, description = _initial_encoder(config)
+    encoder, description = initial_encoder(config.backbone, config.weights, config.seed)
     initial_path = out / "initial_encoder.pth"
-    train.save_checkpoint(initial_path, {"model": encoder.state_dict(), "model_config": encoder.config.to_dict(),
-                                         "preprocessing": "tsp"})
+    save_initial_encoder(initial_path, encoder)
     videos = sorted(paths["videos"].glob("*.mp4"))
     _extract(videos, out / "gvf_features", encoder, description, config, device, config.gvf_stride)
     gvf_path = out / "gvf.h5"
@@ -198,19 +145,18 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     step("train", f"3/5 TSP training: {config.backbone}, {config.epochs} epochs, clips of {config.clip_len} frames "
                   f"at {config.crop}x{config.crop}")
     run_dir = out / "run"
-    args = train_arguments(paths, run_dir, gvf_path, config, initial_path)
-    result = train.main(args)
+    result = train(train_config(paths, run_dir, gvf_path, config, initial_path))
     done("train")
 
     step("extract", "4/5 features of every video with the trained encoder (run/best.pth)")
-    model, model_description = load_model(str(run_dir / train.BEST_NAME))
+    model, model_description = load_model(str(run_dir / BEST_NAME))
     report = _extract(videos, out / "features", model, model_description, config, device,
                       config.feature_stride or config.clip_len)
     print(f"   {len(report.written) + len(report.skipped)} videos -> {out / 'features'} "
           f"({report.clips} clips, {report.clips / max(report.seconds, 1e-9):.1f} clips/s)")
     done("extract")
 
-    _drop_resume_state(run_dir / train.CHECKPOINT_NAME)
+    drop_resume_state(run_dir / CHECKPOINT_NAME)
     step("summary", "5/5 summary")
     total = time.perf_counter() - started
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()},
@@ -221,21 +167,6 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     save_json_atomic(out / "summary.json", summary)
     print(format_summary(summary))
     return summary
-
-
-# What only resuming a run needs; the demo's run is finished, and the optimizer's momentum alone is as
-# large as the model (~125 MB for R(2+1)D-18).
-RESUME_ONLY_KEYS = ("optimizer", "lr_scheduler", "scaler", "rng")
-
-
-def _drop_resume_state(path: Path) -> None:
-    """Rewrite the finished run's last checkpoint without its resume-only state (the model stays)."""
-    from tspvideo.train import save_checkpoint
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # written by this run just now
-    for key in RESUME_ONLY_KEYS:
-        checkpoint.pop(key, None)
-    save_checkpoint(path, checkpoint)
 
 
 def _files(out: Path, paths: dict[str, Path], gvf_path: Path, run_dir: Path) -> dict[str, str]:

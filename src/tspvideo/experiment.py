@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from tspvideo.demo import train_config as demo_train_config
 from tspvideo.errors import TspVideoError
+from tspvideo.steps import initial_encoder, save_initial_encoder
+from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, train
 
 VARIANTS = ("tsp", "tac", "tsp_no_gvf", "init")
 TRAINED_VARIANTS = ("tsp", "tac", "tsp_no_gvf")
@@ -195,25 +198,23 @@ def _extract(videos: list[Path], out_dir: Path, model, description: dict, config
 
 def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: ExperimentConfig, seed: int) -> dict:
     """Train one variant from the seed's initial encoder (or reuse a finished run); returns its best metrics."""
-    from tspvideo import train
-    from tspvideo.demo import train_arguments
     from tspvideo.fileio import save_json_atomic
 
     run_dir = seed_dir / "runs" / variant
     marker = run_dir / "done.json"
     if marker.is_file():
         return json.loads(marker.read_text(encoding="utf-8"))
-    args = train_arguments(paths, run_dir, seed_dir / "gvf.h5", _demo_config(config, seed),
-                           seed_dir / "initial_encoder.pth")
-    args.optimizer = config.optimizer
-    # The variants differ only in these flags (see tspvideo.train).
+    train_config = dataclasses.replace(
+        demo_train_config(paths, run_dir, seed_dir / "gvf.h5", _demo_config(config, seed),
+                          seed_dir / "initial_encoder.pth"), optimizer=config.optimizer)
+    # The variants differ only in these options (see tspvideo.train).
     if variant == "tac":
-        args.heads, args.gvf = ["action"], None
+        train_config = dataclasses.replace(train_config, heads=["action"], gvf=None)
     elif variant == "tsp_no_gvf":
-        args.heads, args.gvf, args.no_gvf = ["action", "region"], None, True
-    if (run_dir / train.CHECKPOINT_NAME).is_file():
-        args.resume = "auto"
-    result = train.main(args)
+        train_config = dataclasses.replace(train_config, heads=["action", "region"], gvf=None, no_gvf=True)
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        train_config.resume = "auto"
+    result = train(train_config)
     best = {k: float(v) for k, v in result["best"].items() if k.startswith("valid_acc")}
     summary = {"best_epoch": int(result["best"]["epoch"]) + 1, **best,
                "train_clips": int(sum(float(r.get("train_clips") or 0) for r in result["metrics"]))}
@@ -311,8 +312,6 @@ def _figure(seed: int, seed_dir: Path, paths: dict[str, Path], out: Path, config
 
 def run_seed(seed: int, out: Path, paths: dict[str, Path], config: ExperimentConfig) -> dict[str, dict[str, Any]]:
     """Every step of one seed; returns ``{variant: {metric: value}}`` (also written to ``seed_N/metrics.json``)."""
-    from tspvideo import train
-    from tspvideo.demo import _initial_encoder
     from tspvideo.distributed import resolve_device
     from tspvideo.experiment_plots import plot_training_curves
     from tspvideo.fileio import save_json_atomic
@@ -326,11 +325,10 @@ def run_seed(seed: int, out: Path, paths: dict[str, Path], config: ExperimentCon
     demo_config = _demo_config(config, seed)
 
     _say(f"seed {seed}: initial encoder ({config.weights or 'seeded random weights'}) and its features")
-    encoder, description = _initial_encoder(demo_config)
+    encoder, description = initial_encoder(demo_config.backbone, demo_config.weights, demo_config.seed)
     initial_path = seed_dir / "initial_encoder.pth"
     if not initial_path.is_file():
-        train.save_checkpoint(initial_path, {"model": encoder.state_dict(), "model_config": encoder.config.to_dict(),
-                                             "preprocessing": "tsp"})
+        save_initial_encoder(initial_path, encoder)
     _extract(videos, seed_dir / "features" / "init", encoder, description, config, device)
     if not (seed_dir / "gvf.h5").is_file():
         # GVF = max-pool of the initial encoder's clip features, frozen during training (the paper's setup)
@@ -341,7 +339,7 @@ def run_seed(seed: int, out: Path, paths: dict[str, Path], config: ExperimentCon
         _say(f"seed {seed}: train {VARIANT_TITLES[variant]} ({config.epochs} epochs)")
         training[variant] = _train(variant, paths, seed_dir, config, seed)
         _say(f"seed {seed}: features with the {VARIANT_TITLES[variant]} encoder")
-        model, model_description = load_model(str(seed_dir / "runs" / variant / train.BEST_NAME))
+        model, model_description = load_model(str(seed_dir / "runs" / variant / BEST_NAME))
         _extract(videos, seed_dir / "features" / variant, model, model_description, config, device)
 
     results: dict[str, dict[str, Any]] = {}

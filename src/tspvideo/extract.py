@@ -70,6 +70,10 @@ class ExtractionReport:
     seconds: float = 0.0
 
 
+# --preprocess-on: where frames become model input (extract, gvf, train, eval clips)
+PREPROCESS_ON_CHOICES = ("auto", "workers", "device")
+
+
 def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (recursively, by video extension) and ``.txt`` lists into video paths.
 
@@ -281,6 +285,15 @@ def preprocess_on_device(device: torch.device, backend: str = "pyav") -> bool:
     preprocessing moves to the GPU) and with NVDEC (frames are decoded there), not on CPU (the model's cores
     would preprocess instead of the workers')."""
     return device.type == "cuda" or backend == "nvdec"
+
+
+def resolve_preprocess_on(choice: str, device: torch.device | str) -> str:
+    """``"device"`` or ``"workers"`` for a ``--preprocess-on`` choice on ``device`` (auto: device on CUDA)."""
+    if choice not in PREPROCESS_ON_CHOICES:
+        raise TspVideoError(f"--preprocess-on takes {', '.join(PREPROCESS_ON_CHOICES)}, got {choice!r}")
+    if choice == "auto":
+        return "device" if preprocess_on_device(torch.device(device)) else "workers"
+    return choice
 
 
 def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:

@@ -14,7 +14,7 @@ from tspvideo.data.colour import COLOUR_CONVERSIONS
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, failures_path, preprocess_on_device
+from tspvideo.extract import PREPROCESS_ON_CHOICES, ClipSettings, failures_path, resolve_preprocess_on  # noqa: F401
 from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
@@ -25,7 +25,6 @@ from tspvideo.streaming import cpu_share
 # at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.
 GPU_BATCH_SIZE = 32
 CPU_BATCH_SIZE = 8
-PREPROCESS_ON_CHOICES = ("auto", "workers", "device")
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -97,15 +96,6 @@ def add_preprocess_on_arg(parser: argparse.ArgumentParser | argparse._ArgumentGr
                         help="where frames are converted to float, resized, normalised and cropped: in the decode "
                              "workers, or on the model's device from raw uint8 frames (auto: device on CUDA, "
                              "workers on CPU; same operations either way)")
-
-
-def resolve_preprocess_on(choice: str, device: torch.device | str) -> str:
-    """``"device"`` or ``"workers"`` for a ``--preprocess-on`` choice on ``device`` (auto: device on CUDA)."""
-    if choice not in PREPROCESS_ON_CHOICES:
-        raise TspVideoError(f"--preprocess-on takes {', '.join(PREPROCESS_ON_CHOICES)}, got {choice!r}")
-    if choice == "auto":
-        return "device" if preprocess_on_device(torch.device(device)) else "workers"
-    return choice
 
 
 def add_accept_short_arg(parser: argparse.ArgumentParser) -> None:

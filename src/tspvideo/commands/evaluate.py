@@ -7,13 +7,13 @@ import math
 import os
 
 from tspvideo.commands import add_command
+from tspvideo.commands.train import add_data_arguments
+from tspvideo.evaluation.clips import ClipAccuracyConfig, evaluate_checkpoint
 from tspvideo.fileio import save_json_atomic
 
 
 def register(subparsers) -> None:
     """Add the ``evaluate`` subcommand."""
-    from tspvideo.train import add_evaluate_arguments
-
     parser = add_command(
         subparsers, "evaluate", "clip accuracies of a checkpoint on a segment table",
         "Accuracy of each head on evenly spaced clips of every segment (action head: foreground clips only) "
@@ -23,11 +23,31 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tspvideo evaluate``; the clip grid defaults to the one the checkpoint was trained with."""
+    parser.add_argument("--checkpoint", required=True, help="a tspvideo run's best.pth / checkpoint.pth, a "
+                                                            "released file, or a registered name")
+    add_data_arguments(parser, train=False)
+    parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
+                        help="GVF pooling of a released checkpoint (its file does not say)")
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass and process")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    parser.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
+    parser.add_argument("--seed", type=int, default=0, help="only picks replacements for undecodable clips")
+    parser.add_argument("--json", default=None, help="also write the accuracies to this JSON file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> ClipAccuracyConfig:
+    """The parsed flags as a :class:`ClipAccuracyConfig`."""
+    names = ClipAccuracyConfig.__dataclass_fields__
+    return ClipAccuracyConfig(**{name: getattr(args, name) for name in names})
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the accuracies (and write --json); exit code 0."""
-    from tspvideo.train import evaluate_checkpoint
-
-    stats = evaluate_checkpoint(args)
+    stats = evaluate_checkpoint(config_from_args(args))
     if os.environ.get("RANK", "0") != "0":  # under torchrun every process has the same summed numbers
         return 0
     for key in ("acc_action", "acc_region", "acc_mean"):

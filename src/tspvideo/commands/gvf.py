@@ -19,7 +19,7 @@ from tspvideo.commands._model_args import (
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import check_clip_fits, check_file_writable, check_folder_writable, extract_dataset, find_videos
 from tspvideo.gvf import POOLS, write_gvf
-from tspvideo.recipes import GVF_ENCODER, RECIPES, recipe_names
+from tspvideo.train.recipes import GVF_ENCODER, RECIPES, recipe_names
 
 
 def register(subparsers) -> None:

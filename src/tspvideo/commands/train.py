@@ -1,16 +1,26 @@
-"""`tspvideo train`: TSP / TAC pretraining of a video encoder (one process or under torchrun)."""
+"""`tspvideo train`: TSP / TAC pretraining of a video encoder (one process or under torchrun).
+
+Every flag sets the :class:`~tspvideo.train.TrainConfig` field of the same name (``--clip-len`` ->
+``clip_len``); defaults not left to a recipe are read from the config, where they are written once.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from tspvideo.commands import add_command
+from tspvideo.commands._model_args import add_preprocess_on_arg
+from tspvideo.data.video import SAMPLING_RULES
+from tspvideo.models.backbones import available_backbones
+from tspvideo.models.tsp import HEAD_CHOICES
+from tspvideo.train import TrainConfig, train
+from tspvideo.train.config import config_fields, field_default
+from tspvideo.train.recipes import recipe_names
+from tspvideo.train.run import OPTIMIZERS
 
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
-    from tspvideo.train import add_train_arguments
-
     parser = add_command(
         subparsers, "train", "pretrain a video encoder with TSP (or TAC) on segment tables",
         "Train on clips of the segments of --train-csv, validate on --valid-csv after every epoch, and keep "
@@ -21,13 +31,135 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The parsed flags as a :class:`TrainConfig` (every field has its flag)."""
+    return TrainConfig(**{name: getattr(args, name) for name in config_fields()})
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; exit code 0."""
-    from tspvideo.train import main
-
-    result = main(args)
+    result = train(config_from_args(args))
     best = result["best"]
     if best["epoch"] >= 0 and "valid_acc_mean" in best:
         print(f"train: best epoch {best['epoch'] + 1}, valid mean clip accuracy {best['valid_acc_mean']:.4f} "
               f"-> {result['out']}/best.pth")
     return 0
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> None:
+    """Segment tables, videos, clip grid and input size (shared by ``train`` and ``evaluate``)."""
+    data = parser.add_argument_group("data")
+    if train:
+        data.add_argument("--train-csv", required=True, help="training segment table (CSV)")
+    data.add_argument("--valid-csv", required=not train, default=None,
+                      help="validation segment table (CSV)" + ("; none: no validation, best = last epoch"
+                                                              if train else ""))
+    data.add_argument("--video-dir", required=True, help="folder the tables' filename column is relative to")
+    data.add_argument("--label-map", default=None,
+                      help="action classes, JSON list (or activitynet / thumos14); needed with an action head")
+    data.add_argument("--gvf", default=None, help="HDF5 of global video features (from `tspvideo gvf`)")
+    # No defaults here: `train` fills unset options from --recipe (tspvideo.train.recipes), then the grid and frame
+    # sizes from the backbone's input recipe (`tspvideo models`); `evaluate` from the checkpoint.
+    fallback = "default without --recipe: the backbone's recipe, for r2plus1d_*" if train else \
+        "default: the checkpoint's, else"
+    data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L) ({fallback} 16)")
+    data.add_argument("--fps", type=float, default=None, help=f"frame rate clips are sampled at ({fallback} 15)")
+    data.add_argument("--sampling", choices=SAMPLING_RULES, default=None if not train else field_default("sampling"),
+                      help="which source frames: ffmpeg-fps (the original's: re-encode to 30 fps, every second frame) "
+                           "or timestamp (last frame at or before j/fps)"
+                           + ("" if train else "; default: the checkpoint's"))
+    data.add_argument("--clips-per-segment", type=int, default=None,
+                      help=f"clips per segment and epoch ({'default without --recipe:' if train else fallback} 5)")
+    data.add_argument("--resize", type=int, nargs="+", default=None, metavar="SIZE",
+                      help=f"frames are resized to H W (or the short side to S) before cropping ({fallback} 128 171)")
+    data.add_argument("--crop", type=int, default=None,
+                      help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
+    data.add_argument("--workers", type=int, default=field_default("workers"),
+                      help="data loading processes per training process")
+    data.add_argument("--decode-threads", type=int, default=field_default("decode_threads"),
+                      help="FFmpeg threads per clip")
+    add_preprocess_on_arg(data)  # the crop and flip are drawn in the workers either way, from the same seeds
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of ``tspvideo train``, defaults visible in ``--help``."""
+    parser.add_argument("--recipe", choices=recipe_names(), default=None,
+                        help="fill every option below as the original's training script for this dataset and "
+                             "variant did (docs/training.md); explicit flags win; printed at the start")
+    parser.add_argument("--downscale-factor", type=int, default=None,
+                        help="divide the batch size and both learning rates by N, as the original's scripts' "
+                             "DOWNSCALE_FACTOR for GPUs with less memory (default: 1)")
+    add_data_arguments(parser, train=True)
+    parser.add_argument("--no-balance", action="store_true",
+                        help="use every clip instead of as many background as foreground clips per epoch "
+                             "(the original code does not balance)")
+    # Defaults are None so that a recipe can fill them; each help says the value without --recipe.
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", default=None, choices=available_backbones(),
+                       help="encoder architecture (default without --recipe: r2plus1d_34)")
+    model.add_argument("--weights", default=None,
+                       help="initial backbone weights: auto (the Kinetics weights the paper starts from), a "
+                            "registered name, URL or local file, or none (random initialisation) (default "
+                            "without --recipe: auto)")
+    model.add_argument("--heads", nargs="+", default=None, choices=HEAD_CHOICES,
+                       help="action region: TSP; action: TAC; region: region head only (default without "
+                            "--recipe: action region)")
+    model.add_argument("--no-gvf", action="store_true", default=None,
+                       help="the region head sees the clip feature only")
+    model.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
+                       help="how --gvf was pooled; checked against the file's 'pool' attribute (default: the "
+                            "file's, else max)")
+    model.add_argument("--region-only-gvf", action="store_true", default=None,
+                       help="with --heads region: feed the GVF to the region head (1024 -> 2); the original's "
+                            "one-head model ignores it (512 -> 2)")
+    model.add_argument("--tac-clips", choices=["all", "foreground"], default=None,
+                       help="TAC (--heads action): all: every clip of the table, background clips with action "
+                            "label -1 ignored by the loss but seen by BatchNorm (the original); foreground: "
+                            "foreground clips only (default without --recipe: all)")
+    model.add_argument("--alpha-action", type=float, default=None,
+                       help="weight of the action loss (default without --recipe: 1)")
+    model.add_argument("--alpha-region", type=float, default=None,
+                       help="weight of the region loss (default without --recipe: 1)")
+    model.add_argument("--action-loss-norm", choices=["clips", "foreground"], default=None,
+                       help="foreground: the action term is the mean over the batch's foreground clips "
+                            "(CrossEntropyLoss(ignore_index=-1), the original); clips: divided by all clips of "
+                            "the batch, as equation (1) read literally (default without --recipe: foreground)")
+    model.add_argument("--freeze-stem", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep the backbone's stem fixed, as the original (its lr is 0) (default without "
+                            "--recipe: on)")
+    model.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
+    model.add_argument("--grad-checkpointing", action="store_true",
+                       help="recompute the backbone blocks' activations in the backward pass: less memory, about "
+                            "a third slower (transformer backbones: mvit_v2_s, swin3d_*)")
+    optim = parser.add_argument_group("optimisation (learning rates are per process: x number of processes)")
+    optim.add_argument("--epochs", type=int, default=None, help="training epochs (default without --recipe: 8)")
+    optim.add_argument("--batch-size", type=int, default=None,
+                       help="clips per process and step (default without --recipe: 32)")
+    optim.add_argument("--backbone-lr", type=float, default=None,
+                       help="learning rate of the backbone (default without --recipe: 1e-4)")
+    optim.add_argument("--fc-lr", type=float, default=None,
+                       help="learning rate of the heads (default without --recipe: 2e-3)")
+    optim.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                       help="sgd (the original's; default) or adamw (Adam with decoupled weight decay: trains small "
+                            "encoders from random weights in far fewer steps; --momentum is then unused)")
+    optim.add_argument("--momentum", type=float, default=None, help="SGD momentum (default without --recipe: 0.9)")
+    optim.add_argument("--weight-decay", type=float, default=None,
+                       help="SGD weight decay (default without --recipe: 0.005)")
+    optim.add_argument("--lr-warmup-epochs", type=float, default=None,
+                       help="linear warm-up length (default without --recipe: 2)")
+    optim.add_argument("--lr-milestones", type=float, nargs="*", default=None,
+                       help="epochs at which the learning rate is multiplied by --lr-gamma (default without "
+                            "--recipe: 4 6)")
+    optim.add_argument("--lr-gamma", type=float, default=None,
+                       help="learning-rate factor at each milestone (default without --recipe: 0.01)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
+    run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
+                     help="continue a run (no value: OUT/checkpoint.pth)")
+    run.add_argument("--seed", type=int, default=field_default("seed"),
+                     help="seeds initialisation, clip sampling and shuffling")
+    run.add_argument("--device", default=field_default("device"),
+                     help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
+    run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
+    run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")

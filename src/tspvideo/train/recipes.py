@@ -1,16 +1,21 @@
 """Named training recipes: every hyper-parameter of one of the original code's training runs, in one flag.
 
-``tspvideo train --recipe tsp-thumos14`` fills each training option the way the original's script
-``train/train_tsp_on_thumos14.sh`` did; an option given explicitly on the command line wins over the
-recipe, and ``--downscale-factor N`` divides the batch size and both learning rates together, as the
-scripts' ``DOWNSCALE_FACTOR`` (for GPUs with less memory). Without ``--recipe`` the values are
-:data:`DEFAULTS`, the original's ``train/opts.py`` defaults (which ``tsp-activitynet`` also uses).
+``tspvideo train --recipe tsp-thumos14`` (``TrainConfig(recipe="tsp-thumos14")``) fills each training
+option the way the original's script ``train/train_tsp_on_thumos14.sh`` did; an option given explicitly
+(a flag, or a field not left ``None``) wins over the recipe, and ``--downscale-factor N`` divides the
+batch size and both learning rates together, as the scripts' ``DOWNSCALE_FACTOR`` (for GPUs with less
+memory). Without ``--recipe`` the values are :data:`DEFAULTS`, the original's ``train/opts.py``
+defaults (which ``tsp-activitynet`` also uses).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from dataclasses import dataclass, field
+
+from tspvideo.errors import TspVideoError
+from tspvideo.models.weights import default_recipe
+from tspvideo.train.config import TrainConfig
 
 # The original's opts.py defaults, plus our options set to the original's behaviour.
 DEFAULTS: dict[str, object] = {
@@ -97,14 +102,19 @@ class ResolvedOptions:
     downscale: int
     origins: dict[str, str]
 
-    def describe(self, args: argparse.Namespace) -> str:
+    @property
+    def gvf_encoder(self) -> str | None:
+        """The encoder the recipe's GVF file must come from (None: no recipe, or one without GVF)."""
+        return self.recipe.gvf_encoder if self.recipe else None
+
+    def describe(self, config: TrainConfig) -> str:
         """One line listing every hyper-parameter, explicit flags marked with ``*``."""
         head = f"recipe {self.recipe.name} ({self.recipe.source})" if self.recipe else "no recipe (defaults)"
         if self.downscale != 1:
             head += f", downscale factor {self.downscale}"
         values = []
         for key in DEFAULTS:
-            value = getattr(args, key)
+            value = getattr(config, key)
             if isinstance(value, list):
                 value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "none"
             elif isinstance(value, float):
@@ -115,38 +125,33 @@ class ResolvedOptions:
 
 def _backbone_input(backbone: str, keep: dict[str, object]) -> dict[str, object]:
     """Clip length, fps, resize and crop of ``backbone``'s input recipe, except the keys in ``keep``."""
-    from tspvideo.models.weights import default_recipe
-
     recipe = default_recipe(backbone)
     values = {"clip_len": recipe.clip_len, "fps": recipe.fps, "resize": list(recipe.resize), "crop": recipe.crop[0]}
     return {key: value for key, value in values.items() if key not in keep}
 
 
-def apply_recipe(args: argparse.Namespace) -> ResolvedOptions:
-    """Fill every option left unset (``None``) from ``--recipe`` (or the defaults), in place.
+def apply_recipe(config: TrainConfig) -> tuple[TrainConfig, ResolvedOptions]:
+    """``config`` with every option left unset (``None``) filled from its recipe (or the defaults).
 
-    Explicit values are kept as given; ``--downscale-factor`` divides the batch size and learning rates
-    that come from the recipe or the defaults, not explicit ones.
+    Explicit values are kept as given; ``downscale_factor`` divides the batch size and learning rates
+    that come from the recipe or the defaults, not explicit ones. ``config`` itself is not changed.
     """
-    from tspvideo.errors import TspVideoError
-
-    name = getattr(args, "recipe", None)
+    name = config.recipe
     if name is not None and name not in RECIPES:
         raise TspVideoError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
     recipe = RECIPES[name] if name else None
-    downscale = getattr(args, "downscale_factor", None) or 1
+    downscale = config.downscale_factor or 1
     if downscale < 1:
         raise TspVideoError(f"--downscale-factor must be at least 1, got {downscale}")
     values = recipe.option_values() if recipe else dict(DEFAULTS)
     # The clip grid and frame sizes the recipe leaves to the backbone: its weights' input recipe
     # (the defaults above for the VideoResNets; see `tspvideo models`).
-    values.update(_backbone_input(getattr(args, "backbone", None) or values["backbone"],
-                                  keep=recipe.values if recipe else {}))
+    values.update(_backbone_input(config.backbone or values["backbone"], keep=recipe.values if recipe else {}))
     if recipe and recipe.gvf_encoder:  # a GVF recipe names its pooling: a file pooled otherwise is refused
         values["gvf_pool"] = recipe.gvf_pool
-    origins = {}
+    origins, filled = {}, {}
     for key, value in values.items():
-        if getattr(args, key, None) is not None:
+        if getattr(config, key) is not None:
             origins[key] = "explicit"
             continue
         origins[key] = recipe.name if recipe else "default"
@@ -154,6 +159,5 @@ def apply_recipe(args: argparse.Namespace) -> ResolvedOptions:
             value = value // downscale if key == "batch_size" else value / downscale
             if value < 1 and key == "batch_size":
                 raise TspVideoError(f"--downscale-factor {downscale} leaves a batch of 0 clips")
-        setattr(args, key, list(value) if isinstance(value, list) else value)
-    args.recipe_gvf_encoder = recipe.gvf_encoder if recipe else None
-    return ResolvedOptions(recipe, downscale, origins)
+        filled[key] = list(value) if isinstance(value, list) else value
+    return dataclasses.replace(config, **filled), ResolvedOptions(recipe, downscale, origins)

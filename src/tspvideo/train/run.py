@@ -1,0 +1,429 @@
+"""``train(config)``: one TSP / TAC training run, in one process or under torchrun.
+
+Variants come from the config's options on one code path (see ``docs/training.md``), or all at once from
+``recipe`` (the original's training scripts, :mod:`tspvideo.train.recipes`):
+
+- TSP (max or avg GVF): ``heads=["action", "region"], gvf=GVF.h5 [, gvf_pool="avg"]``
+- TSP without GVF:      ``heads=["action", "region"], no_gvf=True``
+- TAC:                  ``heads=["action"]`` (every clip; background clips ignored by the loss)
+- region head only:     ``heads=["region"]`` (supplementary Table 9; one 512 -> 2 head, no GVF)
+
+Defaults are the original code's: SGD momentum 0.9, weight decay 0.005, lr 1e-4 for the backbone and 2e-3
+for the heads, both multiplied by the number of processes; per-iteration linear warm-up over 2 epochs, x0.01
+at epochs 4 and 6; 8 epochs of 32 clips per process; heads initialised N(0, 0.01). Each epoch ends with
+validation and an atomic checkpoint (:mod:`tspvideo.train.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from tspvideo import __version__
+from tspvideo.data.batch_transforms import collate_raw_clips
+from tspvideo.data.datasets import (
+    BalancedSampler,
+    ClipSpec,
+    SegmentClipDataset,
+    ShardSampler,
+    derive_seed,
+    seed_worker,
+)
+from tspvideo.data.segments import read_label_map, read_segment_table
+from tspvideo.data.transforms import Preprocessing
+from tspvideo.distributed import DistInfo, barrier, cleanup, init_distributed
+from tspvideo.errors import TspVideoError
+from tspvideo.extract import resolve_preprocess_on
+from tspvideo.gvf import gvf_attributes
+from tspvideo.models.backbones import (
+    backbone_spec,
+    check_input_size,
+    enable_gradient_checkpointing,
+    require_gradient_checkpointing,
+)
+from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
+from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
+from tspvideo.train.checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    read_metrics,
+    resume,
+    rng_states,
+    save_checkpoint,
+    write_metrics,
+)
+from tspvideo.train.config import TrainConfig
+from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
+from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
+
+log = logging.getLogger("tspvideo.train")
+
+# Kinetics-pretrained initialisation the paper starts from, per backbone (`weights="auto"`).
+BASE_WEIGHTS = {
+    "r2plus1d_34": "r2plus1d_34-ig65m_kinetics",
+    "r2plus1d_18": "r2plus1d_18-kinetics400",
+    "r3d_18": "r3d_18-kinetics400",
+    **{name: f"{name}-kinetics400" for name in ("s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b")},
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Setup helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int, rank: int, epoch: int) -> None:
+    """Global RNGs from (seed, rank, epoch): differ per process and epoch, and resume exactly."""
+    value = derive_seed(seed, rank, epoch, 0x7A11)
+    random.seed(value)
+    np.random.seed(value % (1 << 32))
+    torch.manual_seed(value)
+
+
+def input_recipe(recipe: InputRecipe, clip_len: int | None = None, fps: float | None = None,
+                 resize: Sequence[int] | None = None, crop: int | None = None) -> InputRecipe:
+    """``recipe`` with the clip grid and frame sizes that are given (not ``None``) replacing its own."""
+    resize = tuple(resize) if resize is not None else tuple(recipe.resize)
+    if len(resize) not in (1, 2):
+        raise TspVideoError(f"--resize takes H W or one short side S, got {len(resize)} values")
+    crop = crop if crop is not None else recipe.crop[0]
+    return InputRecipe(recipe.backbone, clip_len if clip_len is not None else recipe.clip_len,
+                       fps if fps is not None else recipe.fps, resize, (crop, crop), recipe.mean, recipe.std)
+
+
+def clip_spec_from(recipe: InputRecipe, clips_per_segment: int, sampling: str) -> tuple[ClipSpec, Preprocessing]:
+    """Clip grid and preprocessing of a training / evaluation dataset from an input recipe."""
+    spec = ClipSpec(clip_len=recipe.clip_len, fps=recipe.fps, clips_per_segment=clips_per_segment, sampling=sampling)
+    if recipe.crop[0] > min(recipe.resize):
+        raise TspVideoError(f"--crop {recipe.crop[0]} is larger than the resized frames {tuple(recipe.resize)}")
+    return spec, Preprocessing(resize=tuple(recipe.resize), crop=tuple(recipe.crop), mean=recipe.mean, std=recipe.std)
+
+
+def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: int, device: torch.device,
+                train: bool) -> DataLoader:
+    """DataLoader with per-worker seeding; persistent workers keep their HDF5 handle open across epochs.
+
+    A dataset that leaves the preprocessing to the device gets batches of raw clips grouped by frame size.
+    """
+    raw = getattr(dataset, "preprocess_on", "workers") == "device"
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=train,
+                      collate_fn=collate_raw_clips if raw else None,
+                      pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
+                      persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
+
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    """The original's SGD with momentum, or AdamW (an option: not the paper's) over the parameter groups."""
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def parameter_groups(model: TSPModel, backbone_lr: float, fc_lr: float, freeze_stem: bool) -> list[dict]:
+    """Backbone and head parameter groups; the stem is left out (and frozen) when ``freeze_stem``.
+
+    The stem is each architecture's first layer: VideoResNet's ``stem``, S3D's first separable
+    convolution, MViT's patch projection (and class token), Swin's patch embedding.
+    """
+    stem = tuple(f"features.{prefix}" for prefix in backbone_spec(model.config.backbone).stem_prefixes)
+    backbone, heads = [], []
+    for name, param in model.named_parameters():
+        if freeze_stem and name.startswith(stem):
+            param.requires_grad_(False)
+            continue
+        (backbone if name.startswith("features.") else heads).append(param)
+    return [{"params": backbone, "lr": backbone_lr, "name": "backbone"},
+            {"params": heads, "lr": fc_lr, "name": "heads"}]
+
+
+def setup_logging(out_dir: Path | None, is_main: bool) -> list[logging.Handler]:
+    """Log lines to stdout (and ``OUT/train.log`` on the main process); returns the handlers to remove."""
+    logger = logging.getLogger("tspvideo")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if out_dir is not None and is_main:
+        handlers.append(logging.FileHandler(out_dir / "train.log", encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    logger.propagate = False
+    return handlers
+
+
+def teardown_logging(handlers: list[logging.Handler]) -> None:
+    """Undo :func:`setup_logging`."""
+    logger = logging.getLogger("tspvideo")
+    for handler in handlers:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = True
+
+
+def _tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency: metrics.csv is always written
+    except ImportError:
+        return None
+    return SummaryWriter(str(out_dir / "tensorboard"))
+
+
+def resolve_variant(config: TrainConfig, gvf_encoder: str | None = None) -> tuple[tuple[str, ...], str | None, bool]:
+    """Heads, GVF pooling (None: no GVF) and whether only foreground clips are used, of a filled config."""
+    heads = tuple(h for h in HEAD_CHOICES if h in config.heads)
+    region_only = heads == ("region",)
+    if config.region_only_gvf and not region_only:
+        raise TspVideoError("--region-only-gvf is for --heads region alone; the two-head model uses --gvf "
+                            "unless --no-gvf")
+    # The original's one-head model never concatenates the GVF: region-only ignores it unless asked.
+    uses_gvf = "region" in heads and not config.no_gvf and (not region_only or config.region_only_gvf)
+    if uses_gvf and not config.gvf:
+        make = f"`tspvideo gvf --videos VIDEOS --model {GVF_ENCODER} --out gvf.h5`"
+        raise TspVideoError(f"the region head needs --gvf GVF.h5 (make it with {make}), or --no-gvf for TSP "
+                            "without GVF")
+    if config.gvf and not uses_gvf:
+        if region_only:
+            log.warning("--heads region ignores --gvf %s, as the original's one-head model (region head 512 -> 2);"
+                        " add --region-only-gvf to feed it the GVF", config.gvf)
+        else:
+            raise TspVideoError("--gvf is only used by the region head without --no-gvf; drop it")
+    if "action" in heads and not config.label_map:
+        raise TspVideoError("an action head needs --label-map (JSON list of class names)")
+    gvf_pool = _gvf_pool(config.gvf, config.gvf_pool, gvf_encoder) if uses_gvf else None
+    return heads, gvf_pool, heads == ("action",) and config.tac_clips == "foreground"
+
+
+def _gvf_pool(gvf: str | Path, asked: str | None, wanted_encoder: str | None) -> str:
+    """The GVF pooling, checked against the ``pool`` attribute of the GVF file (files without it still load)."""
+    stored = gvf_attributes(gvf)
+    pool = stored.get("pool")
+    if asked is not None and pool is not None and asked != pool:
+        raise TspVideoError(f"{gvf}: its GVFs are {pool}-pooled (the file's 'pool' attribute) but the run "
+                            f"asks for --gvf-pool {asked}; give the {asked}-pooled file or --gvf-pool {pool}")
+    encoder = stored.get("encoder")
+    if encoder is not None and wanted_encoder is not None and encoder != wanted_encoder:
+        log.warning("%s: GVFs come from %s, the recipe's from %s", gvf, encoder, wanted_encoder)
+    log.info("GVF %s: %s-pooled, encoder %s", gvf, asked or pool or "max", encoder or "not recorded in the file")
+    return asked or pool or "max"
+
+
+def build_model(backbone: str, heads: tuple[str, ...], num_classes: int, gvf_pool: str | None, *,
+                weights: str | None = "auto", seed: int = 0, grad_checkpointing: bool = False) -> TSPModel:
+    """The model to train, its backbone initialised from ``weights`` (auto: Kinetics; none: at random)."""
+    torch.manual_seed(seed)  # the same random heads (and backbone, without weights) on every process
+    model = create_model(backbone, num_classes=num_classes, heads=heads, gvf=gvf_pool)
+    weights = BASE_WEIGHTS.get(backbone) if weights == "auto" else weights
+    if weights is None or str(weights).lower() == "none":
+        log.warning("backbone %s starts from RANDOM weights (--weights none): fine for trying the pipeline, "
+                    "not for results; the paper starts from Kinetics weights", backbone)
+    else:
+        info = load_backbone_weights(model, weights)
+        log.info("backbone initialised from %s", info.name if info else weights)
+    if grad_checkpointing:
+        blocks = enable_gradient_checkpointing(model.features, backbone)
+        log.info("gradient checkpointing over %d blocks of %s", blocks, backbone)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------
+# train(config)
+# ----------------------------------------------------------------------------------------------------
+
+
+def train(config: TrainConfig) -> dict:
+    """Train as configured; returns the best epoch's validation metrics, the per-epoch metrics and the files."""
+    config, resolved = apply_recipe(config)
+    info = init_distributed(config.device)
+    out_dir = Path(config.out)
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    barrier()
+    handlers = setup_logging(out_dir, info.is_main)
+    try:
+        log.info("hyper-parameters: %s", resolved.describe(config))
+        return _run(config, resolved, info, out_dir)
+    finally:
+        teardown_logging(handlers)
+        cleanup(info)
+
+
+def _datasets(config: TrainConfig, label_map, spec: ClipSpec, prep: Preprocessing, gvf_pool: str | None,
+              foreground_only: bool, preprocess_on: str) -> tuple[SegmentClipDataset, SegmentClipDataset | None]:
+    """The training dataset and the validation one (None without ``valid_csv``), their sizes logged."""
+    common = {"label_map": label_map, "spec": spec, "prep": prep, "gvf_path": config.gvf if gvf_pool else None,
+              "foreground_only": foreground_only, "seed": config.seed, "decode_threads": config.decode_threads,
+              "preprocess_on": preprocess_on}
+    train_set = SegmentClipDataset(read_segment_table(config.train_csv), config.video_dir, train=True,
+                                   source=config.train_csv, **common)
+    valid_set = None
+    if config.valid_csv:
+        valid_set = SegmentClipDataset(read_segment_table(config.valid_csv), config.video_dir, train=False,
+                                       source=config.valid_csv, **common)
+    for name, dataset in (("train", train_set), ("valid", valid_set)):
+        if dataset is not None:
+            counts = dataset.num_clips()
+            log.info("%s: %d segments -> %d foreground + %d background clips; dropped %d segment(s) shorter than "
+                     "one clip%s", name, len(dataset.segments), counts["foreground"], counts["background"],
+                     dataset.dropped["too_short"],
+                     f" and {dataset.dropped['background']} background segment(s) (TAC)" if foreground_only else "")
+    return train_set, valid_set
+
+
+def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path) -> dict:
+    device = info.device
+    heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
+    if config.epochs < 1 or config.batch_size < 1:
+        raise TspVideoError("--epochs and --batch-size must be at least 1")
+    label_map = read_label_map(config.label_map) if config.label_map else None
+    if "action" not in heads:
+        label_map = None
+    if config.grad_checkpointing:
+        require_gradient_checkpointing(config.backbone)  # fails now, not after the datasets are read
+    recipe = input_recipe(default_recipe(config.backbone), config.clip_len, config.fps, config.resize, config.crop)
+    spec, prep = clip_spec_from(recipe, config.clips_per_segment, config.sampling)
+    check_input_size(config.backbone, spec.clip_len, prep.crop)
+    log.info("input: %d frames at %g fps, resize %s, crop %s, mean %s, std %s", spec.clip_len, spec.fps,
+             "x".join(map(str, prep.resize)), "x".join(map(str, prep.crop)), prep.mean, prep.std)
+    log.info("tspvideo %s: %s, heads %s, GVF %s, %d process(es) on %s", __version__, config.backbone,
+             "+".join(heads), gvf_pool or "none", info.world_size, device)
+
+    preprocess_on = resolve_preprocess_on(config.preprocess_on, device)
+    log.info("clips preprocessed %s", "on the device from raw uint8 clips" if preprocess_on == "device"
+             else "in the loader workers")
+
+    seed_everything(config.seed, info.rank, 0)
+    train_set, valid_set = _datasets(config, label_map, spec, prep, gvf_pool, foreground_only, preprocess_on)
+    feature_dim = backbone_spec(config.backbone).feature_dim
+    if gvf_pool and train_set.gvf_dim != feature_dim:
+        raise TspVideoError(f"{config.gvf}: GVFs have {train_set.gvf_dim} values, the {config.backbone} feature has "
+                            f"{feature_dim}: compute the GVF with the initial {config.backbone} encoder "
+                            f"(`tspvideo gvf --videos ... --model {BASE_WEIGHTS.get(config.backbone, 'WEIGHTS')}`)")
+
+    # TAC uses every clip of the table, as the original (which never balances); TSP balances by default.
+    balance = not config.no_balance and "region" in heads
+    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=config.seed, balance=balance)
+    train_loader = make_loader(train_set, sampler, config.batch_size, config.workers, device, train=True)
+    if len(train_loader) == 0:
+        raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
+                            f"{config.batch_size} x {info.world_size} process(es); lower --batch-size")
+    valid_loader = None
+    if valid_set is not None:
+        valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), config.batch_size,
+                                   config.workers, device, train=False)
+    log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
+             "balanced" if sampler.balance else "all", len(train_loader), config.batch_size,
+             info.world_size)
+
+    model = build_model(config.backbone, heads, len(label_map) if label_map else 0, gvf_pool, weights=config.weights,
+                        seed=config.seed, grad_checkpointing=config.grad_checkpointing)
+    if config.sync_bn and info.distributed:
+        if device.type != "cuda":
+            log.warning("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); ignored")
+        else:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    lr_scale = info.world_size  # linear scaling rule, as the paper (2 GPUs)
+    groups = parameter_groups(model, config.backbone_lr * lr_scale, config.fc_lr * lr_scale, config.freeze_stem)
+    model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    bare_model = model
+    if info.distributed:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = build_optimizer(config.optimizer, groups, config.fc_lr * lr_scale, config.momentum,
+                                config.weight_decay)
+    schedule = WarmupMultiStep(len(train_loader), config.lr_warmup_epochs, config.lr_milestones, config.lr_gamma)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+
+    start_epoch, best, rows = 0, {"epoch": -1, "acc_mean": -math.inf}, []
+    if config.resume:
+        path = out_dir / CHECKPOINT_NAME if config.resume == "auto" else Path(config.resume)
+        checkpoint = resume(path, bare_model, optimizer, scheduler, scaler, recipe)
+        start_epoch = int(checkpoint["epoch"]) + 1
+        best = checkpoint.get("best", best)
+        rows = read_metrics(out_dir / METRICS_NAME, start_epoch)
+        log.info("resumed from %s: epoch %d of %d done", path, start_epoch, config.epochs)
+
+    writer = _tensorboard(out_dir) if info.is_main else None
+    show_progress = info.is_main and not config.no_progress
+    model_config = bare_model.config.to_dict()
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        seed_everything(config.seed, info.rank, epoch)
+        sampler.set_epoch(epoch)
+        lrs = [group["lr"] for group in optimizer.param_groups]
+        train_stats = train_one_epoch(
+            model, train_loader, optimizer, scheduler, scaler, device, epoch=epoch, epochs=config.epochs,
+            batch_size=config.batch_size, alpha_action=config.alpha_action, alpha_region=config.alpha_region,
+            action_norm=config.action_loss_norm, amp=config.amp, channels_last=config.channels_last,
+            world_size=info.world_size, show_progress=show_progress)
+        valid_stats = {}
+        if valid_loader is not None:
+            valid_stats = evaluate(bare_model, valid_loader, device, config.amp, config.channels_last, show_progress)
+        score = valid_stats.get("acc_mean", float(epoch))  # without validation the last epoch is the best
+        if math.isnan(score):
+            score = -math.inf
+        is_best = score > best["acc_mean"]
+        if is_best:
+            best = {"epoch": epoch, "acc_mean": score, **{f"valid_{k}": v for k, v in valid_stats.items()}}
+        row = {"epoch": epoch + 1, "lr_backbone": lrs[0], "lr_heads": lrs[1],
+               **{f"train_{k}": v for k, v in train_stats.items()},
+               **{f"valid_{k}": v for k, v in valid_stats.items()}, "seconds": time.perf_counter() - started}
+        row["train_clips_per_s"] = train_stats["clips_per_s"]
+        rows.append(row)
+        log.info("epoch %d/%d: loss %.4f (action %.4f, region %.4f), train acc %s, valid acc %s; %.1f clips/s; "
+                 "%d + %d undecodable clip(s) replaced", epoch + 1, config.epochs, train_stats["loss"],
+                 train_stats["loss_action"], train_stats["loss_region"], _format_acc(train_stats),
+                 _format_acc(valid_stats) if valid_stats else "-", train_stats["clips_per_s"],
+                 train_stats["replaced"], valid_stats.get("replaced", 0))
+        if info.is_main:
+            checkpoint = {
+                "model": bare_model.state_dict(), "model_config": model_config, "label_map": label_map,
+                "preprocessing": "tsp", "recipe": recipe.to_dict(),
+                "input": {"clip_len": spec.clip_len, "fps": spec.fps, "sampling": spec.sampling,
+                          "clips_per_segment": spec.clips_per_segment,
+                          "resize": list(prep.resize), "crop": list(prep.crop)},
+                "epoch": epoch, "args": config.to_dict(), "metrics": {"train": train_stats, "valid": valid_stats},
+                "preprocess_on": preprocess_on,
+                "tspvideo_version": __version__,
+            }
+            if is_best:  # model-only file first, so a crash leaves the previous best or the new one, whole
+                save_checkpoint(out_dir / BEST_NAME, checkpoint)
+            checkpoint.update({"optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
+                               "scaler": scaler.state_dict(), "rng": rng_states(), "best": best})
+            save_checkpoint(out_dir / CHECKPOINT_NAME, checkpoint)
+            write_metrics(out_dir / METRICS_NAME, rows)
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch" and isinstance(value, (int, float)) and not math.isnan(value):
+                        writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
+                writer.flush()
+        barrier()
+    if writer is not None:
+        writer.close()
+    if best["epoch"] >= 0:
+        log.info("best epoch: %d (valid mean clip accuracy %s); model in %s", best["epoch"] + 1,
+                 f"{best['acc_mean']:.4f}" if valid_loader is not None else "n/a", out_dir / BEST_NAME)
+    return {"best": best, "metrics": rows, "out": str(out_dir),
+            "files": [str(out_dir / n) for n in (CHECKPOINT_NAME, BEST_NAME, METRICS_NAME, "train.log")]}
+
+
+def _format_acc(stats: dict) -> str:
+    parts = [f"{head} {stats[f'acc_{head}']:.3f}" for head in HEAD_CHOICES if f"acc_{head}" in stats]
+    if len(parts) > 1:
+        parts.append(f"mean {stats['acc_mean']:.3f}")
+    return ", ".join(parts) or "-"
