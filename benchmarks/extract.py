@@ -34,9 +34,9 @@ import av
 import numpy as np
 import torch
 
-from tspvideo.data.clips import num_clips
 from tspvideo.data.transforms import preprocess_clip
 from tspvideo.extract import ClipSettings, stream_features
+from tspvideo.grid import num_clips
 from tspvideo.models.tsp import create_model
 from tspvideo.precision import PRECISIONS, autocast, resolve_precision
 from tspvideo.streaming import WorkUnit

@@ -14,12 +14,12 @@ import pytest
 from tspvideo.commands import export as export_command
 from tspvideo.errors import TspVideoError
 from tspvideo.export import (
-    clip_centre_times,
     export_features,
     read_feature_folder,
     resize_temporal,
     resized_times,
 )
+from tspvideo.grid import clip_centers
 
 CHANNELS = 8
 # Feature stems as `tspvideo extract` names them (video file stems): one already carries "v_".
@@ -40,7 +40,7 @@ def write_feature_folder(root: Path, videos: dict[str, float] = VIDEOS, seed: in
         arrays[stem] = rng.normal(size=(t, CHANNELS)).astype(np.float32)
         np.save(root / f"{stem}.npy", arrays[stem])
         sidecar = {"model": "r2plus1d_34", "weights": "random", "clip_len": 16, "fps": 15, "stride": 16,
-                   "num_features": t, "feature_times": clip_centre_times(t).tolist(), "video_duration": duration}
+                   "num_features": t, "feature_times": clip_centers(t).tolist(), "video_duration": duration}
         (root / f"{stem}.json").write_text(json.dumps(sidecar))
     return arrays
 
@@ -82,7 +82,7 @@ def _run_cli(argv: list[str]) -> int:
 
 def test_resize_linear_ramp_gives_ramp_at_bin_centres():
     t = 30
-    times = clip_centre_times(t)
+    times = clip_centers(t)
     duration = float(times[-1] + 8 / 15)
     slopes = np.linspace(-2.0, 3.0, CHANNELS)
     feats = (times[:, None] * slopes[None, :] + 1.0).astype(np.float32)
@@ -96,10 +96,10 @@ def test_resize_linear_ramp_gives_ramp_at_bin_centres():
 
 def test_resize_keeps_channels_separate_and_handles_one_feature():
     feats = np.eye(4, dtype=np.float32)[[0, 0, 1, 1]]  # channel 0 then channel 1 active
-    out = resize_temporal(feats, clip_centre_times(4), 4 * 16 / 15, 8)
+    out = resize_temporal(feats, clip_centers(4), 4 * 16 / 15, 8)
     assert np.all(out[:, 2:] == 0)
     np.testing.assert_allclose(out[:, 0] + out[:, 1], 1.0, atol=1e-6)
-    single = resize_temporal(np.ones((1, 3), np.float32), clip_centre_times(1), 1.2, 5)
+    single = resize_temporal(np.ones((1, 3), np.float32), clip_centers(1), 1.2, 5)
     assert single.shape == (5, 3) and np.all(single == 1)
 
 
@@ -147,7 +147,7 @@ def test_opentad_layout(features, tmp_path):
         assert np.load(path).shape[1] == CHANNELS
         assert info["frame"] == round(info["duration"] * 15)
     assert (cfg["feature_stride"], cfg["offset_frames"], cfg["fps"], cfg["sample_stride"]) == (16, 8, 15, 1)
-    times = clip_centre_times(arrays["abc"].shape[0])
+    times = clip_centers(arrays["abc"].shape[0])
     grid = (times * cfg["fps"] - cfg["offset_frames"]) / cfg["feature_stride"]
     np.testing.assert_allclose(grid, np.arange(len(times)), atol=1e-9)
 
@@ -163,7 +163,7 @@ def test_gtad_hdf5_keys_and_resizing(features, tmp_path):
             key = stem if stem.startswith("v_") else "v_" + stem
             data = h5[key][()]
             assert data.shape == (100, CHANNELS) and data.dtype == np.float32
-            expected = resize_temporal(array, clip_centre_times(len(array)), VIDEOS[stem], 100)
+            expected = resize_temporal(array, clip_centers(len(array)), VIDEOS[stem], 100)
             np.testing.assert_allclose(data, expected, rtol=1e-6)
     with open(out / "video_info_new.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -189,7 +189,7 @@ def test_bmn_csv_per_video(features, tmp_path):
     # pandas.read_csv(...).values: the first line is the header, then [S, C]
     assert len(rows) == 51 and all(len(r) == CHANNELS for r in rows)
     values = np.array(rows[1:], dtype=np.float64)
-    expected = resize_temporal(arrays["abc"], clip_centre_times(len(arrays["abc"])), VIDEOS["abc"], 50)
+    expected = resize_temporal(arrays["abc"], clip_centers(len(arrays["abc"])), VIDEOS["abc"], 50)
     np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6)
     assert (out / "video_info_new.csv").is_file() and (out / "anet_anno_action.json").is_file()
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from tspvideo.data.clips import num_clips
 from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.data.video import (
     SAMPLING_RULES,
@@ -22,6 +21,7 @@ from tspvideo.data.video import (
     sampled_source_frames,
 )
 from tspvideo.errors import TspVideoError, VideoDecodeError
+from tspvideo.grid import num_clips
 from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
 
 

@@ -25,6 +25,7 @@ from tspvideo.data.segments import read_segment_table
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.distributed import resolve_device
 from tspvideo.fileio import save_json_atomic
+from tspvideo.grid import DEFAULT_FPS
 from tspvideo.gvf import write_gvf
 from tspvideo.models.weights import load_model
 from tspvideo.steps import (
@@ -51,7 +52,7 @@ class DemoConfig:
     backbone: str = "r2plus1d_18"
     weights: str | None = None  # initial backbone weights; None: random
     clip_len: int = 8
-    fps: float = 15.0
+    fps: float = DEFAULT_FPS
     clips_per_segment: int = 3
     resize: tuple[int, int] = (56, 75)
     crop: int = 48

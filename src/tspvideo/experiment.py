@@ -32,6 +32,7 @@ import numpy as np
 
 from tspvideo.demo import train_config as demo_train_config
 from tspvideo.errors import TspVideoError
+from tspvideo.grid import DEFAULT_FPS
 from tspvideo.steps import initial_encoder, save_initial_encoder
 from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, train
 
@@ -82,7 +83,7 @@ class ExperimentConfig:
     backbone: str = "c3d_tiny"  # the 18-layer encoders do not learn from random weights in minutes on a CPU
     weights: str | None = None  # initial backbone weights; None: seeded random (nothing can be downloaded here)
     clip_len: int = 8
-    fps: float = 15.0  # 8 frames span 0.53 s: about one to two periods of a class pattern, no aliasing
+    fps: float = DEFAULT_FPS  # 8 frames span 0.53 s: about one to two periods of a class pattern, no aliasing
     clips_per_segment: int = 2
     resize: tuple[int, int] = (36, 36)
     crop: int = 32

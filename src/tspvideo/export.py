@@ -38,12 +38,8 @@ from tspvideo.data.activitynet_json import read_annotation_database
 from tspvideo.errors import TspVideoError
 from tspvideo.features import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
-    DEFAULT_CLIP_LEN,
-    DEFAULT_FPS,
-    DEFAULT_STRIDE,
     Grid,
     VideoFeatures,
-    clip_centre_times,
     match_annotations,
     match_report,
     read_feature_folder,

@@ -26,12 +26,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
-from tspvideo.data.clips import clip_centers
 from tspvideo.data.nvdec import nvdec_problem
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing
 from tspvideo.data.video import is_video_file, num_sampled_frames
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
+from tspvideo.grid import clip_centers
 from tspvideo.models.tsp import TSPModel
 from tspvideo.precision import autocast
 from tspvideo.progress import ClipProgress
@@ -461,8 +461,8 @@ def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, se
         "sampling": settings.sampling,
         "num_frames": num_frames,
         "video_duration": num_frames / settings.fps,
-        "feature_times": [round(t, 6) for t in clip_centers(count, settings.clip_len, settings.stride,
-                                                              settings.fps)],
+        "feature_times": [round(float(t), 6) for t in clip_centers(count, settings.clip_len, settings.stride,
+                                                                     settings.fps)],
         "time_convention": "feature i is the clip of sampled frames [i*stride, i*stride+clip_len) at fps; "
                            "its time is the clip centre (i*stride + clip_len/2)/fps seconds",
         "preprocessing": prep.to_dict(),

@@ -26,12 +26,10 @@ from typing import Any
 import numpy as np
 
 from tspvideo.errors import TspVideoError
-from tspvideo.released import RELEASED, cached_path, find_released
 
-# The extraction defaults (the paper's settings); a feature folder whose sidecars lack a value uses them.
-DEFAULT_CLIP_LEN = 16
-DEFAULT_FPS = 15.0
-DEFAULT_STRIDE = 16
+# The extraction defaults (the paper's grid); a feature folder whose sidecars lack a value uses them.
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
+from tspvideo.released import RELEASED, cached_path, find_released
 
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 GRID_KEYS = ("clip_len", "fps", "stride")
@@ -81,12 +79,6 @@ class VideoFeatures:
 
         with h5py.File(self.path, "r") as h5:
             return np.asarray(h5[self.key][()], dtype=np.float32)
-
-
-def clip_centre_times(num_features: int, clip_len: int = DEFAULT_CLIP_LEN, stride: int = DEFAULT_STRIDE,
-                      fps: float = DEFAULT_FPS) -> np.ndarray:
-    """Centre time (s) of each clip: ``(i * stride + clip_len / 2) / fps``."""
-    return (np.arange(num_features, dtype=np.float64) * stride + clip_len / 2.0) / fps
 
 
 def is_h5(path: str | os.PathLike) -> bool:
@@ -196,7 +188,7 @@ def _describe(stem: str, path: Path, shape: tuple[int, ...], meta: dict[str, Any
     if meta.get("num_features") is not None and int(meta["num_features"]) != num_features:
         raise TspVideoError(f"{where}: metadata says num_features={meta['num_features']} but the array has "
                             f"{num_features} rows")
-    times = clip_centre_times(num_features, clip_len, stride, fps)
+    times = clip_centers(num_features, clip_len, stride, fps)
     if meta.get("feature_times") is not None:
         stated = np.asarray(meta["feature_times"], dtype=np.float64)
         if stated.shape != (num_features,):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tspvideo.data.clips import num_clips
+from tspvideo.grid import num_clips
 from tspvideo.streaming import ClipSettings, header_duration
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tspvideo.download import Expected, download
 from tspvideo.errors import lookup
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 
 FEATURES_URL = "https://github.com/HumamAlwassel/TSP/releases/download/"
 REPO_FILE_URL = "https://raw.githubusercontent.com/HumamAlwassel/TSP/master/"
@@ -59,7 +60,7 @@ class ReleasedFile:
 def _features(name: str, release: str, file: str, weights: str, stride: int, what: str) -> ReleasedFile:
     return ReleasedFile(name, f"{FEATURES_URL}{release}/{file}", "features", weights,
                         f"{what}; R(2+1)D-34 TSP, 16 frames at 15 fps, stride {stride}",
-                        clip_len=16, fps=15.0, stride=stride)
+                        clip_len=DEFAULT_CLIP_LEN, fps=DEFAULT_FPS, stride=stride)
 
 
 def _gvf(name: str, path: str, weights: str, what: str, blob: str, size: int | None = None,

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from tspvideo.data.clips import num_clips
 from tspvideo.data.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
 from tspvideo.data.nvdec import NvdecUnsupported, iter_nvdec_frames
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
@@ -47,6 +46,7 @@ from tspvideo.data.video import (
     num_sampled_frames,
 )
 from tspvideo.errors import TruncatedVideoError, TspVideoError
+from tspvideo.grid import ClipGrid, num_clips
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
@@ -90,13 +90,11 @@ def cpu_share() -> int:
 
 
 @dataclass(frozen=True)
-class ClipSettings:
-    """The time grid of the features: clips of ``clip_len`` frames at ``fps``, every ``stride`` frames, the
-    source frames chosen by the ``sampling`` rule (see :mod:`tspvideo.data.video`)."""
+class ClipSettings(ClipGrid):
+    """The time grid of the features (:class:`tspvideo.grid.ClipGrid`: clips of ``clip_len`` frames at ``fps``,
+    every ``stride`` frames), checked, with the source frames chosen by the ``sampling`` rule (see
+    :mod:`tspvideo.data.video`)."""
 
-    clip_len: int = 16
-    fps: float = 15.0
-    stride: int = 16
     sampling: str = DEFAULT_SAMPLING
 
     def __post_init__(self) -> None:

@@ -11,9 +11,6 @@ from tspvideo.commands._feature_args import grid_from_args
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.io import load_ground_truth
 from tspvideo.evaluation.similarity import (
-    DEFAULT_CLIP_LEN,
-    DEFAULT_FPS,
-    DEFAULT_STRIDE,
     compare_feature_sets,
     format_comparison_table,
     format_scores_table,
@@ -25,6 +22,7 @@ from tspvideo.evaluation.similarity import (
 )
 from tspvideo.features import FeatureSource, match_annotations
 from tspvideo.fileio import save_json_atomic
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE
 
 
 def register(subparsers) -> None:

@@ -11,6 +11,7 @@ import argparse
 from tspvideo.commands import add_command
 from tspvideo.commands._model_args import add_preprocess_on_arg
 from tspvideo.data.video import SAMPLING_RULES
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import HEAD_CHOICES
 from tspvideo.train import TrainConfig, train
@@ -62,8 +63,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
     # sizes from the backbone's input recipe (`tspvideo models`); `evaluate` from the checkpoint.
     fallback = "default without --recipe: the backbone's recipe, for r2plus1d_*" if train else \
         "default: the checkpoint's, else"
-    data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L) ({fallback} 16)")
-    data.add_argument("--fps", type=float, default=None, help=f"frame rate clips are sampled at ({fallback} 15)")
+    data.add_argument("--clip-len", type=int, default=None, help=f"frames per clip (L) ({fallback} {DEFAULT_CLIP_LEN})")
+    data.add_argument("--fps", type=float, default=None,
+                      help=f"frame rate clips are sampled at ({fallback} {DEFAULT_FPS:g})")
     data.add_argument("--sampling", choices=SAMPLING_RULES, default=None if not train else field_default("sampling"),
                       help="which source frames: ffmpeg-fps (the original's: re-encode to 30 fps, every second frame) "
                            "or timestamp (last frame at or before j/fps)"

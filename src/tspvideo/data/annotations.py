@@ -48,10 +48,11 @@ from tspvideo.data.segments import (
 from tspvideo.data.video import VIDEO_EXTENSIONS, is_video_file
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 
-CLIP_SECONDS = 16 / 15  # one clip: 16 frames at 15 fps
+CLIP_SECONDS = DEFAULT_CLIP_LEN / DEFAULT_FPS  # one clip of the paper's grid
 # The original minimum background lengths: five clips for ActivityNet, one clip for THUMOS14.
-MIN_BACKGROUND = {"activitynet": 80 / 15, "thumos14": 16 / 15, "generic": 16 / 15}
+MIN_BACKGROUND = {"activitynet": 5 * DEFAULT_CLIP_LEN / DEFAULT_FPS, "thumos14": CLIP_SECONDS, "generic": CLIP_SECONDS}
 BACKGROUND_RULES = ("merged", "original")
 ACTIVITYNET_SUBSETS = {"training": "train", "validation": "valid"}
 THUMOS14_SPLITS = {"val": "train", "test": "test"}  # the paper trains on THUMOS14 validation

@@ -32,6 +32,7 @@ from tspvideo.data.segments import REGION_LABELS, Segment
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing, crop_params, preprocess_clip
 from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 from tspvideo.errors import TspVideoError, VideoDecodeError
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ class ClipSpec:
     """The clip grid of training: ``clip_len`` frames at ``fps``, ``clips_per_segment`` per segment, the source
     frames chosen by the ``sampling`` rule (see :mod:`tspvideo.data.video`)."""
 
-    clip_len: int = 16
-    fps: float = 15.0
+    clip_len: int = DEFAULT_CLIP_LEN
+    fps: float = DEFAULT_FPS
     clips_per_segment: int = 5
     sampling: str = DEFAULT_SAMPLING
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from tspvideo.data.colour import PlanarFrame, pack_planes
 from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
+from tspvideo.grid import DEFAULT_FPS
 
 BACKENDS = ("pyav", "torchcodec")
 SAMPLING_RULES = ("ffmpeg-fps", "timestamp")
@@ -152,7 +153,7 @@ class SamplingClock:
         return max(0, math.ceil(Fraction(self.position(end_time)) * self.fps / REENCODE_FPS))
 
 
-def num_sampled_frames(end_time: float | Fraction, fps: float = 15.0, sampling: str = DEFAULT_SAMPLING) -> int:
+def num_sampled_frames(end_time: float | Fraction, fps: float = DEFAULT_FPS, sampling: str = DEFAULT_SAMPLING) -> int:
     """N, the number of sampled frames of a video whose last frame ends ``end_time`` s after its start.
 
     ``timestamp``: ``ceil(E * fps)``; ``ffmpeg-fps``: ``ceil(round(30 E) * fps / 30)`` (every second frame
@@ -448,7 +449,7 @@ def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_ind
         check_complete(path, declared, end_offset)
 
 
-def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index: int = 0,
+def iter_sampled_frames(path: str | os.PathLike, fps: float = DEFAULT_FPS, start_index: int = 0,
                         end_index: int | None = None, backend: str = "pyav", threads: int = 0,
                         size: tuple[int, int] | None = None, sampling: str = DEFAULT_SAMPLING,
                         planar: bool = False) -> Iterator[tuple[int, np.ndarray | PlanarFrame]]:
@@ -473,7 +474,7 @@ def iter_sampled_frames(path: str | os.PathLike, fps: float = 15.0, start_index:
     raise TspVideoError(f"unknown decoding backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
-def read_frames(path: str | os.PathLike, start_index: int, num_frames: int, fps: float = 15.0,
+def read_frames(path: str | os.PathLike, start_index: int, num_frames: int, fps: float = DEFAULT_FPS,
                 backend: str = "pyav", threads: int = 1, size: tuple[int, int] | None = None,
                 sampling: str = DEFAULT_SAMPLING) -> np.ndarray:
     """Sampled frames ``start_index .. start_index + num_frames - 1`` as ``uint8 [num_frames, H, W, 3]``.
@@ -490,7 +491,7 @@ def read_frames(path: str | os.PathLike, start_index: int, num_frames: int, fps:
     return np.stack(frames)
 
 
-def count_sampled_frames(path: str | os.PathLike, fps: float = 15.0, backend: str = "pyav",
+def count_sampled_frames(path: str | os.PathLike, fps: float = DEFAULT_FPS, backend: str = "pyav",
                          sampling: str = DEFAULT_SAMPLING) -> int:
     """Number of frames the video has at ``fps`` (N15 for fps=15), by decoding it."""
     count = 0

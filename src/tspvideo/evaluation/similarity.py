@@ -30,11 +30,9 @@ import numpy as np
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.io import GroundTruth, JsonSource, load_ground_truth
 from tspvideo.features import FeatureSource, Grid, VideoFeatures, match_annotations, match_report, read_features
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
 
 __all__ = [
-    "DEFAULT_CLIP_LEN",
-    "DEFAULT_FPS",
-    "DEFAULT_STRIDE",
     "SCORE_KEYS",
     "feature_times",
     "gt_video_lookup",
@@ -53,9 +51,6 @@ __all__ = [
     "colour_limits",
 ]
 
-DEFAULT_CLIP_LEN = 16
-DEFAULT_FPS = 15.0
-DEFAULT_STRIDE = 16
 PROBE_L2 = 1.0  # ridge strength on standardized features; the probe is a measuring stick, not a model
 SCORE_KEYS = ("fg_fg_within", "fg_fg_across", "fg_bg", "bg_bg", "contrast", "probe_auc")
 
@@ -66,7 +61,7 @@ def feature_times(num_features: int, clip_len: int = DEFAULT_CLIP_LEN, fps: floa
     """Centre time (s) of each feature: clip i covers frames [i*stride, i*stride + L) at ``fps``."""
     if clip_len <= 0 or fps <= 0 or stride <= 0:
         raise TspVideoError(f"clip_len, fps and stride must be positive, got {clip_len}, {fps}, {stride}")
-    return (np.arange(num_features) * stride + clip_len / 2.0) / fps
+    return clip_centers(num_features, clip_len, stride, fps)
 
 
 def load_features(path: str | Path, clip_len: int = DEFAULT_CLIP_LEN, fps: float = DEFAULT_FPS,

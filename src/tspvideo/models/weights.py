@@ -20,6 +20,7 @@ import torch
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.download import Expected, download, file_digests
 from tspvideo.errors import TspVideoError, lookup
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"
@@ -40,8 +41,8 @@ class InputRecipe:
     """
 
     backbone: str
-    clip_len: int = 16
-    fps: float = 15.0
+    clip_len: int = DEFAULT_CLIP_LEN
+    fps: float = DEFAULT_FPS
     resize: tuple[int, ...] = (128, 171)
     crop: tuple[int, int] = (112, 112)
     mean: tuple[float, float, float] = KINETICS_MEAN

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tspvideo.errors import TspVideoError
+from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.weights import default_recipe
 from tspvideo.train.config import TrainConfig
 
@@ -27,8 +28,8 @@ DEFAULTS: dict[str, object] = {
     "gvf_pool": None,  # None: what the GVF file says (its "pool" attribute), else max
     "region_only_gvf": False,
     "tac_clips": "all",
-    "clip_len": 16,
-    "fps": 15.0,
+    "clip_len": DEFAULT_CLIP_LEN,
+    "fps": DEFAULT_FPS,
     "clips_per_segment": 5,
     "resize": [128, 171],
     "crop": 112,
