@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import h5py
 import numpy as np
 import pytest
@@ -106,9 +108,9 @@ def test_items_have_labels_and_clip_shape(video_dir, tmp_path):
     assert (background["action"], background["region"]) == (-1, 1)
     assert (foreground["action"], foreground["region"]) == (0, 0)
     assert float(dataset[9]["gvf"][0]) == 2.0  # segment b [0.2, 3.4]
-    assert dataset._h5 is not None
-    state = dataset.__getstate__()  # what a DataLoader worker receives: no open handle
-    assert state["_h5"] is None
+    assert dataset.gvf._h5 is not None
+    worker_copy = pickle.loads(pickle.dumps(dataset))  # what a DataLoader worker receives: no open handle
+    assert worker_copy.gvf._h5 is None and float(worker_copy[9]["gvf"][0]) == 2.0
 
 
 def test_missing_gvf_names_the_video(video_dir, tmp_path):

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from tspvideo.errors import TspVideoError
@@ -100,8 +101,6 @@ def _source_encoder(source: FeatureSource, stems: Sequence[str]) -> str | None:
 
 def gvf_attributes(path: str | os.PathLike) -> dict[str, str]:
     """The ``pool`` and ``encoder`` attributes of a GVF file (empty for files without them)."""
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise TspVideoError(f"GVF file not found: {path}")
@@ -114,8 +113,6 @@ def gvf_attributes(path: str | os.PathLike) -> dict[str, str]:
 
 def read_gvf(path: str | os.PathLike, stems: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Load GVFs (all, or ``stems``) from an HDF5 file; a missing video is an error naming it."""
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise TspVideoError(f"GVF file not found: {path}")
@@ -125,3 +122,35 @@ def read_gvf(path: str | os.PathLike, stems: Sequence[str] | None = None) -> dic
         if missing:
             raise TspVideoError(f"{path}: no GVF for {len(missing)} video(s), e.g. {', '.join(missing[:5])}")
         return {k: np.asarray(h5[k], dtype=np.float32) for k in keys}
+
+
+class GvfReader:
+    """One GVF file read video by video, as a training dataset does: a handle opened lazily once per
+    process (h5py handles do not survive fork), dropped when the reader is pickled to a worker."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._h5 = None
+
+    def check(self, stems: Sequence[str], source: str) -> int:
+        """The GVF size C, after checking that every video of ``stems`` has a ``(C,)`` vector."""
+        if not self.path.is_file():
+            raise TspVideoError(f"GVF file not found: {self.path}")
+        names = sorted(set(stems))
+        with h5py.File(self.path, "r") as h5:
+            missing = [n for n in names if n not in h5]
+            if missing:
+                raise TspVideoError(f"{self.path}: no GVF for {len(missing)} of the {len(names)} videos of "
+                                    f"{source}, e.g. {', '.join(missing[:5])}; compute it with `tspvideo gvf`")
+            shape = h5[names[0]].shape
+        if len(shape) != 1:
+            raise TspVideoError(f"{self.path}: GVF of {names[0]} has shape {shape}, expected (C,)")
+        return int(shape[0])
+
+    def __getitem__(self, stem: str) -> np.ndarray:
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        return np.asarray(self._h5[stem], dtype=np.float32)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_h5": None}  # each worker opens its own handle

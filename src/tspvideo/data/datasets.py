@@ -33,6 +33,7 @@ from tspvideo.data.transforms import PREPROCESSING, Preprocessing, crop_params, 
 from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+from tspvideo.gvf import GvfReader
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,10 @@ class SegmentClipDataset(Dataset):
         self.background_items = np.flatnonzero(~item_is_action)
 
         self.gvf_path = Path(gvf_path) if gvf_path is not None else None
-        self._h5 = None  # opened lazily, once per worker process (h5py handles do not survive fork)
+        self.gvf = GvfReader(self.gvf_path) if self.gvf_path is not None else None
         self._bad_videos: set[str] = set()
-        if self.gvf_path is not None:
-            self.gvf_dim = self._check_gvf(source)
+        if self.gvf is not None:
+            self.gvf_dim = self.gvf.check([self.gvf_key(s) for s in self.segments], source)
 
     # -- GVF ---------------------------------------------------------------------------------------
 
@@ -167,33 +168,8 @@ class SegmentClipDataset(Dataset):
         """GVF files are keyed by the video's file name without extension."""
         return Path(segment.filename).stem
 
-    def _check_gvf(self, source: str) -> int:
-        import h5py
-
-        if not self.gvf_path.is_file():
-            raise TspVideoError(f"GVF file not found: {self.gvf_path}")
-        with h5py.File(self.gvf_path, "r") as h5:
-            names = sorted({self.gvf_key(s) for s in self.segments})
-            missing = [n for n in names if n not in h5]
-            if missing:
-                raise TspVideoError(f"{self.gvf_path}: no GVF for {len(missing)} of the {len(names)} videos of "
-                                    f"{source}, e.g. {', '.join(missing[:5])}; compute it with `tspvideo gvf`")
-            shape = h5[names[0]].shape
-        if len(shape) != 1:
-            raise TspVideoError(f"{self.gvf_path}: GVF of {names[0]} has shape {shape}, expected (C,)")
-        return int(shape[0])
-
     def _gvf(self, segment: Segment) -> torch.Tensor:
-        if self._h5 is None:
-            import h5py
-
-            self._h5 = h5py.File(self.gvf_path, "r")
-        return torch.from_numpy(np.asarray(self._h5[self.gvf_key(segment)], dtype=np.float32))
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_h5"] = None  # each worker opens its own handle
-        return state
+        return torch.from_numpy(self.gvf[self.gvf_key(segment)])
 
     # -- items -------------------------------------------------------------------------------------
 
