@@ -13,11 +13,12 @@ import h5py
 import numpy as np
 import pytest
 
+from tspvideo import provenance
 from tspvideo.cli import main
 from tspvideo.errors import TspVideoError
-from tspvideo.evaluation.similarity import dataset_temporal_sensitivity
+from tspvideo.evaluation.similarity import dataset_temporal_sensitivity, load_features
 from tspvideo.export import FORMATS, export_features, resized_times
-from tspvideo.features import FeatureSource, Grid, read_features
+from tspvideo.features import FeatureSource, Grid, read_features, read_sidecar
 from tspvideo.gvf import read_gvf, write_gvf
 from tspvideo.localization.probe import run_probe
 
@@ -231,3 +232,19 @@ def test_similarity_of_one_video_taken_out_of_an_h5(tmp_path, annotations, capsy
     assert list(a["scores"].values()) == list(b["scores"].values())
     assert main(["similarity", str(tmp_path / "feats.h5"), "--annotations", str(annotations)]) == 2
     assert "pass --video" in capsys.readouterr().err
+
+
+def test_one_sidecar_reader_strict_for_grids_lenient_for_extra_attributes(tmp_path):
+    """Readers that need the grid refuse a broken sidecar by name; attribute readers go on without it."""
+    np.save(tmp_path / "a.npy", np.ones((2, 3), np.float32))
+    assert read_sidecar(tmp_path / "a.npy") == {}  # no sidecar: nothing stated
+    (tmp_path / "a.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(TspVideoError, match="a.json: cannot read feature sidecar JSON"):
+        read_sidecar(tmp_path / "a.npy")
+    with pytest.raises(TspVideoError, match="a.json: cannot read feature sidecar JSON"):
+        load_features(tmp_path / "a.npy")
+    assert read_sidecar(tmp_path / "a.npy", strict=False) == {}
+    assert provenance.read_sidecar(tmp_path / "a.json") is None
+    (tmp_path / "a.json").write_text('{"num_features": 2, "clip_len": 4}', encoding="utf-8")
+    assert provenance.read_sidecar(tmp_path / "a.json") == {"num_features": 2, "clip_len": 4}
+    assert load_features(tmp_path / "a.npy")[1].tolist() == [(0 * 16 + 2) / 15, (16 + 2) / 15]

@@ -30,6 +30,7 @@ from tspvideo.data.nvdec import nvdec_problem
 from tspvideo.data.transforms import PREPROCESSING, Preprocessing
 from tspvideo.data.video import is_video_file, num_sampled_frames
 from tspvideo.errors import TspVideoError
+from tspvideo.features import read_sidecar
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
 from tspvideo.grid import clip_centers
 from tspvideo.models.tsp import TSPModel
@@ -510,12 +511,8 @@ _H5_VIDEO_ATTRS = ("clip_len", "fps", "stride", "num_frames", "video_duration")
 
 
 def _sidecar_of(npy: Path) -> dict:
-    sidecar = npy.with_suffix(".json")
-    try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # no sidecar (or a broken one): the dataset goes in without grid attributes
-    return meta if isinstance(meta, dict) else {}
+    # no sidecar (or a broken one): the dataset goes in without grid attributes
+    return read_sidecar(npy, strict=False)
 
 
 def _h5_file_attrs(meta: dict) -> dict[str, object]:

@@ -155,15 +155,24 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-def _read_sidecar(npy_path: Path) -> dict[str, Any]:
-    sidecar = npy_path.with_suffix(".json")
+def read_sidecar(npy_path: str | os.PathLike, strict: bool = True) -> dict[str, Any]:
+    """The JSON sidecar of a feature file (``a.npy`` -> ``a.json``); ``{}`` when there is none.
+
+    A sidecar that is not a readable JSON object is an error naming it, or ``{}`` when not ``strict``
+    (for what only records extra attributes from it).
+    """
+    sidecar = Path(npy_path).with_suffix(".json")
     if not sidecar.is_file():
         return {}
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
+        if not strict:
+            return {}
         raise TspVideoError(f"{sidecar}: cannot read feature sidecar JSON ({error})") from error
     if not isinstance(meta, dict):
+        if not strict:
+            return {}
         raise TspVideoError(f"{sidecar}: expected a JSON object")
     return meta
 
@@ -214,7 +223,7 @@ def read_video_features(npy_path: str | os.PathLike, grid: Grid | None = None) -
         array = np.load(npy_path, mmap_mode="r")
     except (OSError, ValueError) as error:
         raise TspVideoError(f"{npy_path}: cannot read feature array ({error})") from error
-    meta = _read_sidecar(npy_path)
+    meta = read_sidecar(npy_path)
     merged = _folder_grid(meta, grid, npy_path)
     return _describe(npy_path.stem, npy_path, tuple(array.shape), meta, merged)
 

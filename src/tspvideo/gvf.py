@@ -10,7 +10,6 @@ weights the clip features came from), ``feature_dim`` (C) and ``backbone`` (when
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ import h5py
 import numpy as np
 
 from tspvideo.errors import TspVideoError
-from tspvideo.features import FeatureSource
+from tspvideo.features import FeatureSource, read_sidecar
 from tspvideo.fileio import atomic_path
 
 POOLS = ("max", "avg")
@@ -87,10 +86,8 @@ def _source_encoder(source: FeatureSource, stems: Sequence[str]) -> str | None:
         return str(weights) if weights else None
     names = set()
     for stem in stems:
-        try:
-            weights = json.loads((source.path / f"{stem}.json").read_text(encoding="utf-8")).get("weights")
-        except (OSError, ValueError, AttributeError):
-            continue  # features without a (readable) sidecar: the encoder is simply not recorded
+        # features without a (readable) sidecar: the encoder is simply not recorded
+        weights = read_sidecar(source.path / f"{stem}.npy", strict=False).get("weights")
         if weights:
             names.add(str(weights))
     if len(names) > 1:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tspvideo import features
 from tspvideo.errors import TspVideoError
 
 FINGERPRINT_BYTES = 1 << 20  # hashed at each end of the file
@@ -121,11 +122,8 @@ def _show(value: Any) -> str:
 
 def read_sidecar(path: Path) -> dict | None:
     """A feature sidecar's content, or None when the file is not one (unreadable, other JSON)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "num_features" in data else None
+    data = features.read_sidecar(path.with_suffix(".npy"), strict=False) if path.suffix == ".json" else {}
+    return data if "num_features" in data else None
 
 
 def iter_sidecars(out_dir: Path) -> Iterator[tuple[Path, dict]]:

@@ -20,7 +20,6 @@ so no T x T matrix is built except for plotting. Each dataset figure averages pe
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,15 @@ import numpy as np
 
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.io import GroundTruth, JsonSource, load_ground_truth
-from tspvideo.features import FeatureSource, Grid, VideoFeatures, match_annotations, match_report, read_features
+from tspvideo.features import (
+    FeatureSource,
+    Grid,
+    VideoFeatures,
+    match_annotations,
+    match_report,
+    read_features,
+    read_sidecar,
+)
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
 
 __all__ = [
@@ -85,13 +92,8 @@ def load_features(path: str | Path, clip_len: int = DEFAULT_CLIP_LEN, fps: float
         raise TspVideoError(f"feature file {path}: features must be finite numbers")
     sidecar = path.with_suffix(".json")
     num = features.shape[0]
-    if sidecar.is_file():
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise TspVideoError(f"sidecar {sidecar} is not valid JSON: {error}") from error
-        if not isinstance(meta, dict):
-            raise TspVideoError(f"sidecar {sidecar}: expected a JSON object")
+    meta = read_sidecar(path)
+    if meta:
         if meta.get("feature_times") is not None:
             times = np.asarray(meta["feature_times"], dtype=np.float64)
             if times.shape != (num,):
