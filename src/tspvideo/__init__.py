@@ -1,3 +1,42 @@
-"""tspvideo: Temporally-Sensitive Pretraining (TSP) of video encoders for localization tasks."""
+"""tspvideo: Temporally-Sensitive Pretraining (TSP) of video encoders for localization tasks.
+
+The names a notebook needs are here (loaded on first use, so ``import tspvideo`` stays light):
+
+- :func:`load_encoder` / :class:`Encoder`: a model with the input recipe its weights were trained on;
+- :func:`video_features`: the features of one video, in memory, and the time of each;
+- :class:`ClipGrid` and the paper's defaults (:mod:`tspvideo.grid`);
+- :class:`TrainConfig` and :func:`pretrain`: one training run (``tspvideo.train.train``; the package
+  ``tspvideo.train`` holds its pieces, so the function has its own name here).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+# public name -> (module, name there)
+_PUBLIC = {
+    "Encoder": ("tspvideo.api", "Encoder"),
+    "load_encoder": ("tspvideo.api", "load_encoder"),
+    "video_features": ("tspvideo.api", "video_features"),
+    "ClipGrid": ("tspvideo.grid", "ClipGrid"),
+    "DEFAULT_CLIP_LEN": ("tspvideo.grid", "DEFAULT_CLIP_LEN"),
+    "DEFAULT_FPS": ("tspvideo.grid", "DEFAULT_FPS"),
+    "DEFAULT_STRIDE": ("tspvideo.grid", "DEFAULT_STRIDE"),
+    "InputRecipe": ("tspvideo.models.weights", "InputRecipe"),
+    "TrainConfig": ("tspvideo.train.config", "TrainConfig"),
+    "pretrain": ("tspvideo.train.run", "train"),
+}
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'tspvideo' has no attribute {name!r}")
+    module, attribute = _PUBLIC[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
