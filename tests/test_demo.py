@@ -46,13 +46,22 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
                                                                                       "vertical_oscillation"]
     data = out / "data"
     result_json = tmp_path / "eval.json"
-    code = cli_main(["evaluate", "--checkpoint", str(best), "--valid-csv", str(data / "valid.csv"),
-                     "--video-dir", str(data / "videos"), "--gvf", str(out / "gvf.h5"), "--workers", "0",
-                     "--device", "cpu", "--no-progress", "--json", str(result_json)])
-    assert code == 0
+    eval_args = ["--checkpoint", str(best), "--valid-csv", str(data / "valid.csv"), "--video-dir", str(data / "videos"),
+                 "--gvf", str(out / "gvf.h5"), "--workers", "0", "--device", "cpu", "--no-progress"]
+    capsys.readouterr()
+    assert cli_main(["eval", "clips", *eval_args, "--out", str(result_json)]) == 0
+    assert "deprecated" not in capsys.readouterr().err
     evaluated = json.loads(result_json.read_text())
     for key in ("acc_action", "acc_region", "acc_mean"):  # same clips, same model: the training run's numbers
         assert abs(evaluated[key] - summary["epochs"][0][f"valid_{key}"]) < 1e-6
+    # the old spellings still work, each with a one-line note on stderr, and give the same file
+    old_json = tmp_path / "old.json"
+    assert cli_main(["evaluate", *eval_args, "--json", str(old_json)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tspvideo evaluate: deprecated; use `tspvideo eval clips` (same options)"]
+    assert json.loads(old_json.read_text()) == evaluated
+    assert cli_main(["eval", "clips", *eval_args, "--json", str(old_json)]) == 0
+    assert "--json is deprecated; use --out" in capsys.readouterr().err
     code = cli_main(["extract", str(videos[0]), "--checkpoint", str(best), "--out", str(tmp_path / "extract"),
                      "--clip-len", "4", "--stride", "48", "--workers", "0", "--device", "cpu", "--no-progress"])
     assert code == 0 and (tmp_path / "extract" / f"{videos[0].stem}.npy").is_file()

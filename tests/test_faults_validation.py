@@ -166,7 +166,7 @@ def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, ca
     # evaluate a checkpoint with a label map of another size
     monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     monkeypatch.setattr(weights, "TSPModel", lambda c: tiny_create_model(c.backbone, c.num_classes, c.heads, c.gvf))
-    code = main(["evaluate", "--checkpoint", str(trained / "best.pth"), "--valid-csv", str(data["valid"]),
+    code = main(["eval", "clips", "--checkpoint", str(trained / "best.pth"), "--valid-csv", str(data["valid"]),
                  "--video-dir", str(data["videos"]), "--label-map", str(bigger), "--gvf", str(data["gvf"]),
                  "--workers", "0", "--no-progress", "--device", "cpu"])
     assert code == 2

@@ -1,4 +1,5 @@
-"""``tspvideo eval detection|proposals``: score localization results against ActivityNet-style ground truth."""
+"""``tspvideo eval detection|proposals|clips``: score localization results against ActivityNet-style ground
+truth, or a checkpoint's clip accuracy on a segment table (``clips``, :mod:`tspvideo.commands.evaluate`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from typing import Any
 
 from tspvideo.commands import add_command
+from tspvideo.commands.evaluate import register_clips
 from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.detad import (
     DETAD_SETTINGS,
@@ -49,7 +51,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add ``eval`` with its ``detection`` and ``proposals`` subcommands."""
-    parser = add_command(subparsers, "eval", help="evaluate detections (mAP) or proposals (AR-AN, AUC)")
+    parser = add_command(subparsers, "eval",
+                         help="evaluate detections (mAP), proposals (AR-AN, AUC) or a checkpoint's clip accuracy")
     inner = parser.add_subparsers(dest="eval_command", metavar="TASK")
     parser.set_defaults(func=lambda args: _missing_task(parser))
 
@@ -94,6 +97,8 @@ def register(subparsers) -> None:
     prop.add_argument("--unknown-videos", choices=["error", "ignore"], default="error",
                       help="proposals for videos missing from the ground truth: error or ignore")
     prop.set_defaults(func=run_proposals)
+
+    register_clips(inner)
 
 
 def _missing_task(parser: argparse.ArgumentParser) -> int:
