@@ -54,3 +54,12 @@ def test_videos_always_means_video_paths():
             assert action.type is not int, name
         if "--num-videos" in action.option_strings:
             assert action.type is int, name
+
+
+def test_device_option_is_one_definition_in_every_command():
+    """--device means the same in every command: default auto (the GPU when there is one), same help."""
+    devices = [(name, action) for name, action, _ in OPTIONS if "--device" in action.option_strings]
+    names = {name for name, _ in devices}
+    assert {"tspvideo extract", "tspvideo gvf", "tspvideo train", "tspvideo eval clips", "tspvideo demo",
+            "tspvideo experiment"} <= names
+    assert {(action.default, action.help) for _, action in devices} == {("auto", devices[0][1].help)}

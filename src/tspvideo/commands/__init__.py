@@ -41,3 +41,23 @@ def add_num_videos(parser: argparse.ArgumentParser, default: int, help: str) -> 
     parser.add_argument("--num-videos", type=int, default=default, dest="num_videos", metavar="N", help=help)
     parser.add_argument("--videos", type=int, dest="num_videos", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
                         action=_DeprecatedAlias, new_option="--num-videos")
+
+
+# One definition of the runtime options every command shares; each command passes the default it
+# measured best for its work where that differs (``None`` = decided from the device, said in the help).
+DEVICE_HELP = "auto (this process's GPU when there is one, else the CPU), cpu, cuda or cuda:N"
+
+
+def add_device(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--device``, default ``auto`` in every command."""
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+
+def add_workers(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: int | None, what: str) -> None:
+    """``--workers N``: processes that decode videos (0: in the main process)."""
+    parser.add_argument("--workers", type=int, default=default, help=f"{what} (0: in the main process)")
+
+
+def add_decode_threads(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: int, what: str) -> None:
+    """``--decode-threads N``: FFmpeg threads of each decoder."""
+    parser.add_argument("--decode-threads", type=int, default=default, help=f"FFmpeg threads {what}")

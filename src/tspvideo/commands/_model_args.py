@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.commands import add_decode_threads, add_device, add_workers
 from tspvideo.data.colour import COLOUR_CONVERSIONS
 from tspvideo.data.transforms import Preprocessing
 from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
@@ -57,12 +58,10 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=None,
                      help=f"clips per forward pass (default: {GPU_BATCH_SIZE} on a GPU, {CPU_BATCH_SIZE} on a CPU, "
                           "where a batch of 32 clips of R(2+1)D needs several GB of memory)")
-    run.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    run.add_argument("--workers", type=int, default=None,
-                     help="decoding worker processes (0: in the main process; default: CPU cores - 2 with a GPU, "
-                          "whose model outruns decoding, else 1, as the model needs the cores)")
-    run.add_argument("--decode-threads", type=int, default=0,
-                     help="FFmpeg threads per decoder (0: CPU cores / workers)")
+    add_device(run)
+    add_workers(run, None, "decoding worker processes (default: CPU cores - 2 with a GPU, whose model outruns "
+                           "decoding, else 1, as the model needs the cores; none beside --backend nvdec)")
+    add_decode_threads(run, 0, "per decoder (0: CPU cores / workers)")
     run.add_argument("--backend", choices=[*BACKENDS, "nvdec"], default="pyav",
                      help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "
                           'needs `pip install "tspvideo[nvdec]"`; a video NVDEC cannot decode, or of variable frame '
@@ -135,6 +134,13 @@ def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
     return load_model(source, gvf=args.gvf_pool)
 
 
+def _device_type(name: str) -> str:
+    """``cpu`` or ``cuda`` (...) of a ``--device`` value; ``auto`` is the GPU when there is one."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name).type
+
+
 def decode_workers(args: argparse.Namespace) -> int:
     """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1; none beside
     NVDEC (``--backend nvdec``), which ran faster alone than with 14 PyAV workers on an H200 (the model's
@@ -148,7 +154,7 @@ def decode_workers(args: argparse.Namespace) -> int:
         return args.workers
     if getattr(args, "backend", None) == "nvdec":
         return 0
-    if torch.device(args.device).type == "cpu":
+    if _device_type(args.device) == "cpu":
         return 1
     return max(1, cpu_share() - 2)
 
@@ -159,7 +165,7 @@ def batch_size(args: argparse.Namespace) -> int:
         if args.batch_size < 1:
             raise TspVideoError(f"--batch-size must be 1 or more, got {args.batch_size}")
         return args.batch_size
-    return CPU_BATCH_SIZE if torch.device(args.device).type == "cpu" else GPU_BATCH_SIZE
+    return CPU_BATCH_SIZE if _device_type(args.device) == "cpu" else GPU_BATCH_SIZE
 
 
 def runtime_options(args: argparse.Namespace, description: dict) -> dict:
@@ -168,6 +174,8 @@ def runtime_options(args: argparse.Namespace, description: dict) -> dict:
     Under torchrun each rank takes the GPU of its ``LOCAL_RANK``.
     """
     device = args.device
+    if device == "auto":  # this process's GPU when there is one: the default of every command
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
     precision = precision_of(args, device)

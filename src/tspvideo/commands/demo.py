@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tspvideo.commands import add_command, add_num_videos
+from tspvideo.commands import add_command, add_device, add_num_videos
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--backbone", default="r2plus1d_18", help="backbone (small ones keep the demo short)")
     add_num_videos(parser, 12, "number of synthetic videos")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_device(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (dataset and training)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 
-from tspvideo.commands import _DeprecatedAlias, add_command
+from tspvideo.commands import _DeprecatedAlias, add_command, add_device
 from tspvideo.commands.train import add_data_arguments
 from tspvideo.evaluation.clips import ClipAccuracyConfig, evaluate_checkpoint
 from tspvideo.fileio import save_json_atomic
@@ -43,7 +43,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser, deprecated_command: 
     parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
                         help="GVF pooling of a released checkpoint (its file does not say)")
     parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass and process")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_device(parser)
     parser.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
     parser.add_argument("--seed", type=int, default=0, help="only picks replacements for undecodable clips")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from tspvideo.commands import add_command, add_num_videos
+from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
@@ -54,8 +54,8 @@ def register(subparsers) -> None:
                         help="initial backbone weights (registered name, URL or file, e.g. Kinetics ones); "
                              "default: seeded random weights")
     parser.add_argument("--probe-epochs", type=int, default=None, help="localization probe epochs")
-    parser.add_argument("--workers", type=int, default=None, help="data loading processes")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_workers(parser, None, "data loading processes (default: the preset's)")
+    add_device(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from tspvideo.commands import add_command
+from tspvideo.commands import add_command, add_decode_threads, add_device, add_workers
 from tspvideo.commands._model_args import add_preprocess_on_arg
 from tspvideo.data.video import SAMPLING_RULES
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
@@ -76,10 +76,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
                       help=f"frames are resized to H W (or the short side to S) before cropping ({fallback} 128 171)")
     data.add_argument("--crop", type=int, default=None,
                       help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
-    data.add_argument("--workers", type=int, default=field_default("workers"),
-                      help="data loading processes per training process")
-    data.add_argument("--decode-threads", type=int, default=field_default("decode_threads"),
-                      help="FFmpeg threads per clip")
+    add_workers(data, field_default("workers"), "data loading processes per training process")
+    add_decode_threads(data, field_default("decode_threads"), "per clip")
     add_preprocess_on_arg(data)  # the crop and flip are drawn in the workers either way, from the same seeds
 
 
@@ -160,8 +158,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      help="continue a run (no value: OUT/checkpoint.pth)")
     run.add_argument("--seed", type=int, default=field_default("seed"),
                      help="seeds initialisation, clip sampling and shuffling")
-    run.add_argument("--device", default=field_default("device"),
-                     help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
+    add_device(run)  # cuda: cuda:LOCAL_RANK under torchrun
     run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
     run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
