@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tspvideo.data.probe import probe_video
+from tspvideo.data.metadata import read_video_metadata
 from tspvideo.data.transcode import TranscodeOptions, transcode_video
 
 CLIP_FRAMES, CLIP_FPS = 16, 15
@@ -73,7 +73,7 @@ def read_clip(container, stream, start: float) -> list:
 
 def clips_per_second(path: Path, n_clips: int, seed: int = 0) -> float:
     """Random clip reads per second in one thread (decoder threading off, as in one loader worker)."""
-    duration = probe_video(path).duration
+    duration = read_video_metadata(path).duration
     rng = random.Random(seed)
     starts = [rng.uniform(0, duration - CLIP_FRAMES / CLIP_FPS - 0.1) for _ in range(n_clips)]
     with av.open(str(path)) as container:
@@ -113,7 +113,7 @@ def main() -> None:
                 begin = time.perf_counter()
                 transcode_video(source, path, options)
                 print(f"{name}: transcoded in {time.perf_counter() - begin:.1f} s")
-            info = probe_video(path)
+            info = read_video_metadata(path)
             rate = clips_per_second(path, args.clips)
             rows.append((name, f"{info.width}x{info.height}", f"{path.stat().st_size / 2**20:.1f}", rate))
         base = rows[0][3]

@@ -31,7 +31,7 @@ import tspvideo.train.run as train_run
 from tspvideo.cli import main
 from tspvideo.data import annotations as ann
 from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
-from tspvideo.data.probe import probe_video, probe_videos
+from tspvideo.data.metadata import read_video_metadata, read_videos_metadata
 from tspvideo.data.segments import Segment
 from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.data.transforms import preprocess_clip
@@ -311,7 +311,7 @@ def test_unreadable_file_without_root(faults):
     with pytest.raises(TspVideoError, match="permission denied"):
         next(iter_sampled_frames(faults[UNREADABLE]))
     with pytest.raises(TspVideoError, match="permission denied"):
-        probe_video(faults[UNREADABLE])
+        read_video_metadata(faults[UNREADABLE])
 
 
 @pytest.fixture
@@ -392,10 +392,10 @@ def test_probe_each_case(name, faults, monkeypatch):
     deny_unreadable(monkeypatch)
     if name in PROBE_FAILS:
         with pytest.raises(TspVideoError, match=PROBE_FAILS[name]) as info:
-            probe_video(faults[name])
+            read_video_metadata(faults[name])
         assert str(faults[name]) in str(info.value) and "\n" not in str(info.value)
     else:
-        info = probe_video(faults[name])
+        info = read_video_metadata(faults[name])
         assert info.num_frames > 0 and info.fps > 0 and info.duration > 0
         if name in PROBE_INFO:
             assert (info.width, info.height, info.num_frames) == PROBE_INFO[name]
@@ -403,7 +403,7 @@ def test_probe_each_case(name, faults, monkeypatch):
 
 def test_probe_videos_keeps_going(faults, monkeypatch):
     deny_unreadable(monkeypatch)
-    infos, failures = probe_videos(faults.values(), workers=2, progress=False)
+    infos, failures = read_videos_metadata(faults.values(), workers=2, progress=False)
     assert {p.name for p in failures} == set(PROBE_FAILS)
     assert len(infos) == len(EXTRACT_CASES) - len(PROBE_FAILS)
 

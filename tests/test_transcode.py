@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data.probe import probe_video
+from tspvideo.data.metadata import read_video_metadata
 from tspvideo.data.transcode import TranscodeOptions, output_size, transcode_folder, transcode_video
 
 
@@ -42,7 +42,7 @@ def test_output_size_even_and_aspect(size, short, expected):
 def test_transcode_video_constant_rate_size_and_keyframes(tmp_path):
     src = write_video(tmp_path / "in.mp4", frames=50, fps=25, size=(96, 54))  # 2 s at 25 fps
     transcode_video(src, tmp_path / "out.mp4", TranscodeOptions(fps=30, short_side=32, gop=8))
-    info = probe_video(tmp_path / "out.mp4")
+    info = read_video_metadata(tmp_path / "out.mp4")
     assert (info.width, info.height, info.fps, info.num_frames) == (56, 32, 30.0, 60)
     with av.open(str(tmp_path / "out.mp4")) as container:
         frames = list(container.decode(video=0))
@@ -62,8 +62,8 @@ def test_transcode_folder_resumes_keeps_names_and_lists_failures(tmp_path, capsy
     (src_dir / "broken.mp4").write_bytes(b"\x00" * 100)
     argv = ["transcode", str(src_dir), str(out_dir), "--short-side", "32", "--workers", "2", "--no-progress"]
     assert main(argv) == 1
-    assert probe_video(out_dir / "v_a.mp4").height == 32
-    assert probe_video(out_dir / "sub" / "clip ü.mkv").num_frames == 24  # 20 frames at 25 fps -> 0.8 s at 30
+    assert read_video_metadata(out_dir / "v_a.mp4").height == 32
+    assert read_video_metadata(out_dir / "sub" / "clip ü.mkv").num_frames == 24  # 20 frames at 25 fps -> 0.8 s at 30
     assert not (out_dir / "broken.mp4").exists()
     with open(out_dir / "transcode_failures.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -43,9 +43,9 @@ def prepare_synthetic_dataset(out_dir: str | Path, *, num_videos: int = 12, num_
                                min_duration=min_duration, max_duration=max_duration, progress=progress, **options)
     videos, problems = ann.read_activitynet_style_json(dataset.annotations_path, SPLITS)
     video_dir = root / "videos"
-    metadata, probe_problems = ann.metadata_from_probe(videos, [video_dir], workers=2, progress=False)
+    metadata, metadata_problems = ann.metadata_from_videos(videos, [video_dir], workers=2, progress=False)
     result = ann.build_segment_tables(videos, metadata)
-    fatal = [p for p in problems + probe_problems + result.problems if p.fatal]
+    fatal = [p for p in problems + metadata_problems + result.problems if p.fatal]
     if fatal:
         raise TspVideoError(f"synthetic annotations: {fatal[0].video}: {fatal[0].detail}")
     paths = {"root": root, "videos": video_dir, "annotations": dataset.annotations_path,

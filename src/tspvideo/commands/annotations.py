@@ -93,7 +93,7 @@ def register(subparsers) -> None:
 def _metadata(args, videos) -> tuple[dict[str, ann.VideoMeta], list[ann.Problem], bool]:
     if args.metadata:
         return ann.read_metadata_csv(args.metadata), [], True
-    metadata, problems = ann.metadata_from_probe(videos, args.video_dir, workers=args.workers,
+    metadata, problems = ann.metadata_from_videos(videos, args.video_dir, workers=args.workers,
                                                  progress=not args.no_progress)
     return metadata, problems, False
 
@@ -122,10 +122,10 @@ def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
     ann.require_known_labels(videos, label_map)
     if not videos:
         raise TspVideoError("no annotated video in the selected subsets")
-    metadata, probe_problems, from_csv = _metadata(args, videos)
+    metadata, metadata_problems, from_csv = _metadata(args, videos)
     result = ann.build_segment_tables(videos, metadata, rule=args.background_rule,
                                       min_background=args.min_background, follow_metadata_order=from_csv)
-    problems = problems + probe_problems + result.problems
+    problems = problems + metadata_problems + result.problems
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for split, segments in result.tables.items():

@@ -476,7 +476,7 @@ def build_segment_tables(
     return BuildResult(tables=tables, metadata={s: meta_rows[s] for s in splits}, problems=problems)
 
 
-def metadata_from_probe(
+def metadata_from_videos(
     videos: Sequence[VideoAnnotation],
     video_dirs: Sequence[str | os.PathLike],
     workers: int = 8,
@@ -487,7 +487,7 @@ def metadata_from_probe(
     Missing files are not reported here: :func:`build_segment_tables` reports every video without
     metadata. ``filename`` is the path relative to the folder it was found in.
     """
-    from tspvideo.data.probe import probe_videos  # PyAV only when probing
+    from tspvideo.data.metadata import read_videos_metadata  # PyAV only when probing
 
     index = index_video_dirs(video_dirs)
     roots = [Path(d) for d in video_dirs]
@@ -496,7 +496,7 @@ def metadata_from_probe(
         key = next((k for k in video.file_keys if k in index), None)
         if key is not None:
             wanted[key] = index[key]
-    infos, failures = probe_videos(wanted.values(), workers=workers, progress=progress)
+    infos, failures = read_videos_metadata(wanted.values(), workers=workers, progress=progress)
     metadata: dict[str, VideoMeta] = {}
     for key, path in wanted.items():
         info = infos.get(path)
@@ -661,9 +661,9 @@ def check_segment_table(
             else:
                 found[video] = candidate
         if probe and found:
-            from tspvideo.data.probe import probe_videos
+            from tspvideo.data.metadata import read_videos_metadata
 
-            infos, failures = probe_videos(found.values(), workers=workers, progress=False)
+            infos, failures = read_videos_metadata(found.values(), workers=workers, progress=False)
             for video, file in found.items():
                 line, (duration, fps, frames, _) = per_video[video]
                 if file in failures:

@@ -44,7 +44,7 @@ def _count_decoded(container, stream) -> int:
     return sum(1 for _ in container.decode(stream))
 
 
-def probe_video(path: str | os.PathLike, check_decode: bool = True) -> VideoInfo:
+def read_video_metadata(path: str | os.PathLike, check_decode: bool = True) -> VideoInfo:
     """Read the metadata of ``path``'s first video stream.
 
     With ``check_decode`` the first frame is decoded too, so a file whose codec cannot be decoded is
@@ -103,7 +103,7 @@ def probe_video(path: str | os.PathLike, check_decode: bool = True) -> VideoInfo
         container.close()
 
 
-def probe_videos(
+def read_videos_metadata(
     paths: Iterable[str | os.PathLike],
     workers: int = 8,
     progress: bool = True,
@@ -118,7 +118,7 @@ def probe_videos(
     infos: dict[Path, VideoInfo] = {}
     failures: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(probe_video, p, check_decode): p for p in paths}
+        futures = {pool.submit(read_video_metadata, p, check_decode): p for p in paths}
         done = as_completed(futures)
         if progress:
             done = tqdm(done, total=len(futures), desc="probe", unit="video")
