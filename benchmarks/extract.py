@@ -34,7 +34,7 @@ import av
 import numpy as np
 import torch
 
-from tspvideo.data.transforms import preprocess_clip
+from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.extract import ClipSettings, stream_features
 from tspvideo.grid import num_clips
 from tspvideo.models.tsp import create_model

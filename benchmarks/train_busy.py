@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.batch_transforms import is_raw_batch, preprocess_batch
-from tspvideo.data.datasets import BalancedSampler, ClipSpec, SegmentClipDataset
-from tspvideo.data.segments import read_label_map, read_segment_table
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
+from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset
+from tspvideo.datasets.segments import read_label_map, read_segment_table
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.demo import DemoConfig, prepare_dataset
 from tspvideo.distributed import resolve_device
 from tspvideo.models.tsp import create_model

@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from tspvideo.commands import add_num_videos
-from tspvideo.data.datasets import BalancedSampler, ClipSpec, SegmentClipDataset, seed_worker
-from tspvideo.data.segments import read_label_map, read_segment_table
+from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, seed_worker
+from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.steps import prepare_synthetic_dataset
 
 

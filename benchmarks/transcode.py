@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tspvideo.data.metadata import read_video_metadata
-from tspvideo.data.transcode import TranscodeOptions, transcode_video
+from tspvideo.video.metadata import read_video_metadata
+from tspvideo.video.transcode import TranscodeOptions, transcode_video
 
 CLIP_FRAMES, CLIP_FPS = 16, 15
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data.activitynet_json import AnnotationError, find_bad_annotations, read_annotation_database
+from tspvideo.datasets.activitynet_json import AnnotationError, find_bad_annotations, read_annotation_database
 from tspvideo.evaluation.io import load_ground_truth
 
 GOOD = {"subset": "validation", "duration": 8.0, "annotations": [{"segment": [1.0, 3.0], "label": "Run"}]}

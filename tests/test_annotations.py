@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tspvideo.data import annotations as ann
-from tspvideo.data.segments import read_label_map, segment_to_row, write_segment_table
+from tspvideo.datasets import annotations as ann
+from tspvideo.datasets.segments import read_label_map, segment_to_row, write_segment_table
 from tspvideo.errors import TspVideoError
 
 THUMOS_MIN = 16 / 15

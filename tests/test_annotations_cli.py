@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data import annotations as ann
-from tspvideo.data.segments import read_label_map, read_segment_table
+from tspvideo.datasets import annotations as ann
+from tspvideo.datasets.segments import read_label_map, read_segment_table
 
 
 def write_video(path, seconds=4.0, fps=10, size=(32, 24)):

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tspvideo.data.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
-from tspvideo.data.datasets import BalancedSampler, ClipSpec, SegmentClipDataset, ShardSampler
-from tspvideo.data.segments import ACTION, NO_ACTION, Segment
 from tspvideo.data.synthetic import write_index_video
-from tspvideo.data.transforms import Preprocessing, crop_params, preprocess_clip
+from tspvideo.datasets.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
+from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, ShardSampler
+from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
+from tspvideo.datasets.transforms import Preprocessing, crop_params, preprocess_clip
 from tspvideo.errors import TspVideoError
 
 FPS = 15.0

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tspvideo.data.datasets import (
+from tspvideo.data.synthetic import write_index_video
+from tspvideo.datasets.clips import (
     BalancedSampler,
     ClipSpec,
     SegmentClipDataset,
@@ -19,9 +20,8 @@ from tspvideo.data.datasets import (
     evenly_spaced,
     seed_worker,
 )
-from tspvideo.data.segments import ACTION, NO_ACTION, Segment
-from tspvideo.data.synthetic import write_index_video
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 
 FPS = 15.0
@@ -211,8 +211,8 @@ def test_random_streams_are_reproducible_and_differ_per_worker_rank_and_epoch(vi
 def test_training_clips_use_the_sampling_rule_of_the_spec(tmp_path):
     """Default: the original's frames (FFmpeg fps=30 then every second frame); timestamp: the option. On a
     25 fps source they differ, and the video's grid length (the end bound of clip starts) follows the rule."""
-    from tspvideo.data.transforms import preprocess_clip
-    from tspvideo.data.video import read_frames
+    from tspvideo.datasets.transforms import preprocess_clip
+    from tspvideo.video.decode import read_frames
 
     write_index_video(tmp_path / "v25.mp4", num_frames=77, fps=25, size=(32, 24))  # 3.08 s: N15 46 / 47
     segment = Segment("v25", 0.0, 3.2, "jump", 3.08, "v25.mp4", 25.0, 77, ACTION)  # ends past the video

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from tspvideo.cli import main as cli_main
-from tspvideo.data.video import DEFAULT_SAMPLING
 from tspvideo.demo import DemoConfig, format_summary, run_demo
 from tspvideo.models.weights import load_model
+from tspvideo.video.decode import DEFAULT_SAMPLING
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):

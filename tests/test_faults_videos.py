@@ -25,20 +25,20 @@ from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401 
 
 import tspvideo.commands.extract as extract_command
 import tspvideo.commands.gvf as gvf_command
-import tspvideo.data.video as video_module
 import tspvideo.train as train
 import tspvideo.train.run as train_run
+import tspvideo.video.decode as video_module
 from tspvideo.cli import main
-from tspvideo.data import annotations as ann
-from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
-from tspvideo.data.metadata import read_video_metadata, read_videos_metadata
-from tspvideo.data.segments import Segment
 from tspvideo.data.synthetic import read_frame_index, write_index_video
-from tspvideo.data.transforms import preprocess_clip
-from tspvideo.data.video import iter_sampled_frames, read_frames
+from tspvideo.datasets import annotations as ann
+from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
+from tspvideo.datasets.segments import Segment
+from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, extract_dataset, find_videos
 from tspvideo.gvf import read_gvf
+from tspvideo.video.decode import iter_sampled_frames, read_frames
+from tspvideo.video.metadata import read_video_metadata, read_videos_metadata
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 GOOD = "good.mp4"
@@ -462,7 +462,7 @@ def test_training_replaces_and_counts_undecodable_clips(faults, caplog, monkeypa
     dataset = SegmentClipDataset(segments, root, train=True, label_map=["a"],
                                  spec=ClipSpec(clip_len=4, fps=15, clips_per_segment=1), seed=3)
     good_items = set(range(len(TRAIN_REPLACED), len(segments)))
-    with caplog.at_level(logging.WARNING, logger="tspvideo.data.datasets"):
+    with caplog.at_level(logging.WARNING, logger="tspvideo.datasets.clips"):
         for index, segment in enumerate(dataset.segments):
             name = Path(segment.filename).name
             item = dataset[index]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tspvideo.data.datasets import ClipSpec
+from tspvideo.datasets.clips import ClipSpec
 from tspvideo.evaluation.similarity import feature_times
 from tspvideo.features import read_video_features
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, ClipGrid, clip_centers, num_clips

@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from tspvideo.data.metadata import VideoInfo, read_video_metadata, read_videos_metadata
 from tspvideo.errors import VideoDecodeError
+from tspvideo.video.metadata import VideoInfo, read_video_metadata, read_videos_metadata
 
 
 def write_video(path, frames=20, fps=10, size=(64, 48), codec="libx264", fmt=None):

@@ -19,12 +19,12 @@ import pytest
 import torch
 from test_extract import TinyEncoder
 
-import tspvideo.data.nvdec as nvdec
 import tspvideo.extract as extract_module
+import tspvideo.video.nvdec as nvdec
 from tspvideo.data.synthetic import read_frame_index, write_index_video
-from tspvideo.data.video import SamplingClock, iter_sampled_frames
 from tspvideo.extract import extract_dataset, stream_features
 from tspvideo.streaming import ClipSettings
+from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 
 
 class StandInFrame:

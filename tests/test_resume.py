@@ -18,7 +18,7 @@ from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
 from tspvideo.data.synthetic import write_index_video
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, extract_dataset, find_videos
 from tspvideo.models.tsp import create_model

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tspvideo.data.segments import (
+from tspvideo.datasets.segments import (
     ACTION,
     NO_ACTION,
     SEGMENT_COLUMNS,
@@ -113,7 +113,7 @@ def test_label_map_file_errors(tmp_path):
 def test_published_zero_length_rows_load_and_are_dropped_with_one_warning(tmp_path, caplog):
     """Rows of the original's published ActivityNet tables (train line 1331, valid line 5037) load unchanged;
     training drops them with every other too-short segment, in one warning that counts them."""
-    from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
+    from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 
     path = _write(tmp_path / "published.csv", [
         "ZZVrH3Hv1fM,0.0,0.0,Washing hands,58.93333333333333,v_ZZVrH3Hv1fM.mp4,30.0,1768,Action",
@@ -126,7 +126,7 @@ def test_published_zero_length_rows_load_and_are_dropped_with_one_warning(tmp_pa
     assert [s.duration for s in segments[:2]] == [0.0, 0.0] and len(segments) == 5
     write_segment_table(segments, tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
-    with caplog.at_level("WARNING", logger="tspvideo.data.datasets"):
+    with caplog.at_level("WARNING", logger="tspvideo.datasets.clips"):
         dataset = SegmentClipDataset(segments, tmp_path, train=False, label_map=["High jump", "Washing hands"],
                                      spec=ClipSpec())
     assert len(dataset.segments) == 2 and dataset.dropped["too_short"] == 3

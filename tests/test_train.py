@@ -342,8 +342,8 @@ def _without_gvf(argv: list[str]) -> list[str]:
 
 
 def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
-    from tspvideo.data.datasets import ClipSpec, SegmentClipDataset
-    from tspvideo.data.segments import read_segment_table
+    from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
+    from tspvideo.datasets.segments import read_segment_table
 
     monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     table = SegmentClipDataset(read_segment_table(data["train"]), data["videos"], train=True,

@@ -87,7 +87,7 @@ def test_auto_means_device_on_cuda_and_workers_elsewhere():
 
 
 def test_a_raw_batch_without_its_preprocessing_is_an_error_not_a_guess():
-    from tspvideo.data.batch_transforms import collate_raw_clips
+    from tspvideo.datasets.batch_transforms import collate_raw_clips
     from tspvideo.errors import TspVideoError
 
     batch = collate_raw_clips([{"clip": torch.zeros(2, 8, 8, 3, dtype=torch.uint8), "crop": torch.tensor([0, 0, 0]),

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data.metadata import read_video_metadata
-from tspvideo.data.transcode import TranscodeOptions, output_size, transcode_folder, transcode_video
+from tspvideo.video.metadata import read_video_metadata
+from tspvideo.video.transcode import TranscodeOptions, output_size, transcode_folder, transcode_video
 
 
 def write_video(path, frames=50, fps=25, size=(96, 54)):
@@ -98,7 +98,7 @@ def test_transcoded_frames_follow_the_sampling_rule(tmp_path, sampling):
     """A 25 fps source transcoded to 30 fps: output frame k is the sampler's frame k at 30 fps (by default
     FFmpeg's fps filter, the original's re-encode), so clips at 15 fps hold the same source frames."""
     from tspvideo.data.synthetic import read_frame_index, write_index_video
-    from tspvideo.data.video import iter_sampled_frames
+    from tspvideo.video.decode import iter_sampled_frames
 
     src = tmp_path / "in.mp4"
     write_index_video(src, num_frames=61, fps=25, size=(64, 48))

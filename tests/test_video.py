@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from tspvideo.data.synthetic import read_frame_index, write_index_video
-from tspvideo.data.video import (
+from tspvideo.errors import TspVideoError, VideoDecodeError
+from tspvideo.grid import num_clips
+from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
+from tspvideo.video.decode import (
     SAMPLING_RULES,
     SamplingClock,
     count_sampled_frames,
@@ -20,9 +23,6 @@ from tspvideo.data.video import (
     read_frames,
     sampled_source_frames,
 )
-from tspvideo.errors import TspVideoError, VideoDecodeError
-from tspvideo.grid import num_clips
-from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
 
 
 def expected_indices(timestamps: list[Fraction], fps: Fraction, end: Fraction) -> list[int]:

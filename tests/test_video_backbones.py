@@ -21,7 +21,7 @@ import torchvision.models.video as tv_video
 import torchvision.transforms.v2.functional as TF
 
 from tspvideo.cli import main as cli_main
-from tspvideo.data.transforms import Preprocessing, resized_size
+from tspvideo.datasets.transforms import Preprocessing, resized_size
 from tspvideo.errors import TspVideoError
 from tspvideo.gvf import write_gvf
 from tspvideo.models.backbones import backbone_spec, check_input_size, enable_gradient_checkpointing

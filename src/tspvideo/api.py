@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tspvideo.data.video import DEFAULT_SAMPLING
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import stream_features
 from tspvideo.models.tsp import TSPModel
 from tspvideo.models.weights import InputRecipe, load_model
 from tspvideo.streaming import ClipSettings
+from tspvideo.video.decode import DEFAULT_SAMPLING
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Steps, each through the library code a full run uses:
 
 1. ``tspvideo.data.synthetic``: untrimmed videos whose action classes are motion patterns;
-2. ``tspvideo.data.annotations``: the ActivityNet-style JSON -> train / valid segment tables;
+2. ``tspvideo.datasets.annotations``: the ActivityNet-style JSON -> train / valid segment tables;
 3. GVF: clip features of every video from the *initial* encoder, max-pooled (the paper's first step);
 4. ``tspvideo.train.train(TrainConfig(...))``: TSP training (both heads, GVF), validation and checkpoints every epoch;
 5. ``tspvideo.extract``: features of every video with the trained encoder (``best.pth``);
@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspvideo.data.segments import read_segment_table
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.segments import read_segment_table
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.distributed import resolve_device
 from tspvideo.fileio import save_json_atomic
 from tspvideo.grid import DEFAULT_FPS

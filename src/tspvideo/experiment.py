@@ -225,7 +225,7 @@ def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: Experim
 
 def _read_ground_truth(path: Path) -> dict:
     """The annotation JSON, checked like every command checks one."""
-    from tspvideo.data.activitynet_json import load_json, read_annotation_database
+    from tspvideo.datasets.activitynet_json import load_json, read_annotation_database
 
     ground_truth = load_json(path, "annotations")
     read_annotation_database(ground_truth, what=f"annotations {path}")

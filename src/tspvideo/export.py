@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
-from tspvideo.data.activitynet_json import read_annotation_database
+from tspvideo.datasets.activitynet_json import read_annotation_database
 from tspvideo.errors import TspVideoError
 from tspvideo.features import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
@@ -98,7 +99,7 @@ def resize_temporal(features: np.ndarray, feature_times: np.ndarray, duration: f
 def load_annotations(source: str | os.PathLike | dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The checked ``database`` of an ActivityNet-style annotation JSON (a path, the loaded object, or
     its ``database`` alone); every video needs a ``subset``. The check is the one every command applies
-    (:mod:`tspvideo.data.activitynet_json`): a bad entry is an error listing every one."""
+    (:mod:`tspvideo.datasets.activitynet_json`): a bad entry is an error listing every one."""
     if isinstance(source, dict) and "database" not in source:
         source = {"database": source}
     return read_annotation_database(source, require_subset=True, what="annotations")
@@ -457,8 +458,6 @@ def _finish_bsn_export(config, temporal_size, notes, out_dir, name_of, database,
 
 def _export_gtad(*, videos, out_dir, name_of, database, matched, temporal_size, grid, channels, files,
                  failures, notes, **_):
-    import h5py
-
     clip_len, fps, stride = grid
     h5_name = f"gtad_features_{temporal_size}.hdf5"
     with atomic_path(out_dir / h5_name) as tmp, h5py.File(tmp, "w") as h5:

@@ -21,14 +21,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
-from tspvideo.data.nvdec import nvdec_problem
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing
-from tspvideo.data.video import is_video_file, num_sampled_frames
+from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.features import read_sidecar
 from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
@@ -56,6 +55,8 @@ from tspvideo.streaming import (
     header_duration,
     plan_units,
 )
+from tspvideo.video.decode import is_video_file, num_sampled_frames
+from tspvideo.video.nvdec import nvdec_problem
 
 
 @dataclass
@@ -229,8 +230,8 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     batch of n clips. ``model`` as in :func:`extract_dataset`. ``raw_frames``: workers send uint8 frames
     and the model's device preprocesses them (default: on CUDA devices, see :func:`preprocess_on_device`).
     ``colour``: where YUV frames become RGB, ``decoder`` (swscale, the reference) or ``device`` (see
-    :mod:`tspvideo.data.colour`; default: :func:`colour_conversion`). ``backend="nvdec"``: ``nvdec_sessions``
-    NVDEC decoders on the model's GPU (:mod:`tspvideo.data.nvdec`) and ``num_workers`` PyAV workers beside them.
+    :mod:`tspvideo.video.colour`; default: :func:`colour_conversion`). ``backend="nvdec"``: ``nvdec_sessions``
+    NVDEC decoders on the model's GPU (:mod:`tspvideo.video.nvdec`) and ``num_workers`` PyAV workers beside them.
     """
     torch_device = torch.device(device)
     raw_frames = preprocess_on_device(torch_device, backend) if raw_frames is None else raw_frames
@@ -484,8 +485,6 @@ def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str |
     ``video_duration`` of its sidecar; the file has the grid (when all videos share it), the model and
     the preprocessing. Returns the number of videos written; stems without features are left out.
     """
-    import h5py
-
     out_dir = Path(out_dir)
     written = 0
     shared: dict[str, object] | None = None

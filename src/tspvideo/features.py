@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from tspvideo.errors import TspVideoError
@@ -75,8 +76,6 @@ class VideoFeatures:
         """The ``[T, C]`` float32 array."""
         if self.key is None:
             return np.asarray(np.load(self.path), dtype=np.float32)
-        import h5py
-
         with h5py.File(self.path, "r") as h5:
             return np.asarray(h5[self.key][()], dtype=np.float32)
 
@@ -256,8 +255,6 @@ def _read_folder(folder: Path, grid: Grid | None, failures: list[tuple[str, str]
 
 
 def _open_h5(path: Path):
-    import h5py
-
     try:
         return h5py.File(path, "r")
     except OSError as error:
@@ -275,8 +272,6 @@ def h5_grid_sources(path: Path, attrs: dict[str, Any], flags: Grid | None) -> li
 
 
 def _read_h5(path: Path, grid: Grid | None, failures: list[tuple[str, str]] | None) -> list[VideoFeatures]:
-    import h5py
-
     videos = []
     with _open_h5(path) as h5:
         file_attrs = {k: _plain(v) for k, v in h5.attrs.items()}

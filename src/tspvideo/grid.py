@@ -4,7 +4,7 @@ Clip i covers the sampled frames ``[i * stride, i * stride + clip_len)`` at ``fp
 ``(i * stride + clip_len / 2) / fps`` seconds; a video with N sampled frames has
 ``floor((N - clip_len) / stride) + 1`` clips (none when N < clip_len). The defaults are the paper's:
 16 frames at 15 fps, one clip every 16 frames. Which source frames are "sampled" is the sampling rule's
-job (:mod:`tspvideo.data.video`); cutting the clips out of a decoded stream is
+job (:mod:`tspvideo.video.decode`); cutting the clips out of a decoded stream is
 :class:`tspvideo.streaming.ClipAssembler`'s.
 """
 

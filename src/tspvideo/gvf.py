@@ -44,8 +44,6 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
     dimension C are stored as file attributes. Returns the number of videos written. Missing or unreadable
     features, and features whose dimension differs from the others', are errors naming them.
     """
-    import h5py
-
     source = FeatureSource(feature_dir)
     if stems is None:
         stems = source.stems()
@@ -75,8 +73,6 @@ def _source_encoder(source: FeatureSource, stems: Sequence[str]) -> str | None:
 
     A folder whose sidecars name different encoders is an error: one GVF file pools one encoder's features.
     """
-    import h5py
-
     if source.kind == "h5":
         try:
             with h5py.File(source.path, "r") as h5:

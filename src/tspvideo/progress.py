@@ -26,7 +26,7 @@ def expected_clips(video: Path, settings: ClipSettings) -> int:
         return 0
     if not duration:
         return 0
-    # Sampled frame j exists while j / fps is before the end (data/video.py): ceil(duration * fps) of them.
+    # Sampled frame j exists while j / fps is before the end (video/decode.py): ceil(duration * fps) of them.
     frames = math.ceil(duration * settings.fps - 1e-6)
     return max(0, num_clips(frames, settings.clip_len, settings.stride))
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data import annotations as ann
-from tspvideo.data.segments import write_segment_table
 from tspvideo.data.synthetic import generate_dataset
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets import annotations as ann
+from tspvideo.datasets.segments import write_segment_table
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, ExtractionReport, extract_dataset
 from tspvideo.models.tsp import TSPModel, create_model

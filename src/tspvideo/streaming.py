@@ -31,22 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from tspvideo.data.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
-from tspvideo.data.nvdec import NvdecUnsupported, iter_nvdec_frames
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.data.video import (
+from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, preprocess_frames
+from tspvideo.errors import TruncatedVideoError, TspVideoError
+from tspvideo.grid import ClipGrid, num_clips
+from tspvideo.video.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
+from tspvideo.video.decode import (
     DEFAULT_SAMPLING,
     SAMPLING_RULES,
     SamplingClock,
     iter_sampled_frames,
     num_sampled_frames,
 )
-from tspvideo.errors import TruncatedVideoError, TspVideoError
-from tspvideo.grid import ClipGrid, num_clips
+from tspvideo.video.nvdec import NvdecUnsupported, iter_nvdec_frames
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
@@ -93,7 +94,7 @@ def cpu_share() -> int:
 class ClipSettings(ClipGrid):
     """The time grid of the features (:class:`tspvideo.grid.ClipGrid`: clips of ``clip_len`` frames at ``fps``,
     every ``stride`` frames), checked, with the source frames chosen by the ``sampling`` rule (see
-    :mod:`tspvideo.data.video`)."""
+    :mod:`tspvideo.video.decode`)."""
 
     sampling: str = DEFAULT_SAMPLING
 
@@ -137,8 +138,6 @@ def header_duration(path: Path) -> float | None:
 
     Raises (any exception) when the file cannot be opened or has no video stream.
     """
-    import av
-
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         if stream.duration and stream.time_base:
@@ -316,7 +315,7 @@ class NvdecSessions:
     """NVDEC decoder sessions in threads of the model's process, beside (or instead of) the decode workers.
 
     Each session takes the next unit from the same counter as the workers of ``stream`` and decodes it on
-    the GPU (:mod:`tspvideo.data.nvdec`): its items hold frames already on the GPU. A video NVDEC cannot
+    the GPU (:mod:`tspvideo.video.nvdec`): its items hold frames already on the GPU. A video NVDEC cannot
     decode exactly is decoded with PyAV in the same thread, and listed in ``fallbacks`` (path -> reason);
     one that fails after some of its frames were sent fails (it is not mixed from two decoders).
     :meth:`items` merges these with the workers' items from ``loader`` in arrival order.

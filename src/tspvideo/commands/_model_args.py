@@ -11,9 +11,7 @@ from pathlib import Path
 import torch
 
 from tspvideo.commands import add_decode_threads, add_device, add_workers
-from tspvideo.data.colour import COLOUR_CONVERSIONS
-from tspvideo.data.transforms import Preprocessing
-from tspvideo.data.video import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import PREPROCESS_ON_CHOICES, ClipSettings, failures_path, resolve_preprocess_on  # noqa: F401
 from tspvideo.models.backbones import available_backbones, check_input_size
@@ -21,6 +19,8 @@ from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
 from tspvideo.precision import PRECISIONS, Precision, exact_float32, resolve_precision
 from tspvideo.streaming import cpu_share
+from tspvideo.video.colour import COLOUR_CONVERSIONS
+from tspvideo.video.decode import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 
 # Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
 # at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.

@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.data import annotations as ann
-from tspvideo.data.segments import REGION_LABELS, read_label_map, write_segment_table
+from tspvideo.datasets import annotations as ann
+from tspvideo.datasets.segments import REGION_LABELS, read_label_map, write_segment_table
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import save_json_atomic
 

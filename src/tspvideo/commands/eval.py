@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from tspvideo.commands import add_command
@@ -18,6 +19,7 @@ from tspvideo.evaluation.detad import (
     score_order,
     sensitivity_analysis,
 )
+from tspvideo.evaluation.detad_fp import false_positive_profile, format_false_positive_table
 from tspvideo.evaluation.detection import (
     PROTOCOLS,
     THUMOS14_REPORTED_TIOUS,
@@ -33,7 +35,12 @@ from tspvideo.evaluation.io import (
     parse_ground_truth,
     parse_tious,
 )
-from tspvideo.evaluation.lengths import LENGTH_BUCKETS, format_length_table, length_characteristic
+from tspvideo.evaluation.lengths import (
+    LENGTH_BUCKETS,
+    bucket_rows_in_seconds,
+    format_length_table,
+    length_characteristic,
+)
 from tspvideo.evaluation.proposals import evaluate_proposals, format_proposal_table
 from tspvideo.fileio import save_json_atomic
 
@@ -183,11 +190,6 @@ def run_detection(args: argparse.Namespace) -> int:
 
 def _run_detad(args: argparse.Namespace, raw_gt: dict, gt: GroundTruth, pred: Any) -> dict[str, Any]:
     """DETAD's breakdowns asked for (--by-length, --detad): printed, drawn with --figures, returned for JSON."""
-    from pathlib import Path
-
-    from tspvideo.evaluation.detad_fp import false_positive_profile, format_false_positive_table
-    from tspvideo.evaluation.lengths import bucket_rows_in_seconds
-
     settings = _detad_settings(args)
     precision = "plain" if args.plain_ap else "normalized"
     data = prepare_detad(gt, pred, settings.tious, unknown_videos=args.unknown_videos, annotations=raw_gt)

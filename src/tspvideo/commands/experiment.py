@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
+from tspvideo.experiment import run_experiment
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
@@ -76,7 +77,6 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the experiment and print its table; exit code 0."""
-    from tspvideo.experiment import run_experiment
 
     quick = args.quick or args.preset == "quick"
     if quick:

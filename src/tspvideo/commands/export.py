@@ -8,6 +8,7 @@ from pathlib import Path
 from tspvideo.commands import add_command
 from tspvideo.commands._feature_args import SOURCE_HELP, add_grid_args, grid_from_args
 from tspvideo.errors import TspVideoError
+from tspvideo.export import DEFAULT_TRAIN_SUBSETS, FORMATS, export_features
 
 
 def register(subparsers) -> None:
@@ -18,8 +19,6 @@ def register(subparsers) -> None:
                     "exactly the layout the chosen localizer's data loader reads; print the values to put "
                     "into its config (also written to README_export.txt and export_info.json).",
     )
-    from tspvideo.export import FORMATS
-
     parser.add_argument("feature_dir", metavar="FEATURES", help=SOURCE_HELP)
     parser.add_argument("--format", required=True, choices=FORMATS, help="the consumer")
     parser.add_argument("--out", required=True, help="output folder")
@@ -42,8 +41,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Export; 0 on success, 1 when some feature files failed (listed in failures.txt)."""
-    from tspvideo.export import DEFAULT_TRAIN_SUBSETS, export_features
-
     label_map = None
     if args.label_map:
         try:

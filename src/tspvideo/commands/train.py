@@ -10,7 +10,6 @@ import argparse
 
 from tspvideo.commands import add_command, add_decode_threads, add_device, add_workers
 from tspvideo.commands._model_args import add_preprocess_on_arg
-from tspvideo.data.video import SAMPLING_RULES
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import HEAD_CHOICES
@@ -18,6 +17,7 @@ from tspvideo.train import TrainConfig, train
 from tspvideo.train.config import config_fields, field_default
 from tspvideo.train.recipes import recipe_names
 from tspvideo.train.run import OPTIMIZERS
+from tspvideo.video.decode import SAMPLING_RULES
 
 
 def register(subparsers) -> None:

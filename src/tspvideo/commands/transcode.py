@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.errors import TspVideoError
+from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES
+from tspvideo.video.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
 
 
 def register(subparsers) -> None:
@@ -37,8 +38,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Transcode the folder; print a summary."""
-    from tspvideo.data.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
-
     if args.fps <= 0 or args.short_side < 2 or args.gop < 1 or args.workers < 1:
         raise TspVideoError("--fps, --short-side (>= 2), --gop and --workers must be positive")
     options = TranscodeOptions(fps=args.fps, short_side=args.short_side, gop=args.gop, crf=args.crf,

@@ -1,0 +1,1 @@
+"""The synthetic untrimmed-video generator (:mod:`tspvideo.data.synthetic`)."""

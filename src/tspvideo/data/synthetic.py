@@ -27,6 +27,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from tqdm import tqdm
 
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path, save_json_atomic
@@ -699,8 +700,6 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
 
     iterator = zip(plans, subsets, strict=True)
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(iterator, total=len(plans), desc="synth", unit="video")
     database = {}
     video_paths = {}

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.datasets import SegmentClipDataset, ShardSampler
-from tspvideo.data.segments import read_label_map, read_segment_table
-from tspvideo.data.video import DEFAULT_SAMPLING
+from tspvideo.datasets.clips import SegmentClipDataset, ShardSampler
+from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.distributed import cleanup, init_distributed
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import resolve_preprocess_on
 from tspvideo.models.weights import InputRecipe, load_model, read_checkpoint, resolve_weights
 from tspvideo.train.loop import evaluate
 from tspvideo.train.run import clip_spec_from, input_recipe, log, make_loader, setup_logging, teardown_logging
+from tspvideo.video.decode import DEFAULT_SAMPLING
 
 CLIPS_PER_SEGMENT = 5  # the original's evaluation clips per segment
 

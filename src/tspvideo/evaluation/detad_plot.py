@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from tspvideo.errors import TspVideoError
+from tspvideo.evaluation.detad_fp import ERROR_TYPES
+from tspvideo.fileio import atomic_path
 
 __all__ = ["plot_sensitivity", "plot_false_positive_profile"]
 
@@ -30,8 +32,6 @@ def _pyplot():
 
 
 def _save(fig: Any, out_path: str | Path) -> None:
-    from tspvideo.fileio import atomic_path
-
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, format=out_path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
@@ -92,8 +92,6 @@ def plot_sensitivity(analysis: dict[str, Any], out_path: str | Path) -> None:
 def plot_false_positive_profile(fp: dict[str, Any], out_path: str | Path) -> None:
     """Stacked shares of each prediction type in the top 1G..10G blocks and the gain of removing each
     error type, as DETAD's false-positive figure."""
-    from tspvideo.evaluation.detad_fp import ERROR_TYPES
-
     plt = _pyplot()
     rows = [row for row in fp["profile"] if row["num_predictions"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [3, 2]})

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.data.activitynet_json import (
+from tspvideo.datasets.activitynet_json import (
     AnnotationError,
     bad_annotations_message,
     database_of,
@@ -120,7 +120,7 @@ def parse_ground_truth(obj: Any, subset: str | None = None, source: str = "groun
     ``subset=None`` keeps every video. Raises :class:`TspVideoError` listing every bad entry.
     """
     database = database_of(obj, source)
-    # The one check every command applies (tspvideo.data.activitynet_json), listing every bad entry.
+    # The one check every command applies (tspvideo.datasets.activitynet_json), listing every bad entry.
     bad = find_bad_annotations(database, None if subset is None else {subset})
     if bad:
         raise AnnotationError(bad_annotations_message(source, bad), bad)

@@ -37,6 +37,7 @@ from tspvideo.features import (
     read_features,
     read_sidecar,
 )
+from tspvideo.fileio import atomic_path
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
 
 __all__ = [
@@ -472,8 +473,6 @@ def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: 
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise TspVideoError("plotting needs matplotlib: pip install 'tspvideo[plot]'") from error
-    from tspvideo.fileio import atomic_path
-
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
     merged = _merge(segments)
     matrices = []

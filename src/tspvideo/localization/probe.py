@@ -17,8 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tspvideo.data.activitynet_json import load_json, read_annotation_database
+from tspvideo.datasets.activitynet_json import load_json, read_annotation_database
 from tspvideo.errors import TspVideoError
+from tspvideo.evaluation.detection import evaluate_detection
+from tspvideo.evaluation.proposals import evaluate_proposals
 from tspvideo.features import FeatureSource, Grid, match_annotations, match_report
 from tspvideo.fileio import atomic_path, save_json_atomic
 from tspvideo.localization.data import (
@@ -258,9 +260,6 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
     have features (the count of those without is reported), so missing files do not read as misses.
     Returns the metrics dict (detection mAP per tIoU and average, proposal AR@AN and AUC).
     """
-    from tspvideo.evaluation.detection import evaluate_detection
-    from tspvideo.evaluation.proposals import evaluate_proposals
-
     annotations_path = Path(annotations_path)
     # The check every command applies (a reversed or malformed instance stops here, all of them listed).
     ground_truth = load_json(annotations_path, "annotations")

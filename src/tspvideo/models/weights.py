@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.download import Expected, download, file_digests
 from tspvideo.errors import TspVideoError, lookup
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS

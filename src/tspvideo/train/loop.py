@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from tspvideo.data.batch_transforms import is_raw_batch, preprocess_batch
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.distributed import all_reduce_sum
 from tspvideo.errors import TspVideoError
 from tspvideo.models.tsp import HEAD_CHOICES

@@ -30,8 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
-from tspvideo.data.batch_transforms import collate_raw_clips
-from tspvideo.data.datasets import (
+from tspvideo.datasets.batch_transforms import collate_raw_clips
+from tspvideo.datasets.clips import (
     BalancedSampler,
     ClipSpec,
     SegmentClipDataset,
@@ -39,8 +39,8 @@ from tspvideo.data.datasets import (
     derive_seed,
     seed_worker,
 )
-from tspvideo.data.segments import read_label_map, read_segment_table
-from tspvideo.data.transforms import Preprocessing
+from tspvideo.datasets.segments import read_label_map, read_segment_table
+from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import resolve_preprocess_on

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from tspvideo.data.segments import REGION_LABELS, Segment
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing, crop_params, preprocess_clip
-from tspvideo.data.video import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
+from tspvideo.datasets.segments import REGION_LABELS, Segment
+from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, crop_params, preprocess_clip
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.gvf import GvfReader
+from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def evenly_spaced(first: int, last: int, count: int) -> list[int]:
 @dataclass(frozen=True)
 class ClipSpec:
     """The clip grid of training: ``clip_len`` frames at ``fps``, ``clips_per_segment`` per segment, the source
-    frames chosen by the ``sampling`` rule (see :mod:`tspvideo.data.video`)."""
+    frames chosen by the ``sampling`` rule (see :mod:`tspvideo.video.decode`)."""
 
     clip_len: int = DEFAULT_CLIP_LEN
     fps: float = DEFAULT_FPS
@@ -95,7 +96,7 @@ class SegmentClipDataset(Dataset):
     ``preprocess_on="device"`` leaves the preprocessing to the model's device: ``clip`` is then the uint8
     ``[L, H, W, 3]`` clip as decoded and ``crop`` the long ``(top, left, flip)`` of its crop box, drawn as
     the worker path draws it; batch such items with
-    :func:`tspvideo.data.batch_transforms.collate_raw_clips` and finish them with ``preprocess_batch``.
+    :func:`tspvideo.datasets.batch_transforms.collate_raw_clips` and finish them with ``preprocess_batch``.
     """
 
     def __init__(self, segments: Sequence[Segment], video_dir: str | os.PathLike, *, train: bool,
@@ -329,8 +330,6 @@ def seed_worker(worker_id: int) -> None:
     Our samples do not use global generators, but user transforms or libraries might; without this,
     forked workers would share numpy's state (the original implementation's bug).
     """
-    import random
-
     info = torch.utils.data.get_worker_info()
     base = info.seed if info is not None else worker_id  # torch derives it from the main RNG, per epoch
     seed = derive_seed(base, worker_id)

@@ -180,7 +180,7 @@ def read_label_map(path_or_name: str | os.PathLike) -> list[str]:
     ``temporal_region``.
     """
     if str(path_or_name) in BUILTIN_LABEL_MAPS:
-        resource = resources.files("tspvideo.data").joinpath("label_maps", BUILTIN_LABEL_MAPS[str(path_or_name)])
+        resource = resources.files("tspvideo.datasets").joinpath("label_maps", BUILTIN_LABEL_MAPS[str(path_or_name)])
         return json.loads(resource.read_text(encoding="utf-8"))
     path = Path(path_or_name)
     if not path.is_file():

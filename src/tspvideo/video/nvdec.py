@@ -2,7 +2,7 @@
 
 Frames are chosen by exactly the rule of the PyAV backend: the packets' timestamps (read by demuxing
 the file with PyAV, no decoding) give each sampled frame's source frame in display order
-(:func:`~tspvideo.data.video.sampled_source_frames`, the torchcodec backend's way too); NVDEC then
+(:func:`~tspvideo.video.decode.sampled_source_frames`, the torchcodec backend's way too); NVDEC then
 decodes the video from its start and returns frames in display order, each checked against the
 timestamp its packet gives (up to one constant offset: NVDEC's demuxer does not apply the MP4 edit list
 that shifts B-frame streams to start at 0, so its timestamps start two frames early on such files).
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.video import (
+from tspvideo.errors import TspVideoError
+from tspvideo.video.decode import (
     SamplingClock,
     _open_error,
     check_complete,
@@ -33,7 +34,6 @@ from tspvideo.data.video import (
     packet_timeline,
     sampled_source_frames,
 )
-from tspvideo.errors import TspVideoError
 
 # Codecs NVDEC decodes on the GPUs this targets (FFmpeg's names); others go to PyAV without trying.
 NVDEC_CODECS = ("h264", "hevc", "av1", "vp9", "vp8", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "mjpeg")

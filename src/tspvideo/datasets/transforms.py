@@ -106,7 +106,7 @@ def crop_params(height: int, width: int, prep: Preprocessing = PREPROCESSING["ts
 
     Training draws top, then left (uniform over the resized frame), then the flip (probability 0.5), in that
     order from ``generator``; evaluation takes the centre crop, unflipped. :func:`preprocess_clip` and the
-    device path (:mod:`tspvideo.data.batch_transforms`) both draw here, so a seed gives the same crops.
+    device path (:mod:`tspvideo.datasets.batch_transforms`) both draw here, so a seed gives the same crops.
     """
     resized_h, resized_w = resized_size(height, width, prep.resize)
     if not train:

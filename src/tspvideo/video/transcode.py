@@ -3,7 +3,7 @@
 Random clip reads seek to the keyframe before the clip and decode from there; with a short keyframe
 interval (``gop``) and small frames each read decodes far fewer pixels. Names (and sub-folders) are
 kept, so segment tables still match. Audio is dropped. Output frame ``k`` (time ``k / fps``) is the
-source frame the clip sampler's rule (``sampling``, see :mod:`tspvideo.data.video`) picks as frame ``k``
+source frame the clip sampler's rule (``sampling``, see :mod:`tspvideo.video.decode`) picks as frame ``k``
 at ``fps``: with the defaults (30 fps, ``ffmpeg-fps``) exactly the original's re-encode with FFmpeg's
 fps filter, so clips sampled from the output at 15 fps hold the same source frames as from the input.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from tspvideo.data.video import DEFAULT_SAMPLING, SamplingClock, is_video_file
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.fileio import atomic_path
+from tspvideo.video.decode import DEFAULT_SAMPLING, SamplingClock, is_video_file
 
 FAILURES_FILE = "transcode_failures.csv"
 

@@ -2,10 +2,10 @@
 
 With ``SegmentClipDataset(preprocess_on="device")`` loader workers only decode: each item carries the
 uint8 clip ``[T, H, W, 3]`` as decoded and the crop box ``(top, left, flip)`` drawn by
-:func:`tspvideo.data.transforms.crop_params` (the same generator calls as the worker path).
+:func:`tspvideo.datasets.transforms.crop_params` (the same generator calls as the worker path).
 :func:`collate_raw_clips` stacks clips of the same frame size (videos differ in size, so a batch may hold
 several groups) and :func:`preprocess_batch` runs, on the device, the operations of
-:func:`tspvideo.data.transforms.preprocess_clip`: float, bilinear resize and normalisation in one call per
+:func:`tspvideo.datasets.transforms.preprocess_clip`: float, bilinear resize and normalisation in one call per
 group, then each clip's crop and flip. Every operation acts on each frame alone and the crop and flip only
 move values, so the result is the worker path's up to the device's float rounding (on CPU: bit-identical).
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import default_collate
 
-from tspvideo.data.transforms import PREPROCESSING, Preprocessing, crop, normalize, resize, to_float
+from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, crop, normalize, resize, to_float
 
 RAW_KEYS = ("clip", "crop")  # what a raw item carries instead of a float clip
 

@@ -34,8 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tspvideo.data.activitynet_json import database_of, is_finite_number, label_text, load_json, video_problems
-from tspvideo.data.segments import (
+from tspvideo.datasets.activitynet_json import database_of, is_finite_number, label_text, load_json, video_problems
+from tspvideo.datasets.segments import (
     ACTION,
     METADATA_COLUMNS,
     NO_ACTION,
@@ -45,10 +45,11 @@ from tspvideo.data.segments import (
     check_header,
     format_float,
 )
-from tspvideo.data.video import VIDEO_EXTENSIONS, is_video_file
 from tspvideo.errors import TspVideoError
 from tspvideo.fileio import atomic_path
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+from tspvideo.video.decode import VIDEO_EXTENSIONS, is_video_file
+from tspvideo.video.metadata import read_videos_metadata
 
 CLIP_SECONDS = DEFAULT_CLIP_LEN / DEFAULT_FPS  # one clip of the paper's grid
 # The original minimum background lengths: five clips for ActivityNet, one clip for THUMOS14.
@@ -247,7 +248,7 @@ def read_activitynet_style_json(
     Videos whose subset is not in ``subset_map`` are skipped (``None`` keeps every subset under its
     own name). Each video may be stored as ``<prefix><id>.<ext>`` for each prefix in ``file_prefixes``.
     Instances labelled ``ambiguous_label`` become ambiguous spans. The file is checked like every
-    command checks one (:mod:`tspvideo.data.activitynet_json`); each bad entry of a selected video
+    command checks one (:mod:`tspvideo.datasets.activitynet_json`); each bad entry of a selected video
     (reversed or malformed segment, missing label...) is a fatal ``bad-instance`` problem naming the
     video and the annotation index, and that instance is not read.
     """
@@ -487,8 +488,6 @@ def metadata_from_videos(
     Missing files are not reported here: :func:`build_segment_tables` reports every video without
     metadata. ``filename`` is the path relative to the folder it was found in.
     """
-    from tspvideo.data.metadata import read_videos_metadata  # PyAV only when probing
-
     index = index_video_dirs(video_dirs)
     roots = [Path(d) for d in video_dirs]
     wanted: dict[str, Path] = {}
@@ -661,8 +660,6 @@ def check_segment_table(
             else:
                 found[video] = candidate
         if probe and found:
-            from tspvideo.data.metadata import read_videos_metadata
-
             infos, failures = read_videos_metadata(found.values(), workers=workers, progress=False)
             for video, file in found.items():
                 line, (duration, fps, frames, _) = per_video[video]

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from tspvideo.data.video import check_video_file
 from tspvideo.errors import VideoDecodeError
+from tspvideo.video.decode import check_video_file
 
 
 @dataclass(frozen=True)

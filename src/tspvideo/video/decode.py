@@ -33,11 +33,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from tspvideo.data.colour import PlanarFrame, pack_planes
 from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 from tspvideo.grid import DEFAULT_FPS
+from tspvideo.video.colour import PlanarFrame, pack_planes
 
 BACKENDS = ("pyav", "torchcodec")
 SAMPLING_RULES = ("ffmpeg-fps", "timestamp")
@@ -197,7 +200,7 @@ class _Sampler:
 
 class _ArrayCache:
     """Converts a decoded frame to an RGB array once, even when it is sampled several times; with
-    ``planar``, 4:2:0 frames become their packed planes instead (:mod:`tspvideo.data.colour`)."""
+    ``planar``, 4:2:0 frames become their packed planes instead (:mod:`tspvideo.video.colour`)."""
 
     def __init__(self, size: tuple[int, int] | None, planar: bool = False) -> None:
         self.size = size
@@ -249,8 +252,6 @@ def _decode_from(container, stream, first_index: int | None, clock: SamplingCloc
 
 def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: int | None, threads: int,
                size: tuple[int, int] | None, planar: bool = False) -> Iterator[tuple[int, np.ndarray | PlanarFrame]]:
-    import av
-
     try:
         container = av.open(str(path))
     except Exception as error:  # PyAV raises many types (InvalidDataError, OSError, ...)
@@ -344,8 +345,6 @@ class PacketTimeline(NamedTuple):
 
 def packet_timeline(path: Path) -> PacketTimeline:
     """The frames' timestamps and the stream's end, from its packets (demuxing only)."""
-    import av
-
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         origin = stream.start_time or 0
@@ -384,8 +383,6 @@ def sampled_source_frames(times: Sequence[Fraction], end: Fraction, clock: Sampl
 
 
 def _resize_batch(batch, size: tuple[int, int] | None):
-    import torch.nn.functional as F
-
     if size is None:
         return batch
     batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
@@ -394,8 +391,6 @@ def _resize_batch(batch, size: tuple[int, int] | None):
 
 def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_index: int | None,
                      size: tuple[int, int] | None, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
-    import torch
-
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as error:
@@ -457,7 +452,7 @@ def iter_sampled_frames(path: str | os.PathLike, fps: float = DEFAULT_FPS, start
 
     ``frame`` is an RGB ``uint8`` array ``[H, W, 3]`` (resized in the decoder when ``size=(h, w)``); with
     ``planar`` (PyAV backend, no ``size``), frames in a 4:2:0 format come as their packed YUV planes
-    (:class:`~tspvideo.data.colour.PlanarFrame`), to be converted on the model's device.
+    (:class:`~tspvideo.video.colour.PlanarFrame`), to be converted on the model's device.
     Stops before ``end_index`` or at the end of the video. ``threads=0`` lets FFmpeg choose.
     ``sampling`` is the rule (module doc): ``ffmpeg-fps`` (the original's frames) or ``timestamp``.
     Raises :class:`VideoDecodeError` naming the file when it cannot be decoded.
