@@ -2,7 +2,7 @@
 
 Each sample seeks into its video, decodes one clip of ``--clip-len`` frames at 15 fps and applies the
 training transform (resize 128x171, random 112x112 crop + flip). Videos are synthetic h264 files at
-``--size`` (see ``tspvideo.data.synthetic``); segment tables come from the same importer as the demo.
+``--size`` (see ``tspvideo.video.synthetic``); segment tables come from the same importer as the demo.
 
     python benchmarks/train_input.py                       # 320x240 videos, 0, 1 and 2 workers
     python benchmarks/train_input.py --size 640x360 --workers 1 2 4

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.datasets.clips import (
     BalancedSampler,
     ClipSpec,
@@ -23,6 +22,7 @@ from tspvideo.datasets.clips import (
 from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
+from tspvideo.video.synthetic import write_index_video
 
 FPS = 15.0
 SPEC = ClipSpec(clip_len=4, fps=FPS, clips_per_segment=3)

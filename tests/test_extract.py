@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from tspvideo.cli import main
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.errors import TspVideoError
 from tspvideo.export import export_features
@@ -20,6 +19,7 @@ from tspvideo.extract import ClipSettings, extract_dataset, find_videos, merge_t
 from tspvideo.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames
+from tspvideo.video.synthetic import write_index_video
 
 
 class TinyEncoder(torch.nn.Module):

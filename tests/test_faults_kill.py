@@ -23,8 +23,8 @@ from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401 
 
 import tspvideo.train as train
 import tspvideo.train.run as train_run
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.models.weights import read_checkpoint
+from tspvideo.video.synthetic import write_index_video
 
 TESTS = Path(__file__).resolve().parent
 

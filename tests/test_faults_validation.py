@@ -20,9 +20,9 @@ import tspvideo.train as train
 import tspvideo.train.loop as train_loop
 import tspvideo.train.run as train_run
 from tspvideo.cli import main
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.errors import TspVideoError
 from tspvideo.models.weights import read_checkpoint
+from tspvideo.video.synthetic import write_index_video
 
 
 class TinyEncoder(torch.nn.Module):

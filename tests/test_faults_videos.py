@@ -29,7 +29,6 @@ import tspvideo.train as train
 import tspvideo.train.run as train_run
 import tspvideo.video.decode as video_module
 from tspvideo.cli import main
-from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import Segment
@@ -39,6 +38,7 @@ from tspvideo.extract import ClipSettings, extract_dataset, find_videos
 from tspvideo.gvf import read_gvf
 from tspvideo.video.decode import iter_sampled_frames, read_frames
 from tspvideo.video.metadata import read_video_metadata, read_videos_metadata
+from tspvideo.video.synthetic import read_frame_index, write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 GOOD = "good.mp4"

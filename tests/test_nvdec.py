@@ -21,10 +21,10 @@ from test_extract import TinyEncoder
 
 import tspvideo.extract as extract_module
 import tspvideo.video.nvdec as nvdec
-from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.extract import extract_dataset, stream_features
 from tspvideo.streaming import ClipSettings
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
+from tspvideo.video.synthetic import read_frame_index, write_index_video
 
 
 class StandInFrame:

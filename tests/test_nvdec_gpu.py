@@ -13,11 +13,11 @@ import pytest
 import torch
 from test_nvdec import CONSTANT_RATE, VIDEOS, indices_shown
 
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.extract import stream_features
 from tspvideo.streaming import ClipSettings
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.nvdec import iter_nvdec_frames, nvdec_problem
+from tspvideo.video.synthetic import write_index_video
 
 PROBLEM = nvdec_problem(torch.device("cuda"))
 pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"no NVDEC here: {PROBLEM}")

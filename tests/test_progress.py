@@ -8,9 +8,9 @@ import re
 import pytest
 from helpers import ChannelMeanEncoder
 
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.extract import ClipSettings, extract_dataset
 from tspvideo.progress import ClipProgress, expected_clips
+from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 

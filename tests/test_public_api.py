@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 import tspvideo
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.grid import ClipGrid
 from tspvideo.models.tsp import create_model
 from tspvideo.train import TrainConfig, save_checkpoint
 from tspvideo.train.run import train
+from tspvideo.video.synthetic import write_index_video
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

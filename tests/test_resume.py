@@ -17,11 +17,11 @@ import torch
 from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.extract import ClipSettings, extract_dataset, find_videos
 from tspvideo.models.tsp import create_model
+from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 

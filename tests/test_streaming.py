@@ -11,9 +11,9 @@ import torch
 from test_extract import TinyEncoder
 
 import tspvideo.extract as extract_module
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.extract import extract_dataset, find_videos, stream_features
 from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
+from tspvideo.video.synthetic import write_index_video
 
 
 @pytest.fixture(scope="module")

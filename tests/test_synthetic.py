@@ -1,7 +1,8 @@
-"""Synthetic dataset generator and index videos (tspvideo.data.synthetic, ``tspvideo synth``)."""
+"""Synthetic dataset generator and index videos (tspvideo.video.synthetic, ``tspvideo synth``)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections import Counter
 from fractions import Fraction
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.data import synthetic as S
 from tspvideo.errors import TspVideoError
+from tspvideo.video import synthetic as S
 
 # Small, short videos keep the module fast; the defaults (64x64, ~30 s) are exercised by the CLI user.
 SMALL = dict(num_videos=4, num_classes=5, size=(48, 32), min_duration=9.0, max_duration=12.0)
@@ -431,3 +432,8 @@ def test_keyframe_interval_is_written(tmp_path):
         packets = [p for p in container.demux(container.streams.video[0]) if p.size]
     keyframes = sum(p.is_keyframe for p in packets)
     assert keyframes >= len(packets) // 8  # x264's default would give one keyframe for these 90 frames
+
+
+def test_old_import_path_is_the_same_module():
+    """``tspvideo.data.synthetic`` (documented before the video/ folder) still imports the generator."""
+    assert importlib.import_module("tspvideo.data.synthetic") is S

@@ -97,8 +97,8 @@ def test_transcode_usage_errors(tmp_path):
 def test_transcoded_frames_follow_the_sampling_rule(tmp_path, sampling):
     """A 25 fps source transcoded to 30 fps: output frame k is the sampler's frame k at 30 fps (by default
     FFmpeg's fps filter, the original's re-encode), so clips at 15 fps hold the same source frames."""
-    from tspvideo.data.synthetic import read_frame_index, write_index_video
     from tspvideo.video.decode import iter_sampled_frames
+    from tspvideo.video.synthetic import read_frame_index, write_index_video
 
     src = tmp_path / "in.mp4"
     write_index_video(src, num_frames=61, fps=25, size=(64, 48))

@@ -20,10 +20,10 @@ import pytest
 from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.errors import TruncatedVideoError
 from tspvideo.extract import ClipSettings, extract_dataset
 from tspvideo.video.decode import declared_duration, iter_sampled_frames
+from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
 SECONDS, FPS = 10, 10  # 100 frames

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from tspvideo.data.synthetic import read_frame_index, write_index_video
 from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.grid import num_clips
 from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
@@ -23,6 +22,7 @@ from tspvideo.video.decode import (
     read_frames,
     sampled_source_frames,
 )
+from tspvideo.video.synthetic import read_frame_index, write_index_video
 
 
 def expected_indices(timestamps: list[Fraction], fps: Fraction, end: Fraction) -> list[int]:

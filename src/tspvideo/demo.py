@@ -2,7 +2,7 @@
 
 Steps, each through the library code a full run uses:
 
-1. ``tspvideo.data.synthetic``: untrimmed videos whose action classes are motion patterns;
+1. ``tspvideo.video.synthetic``: untrimmed videos whose action classes are motion patterns;
 2. ``tspvideo.datasets.annotations``: the ActivityNet-style JSON -> train / valid segment tables;
 3. GVF: clip features of every video from the *initial* encoder, max-pooled (the paper's first step);
 4. ``tspvideo.train.train(TrainConfig(...))``: TSP training (both heads, GVF), validation and checkpoints every epoch;

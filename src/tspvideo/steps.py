@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.data.synthetic import generate_dataset
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import write_segment_table
 from tspvideo.datasets.transforms import Preprocessing
@@ -22,6 +21,7 @@ from tspvideo.extract import ClipSettings, ExtractionReport, extract_dataset
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_backbone_weights
 from tspvideo.train import TrainConfig, save_checkpoint
+from tspvideo.video.synthetic import generate_dataset
 
 SPLITS = {"training": "train", "validation": "valid"}
 

@@ -3,7 +3,7 @@
 Outputs in ``OUT_DIR`` (``--out OUT_DIR``, or positional as in earlier versions):
 ``videos/<video_id>.mp4``, ``annotations.json`` (ActivityNet style) and ``label_map.json``. In each
 video a few coloured shapes drift over a noisy textured background; during an action instance one of
-them moves with its class's motion pattern (see ``tspvideo.data.synthetic``), so telling actions from
+them moves with its class's motion pattern (see ``tspvideo.video.synthetic``), so telling actions from
 background needs motion, not appearance.
 """
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from tspvideo.commands import add_command, add_num_videos
-from tspvideo.data import synthetic
 from tspvideo.errors import TspVideoError
+from tspvideo.video import synthetic
 
 DESCRIPTION = (
     "Write OUT_DIR/videos/<video_id>.mp4 (h264), OUT_DIR/annotations.json (ActivityNet style) and "

@@ -1,1 +1,5 @@
-"""The synthetic untrimmed-video generator (:mod:`tspvideo.data.synthetic`)."""
+"""Former home of the synthetic-video generator, kept so that ``tspvideo.data.synthetic`` still imports.
+
+The code is :mod:`tspvideo.video.synthetic`; the other former ``data`` modules are in
+:mod:`tspvideo.video` and :mod:`tspvideo.datasets`.
+"""
