@@ -239,6 +239,32 @@ def build_model(backbone: str, heads: tuple[str, ...], num_classes: int, gvf_poo
     return model
 
 
+def make_optimizer(groups: list[dict], config: TrainConfig, world_size: int, steps_per_epoch: int,
+                   device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR,
+                                                  torch.amp.GradScaler]:
+    """SGD (or AdamW) over the parameter groups, its warm-up + multi-step schedule (per step) and the fp16
+    grad scaler."""
+    optimizer = build_optimizer(config.optimizer, groups, config.fc_lr * world_size, config.momentum,
+                                config.weight_decay)
+    schedule = WarmupMultiStep(steps_per_epoch, config.lr_warmup_epochs, config.lr_milestones, config.lr_gamma)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+
+
+def model_checkpoint(model: TSPModel, label_map: list[str] | None, recipe: InputRecipe, spec: ClipSpec,
+                     prep: Preprocessing, config: TrainConfig, epoch: int, metrics: dict, preprocess_on: str) -> dict:
+    """What ``best.pth`` holds: the model in the released layout, its config and classes, and the input it
+    was trained on (``recipe``: typed input recipe; ``input``: clip grid, sampling rule and frame sizes)."""
+    return {
+        "model": model.state_dict(), "model_config": model.config.to_dict(), "label_map": label_map,
+        "preprocessing": "tsp", "recipe": recipe.to_dict(),
+        "input": {"clip_len": spec.clip_len, "fps": spec.fps, "sampling": spec.sampling,
+                  "clips_per_segment": spec.clips_per_segment, "resize": list(prep.resize), "crop": list(prep.crop)},
+        "epoch": epoch, "args": config.to_dict(), "metrics": metrics, "preprocess_on": preprocess_on,
+        "tspvideo_version": __version__,
+    }
+
+
 # ----------------------------------------------------------------------------------------------------
 # train(config)
 # ----------------------------------------------------------------------------------------------------
@@ -283,6 +309,25 @@ def _datasets(config: TrainConfig, label_map, spec: ClipSpec, prep: Preprocessin
     return train_set, valid_set
 
 
+def _loaders(config: TrainConfig, info: DistInfo, train_set: SegmentClipDataset,
+             valid_set: SegmentClipDataset | None, balance: bool) -> tuple[BalancedSampler, DataLoader,
+                                                                           DataLoader | None]:
+    """The training sampler and loader (balanced or all clips, sharded over processes) and the validation loader."""
+    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=config.seed, balance=balance)
+    train_loader = make_loader(train_set, sampler, config.batch_size, config.workers, info.device, train=True)
+    if len(train_loader) == 0:
+        raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
+                            f"{config.batch_size} x {info.world_size} process(es); lower --batch-size")
+    valid_loader = None
+    if valid_set is not None:
+        valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), config.batch_size,
+                                   config.workers, info.device, train=False)
+    log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
+             "balanced" if sampler.balance else "all", len(train_loader), config.batch_size,
+             info.world_size)
+    return sampler, train_loader, valid_loader
+
+
 def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path) -> dict:
     device = info.device
     heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
@@ -314,19 +359,8 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
                             f"(`tspvideo gvf --videos ... --model {BASE_WEIGHTS.get(config.backbone, 'WEIGHTS')}`)")
 
     # TAC uses every clip of the table, as the original (which never balances); TSP balances by default.
-    balance = not config.no_balance and "region" in heads
-    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=config.seed, balance=balance)
-    train_loader = make_loader(train_set, sampler, config.batch_size, config.workers, device, train=True)
-    if len(train_loader) == 0:
-        raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
-                            f"{config.batch_size} x {info.world_size} process(es); lower --batch-size")
-    valid_loader = None
-    if valid_set is not None:
-        valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), config.batch_size,
-                                   config.workers, device, train=False)
-    log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
-             "balanced" if sampler.balance else "all", len(train_loader), config.batch_size,
-             info.world_size)
+    sampler, train_loader, valid_loader = _loaders(config, info, train_set, valid_set,
+                                                   balance=not config.no_balance and "region" in heads)
 
     model = build_model(config.backbone, heads, len(label_map) if label_map else 0, gvf_pool, weights=config.weights,
                         seed=config.seed, grad_checkpointing=config.grad_checkpointing)
@@ -335,19 +369,16 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
             log.warning("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); ignored")
         else:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    lr_scale = info.world_size  # linear scaling rule, as the paper (2 GPUs)
-    groups = parameter_groups(model, config.backbone_lr * lr_scale, config.fc_lr * lr_scale, config.freeze_stem)
+    # linear scaling rule, as the paper (2 GPUs); the groups are made before DDP wraps the model
+    groups = parameter_groups(model, config.backbone_lr * info.world_size, config.fc_lr * info.world_size,
+                              config.freeze_stem)
     model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     bare_model = model
     if info.distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = build_optimizer(config.optimizer, groups, config.fc_lr * lr_scale, config.momentum,
-                                config.weight_decay)
-    schedule = WarmupMultiStep(len(train_loader), config.lr_warmup_epochs, config.lr_milestones, config.lr_gamma)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    optimizer, scheduler, scaler = make_optimizer(groups, config, info.world_size, len(train_loader), device)
 
     start_epoch, best, rows = 0, {"epoch": -1, "acc_mean": -math.inf}, []
     if config.resume:
@@ -360,7 +391,6 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
 
     writer = _tensorboard(out_dir) if info.is_main else None
     show_progress = info.is_main and not config.no_progress
-    model_config = bare_model.config.to_dict()
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         seed_everything(config.seed, info.rank, epoch)
@@ -391,16 +421,8 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
                  _format_acc(valid_stats) if valid_stats else "-", train_stats["clips_per_s"],
                  train_stats["replaced"], valid_stats.get("replaced", 0))
         if info.is_main:
-            checkpoint = {
-                "model": bare_model.state_dict(), "model_config": model_config, "label_map": label_map,
-                "preprocessing": "tsp", "recipe": recipe.to_dict(),
-                "input": {"clip_len": spec.clip_len, "fps": spec.fps, "sampling": spec.sampling,
-                          "clips_per_segment": spec.clips_per_segment,
-                          "resize": list(prep.resize), "crop": list(prep.crop)},
-                "epoch": epoch, "args": config.to_dict(), "metrics": {"train": train_stats, "valid": valid_stats},
-                "preprocess_on": preprocess_on,
-                "tspvideo_version": __version__,
-            }
+            checkpoint = model_checkpoint(bare_model, label_map, recipe, spec, prep, config, epoch,
+                                          {"train": train_stats, "valid": valid_stats}, preprocess_on)
             if is_best:  # model-only file first, so a crash leaves the previous best or the new one, whole
                 save_checkpoint(out_dir / BEST_NAME, checkpoint)
             checkpoint.update({"optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
