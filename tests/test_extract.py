@@ -15,7 +15,8 @@ from tspvideo.cli import main
 from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.errors import TspVideoError
 from tspvideo.export import export_features
-from tspvideo.extract import ClipSettings, extract_dataset, find_videos, merge_to_h5
+from tspvideo.extract import ClipSettings, extract_dataset, find_videos
+from tspvideo.features import merge_to_h5
 from tspvideo.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames

@@ -13,7 +13,6 @@ import contextlib
 import csv
 import datetime
 import io
-import json
 import os
 import tempfile
 import time
@@ -21,16 +20,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
 from tspvideo.errors import TspVideoError
-from tspvideo.features import read_sidecar
-from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, write_error
+from tspvideo.features import feature_paths, write_video_features
+from tspvideo.fileio import atomic_path, write_error
 from tspvideo.grid import clip_centers
 from tspvideo.models.tsp import TSPModel
 from tspvideo.precision import autocast
@@ -182,17 +179,6 @@ def shard(videos: Sequence[Path], shard_id: int, num_shards: int) -> list[Path]:
     if not 0 <= shard_id < num_shards:
         raise TspVideoError(f"shard id {shard_id} is outside 0..{num_shards - 1}")
     return sorted(videos, key=lambda p: p.stem)[shard_id::num_shards]
-
-
-def feature_paths(out_dir: Path, video: Path) -> tuple[Path, Path]:
-    """The ``.npy`` and sidecar ``.json`` written for a video."""
-    return out_dir / f"{video.stem}.npy", out_dir / f"{video.stem}.json"
-
-
-def is_done(out_dir: Path, video: Path) -> bool:
-    """Whether both outputs of a video exist (they are written atomically, features first)."""
-    npy, sidecar = feature_paths(out_dir, video)
-    return npy.is_file() and sidecar.is_file()
 
 
 def write_failures(path: Path, failed: dict[str, str]) -> None:
@@ -443,17 +429,14 @@ def _short_message(short: tuple[float, float]) -> str:
 
 def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, settings: ClipSettings,
                           model_description: dict, prep: Preprocessing, provenance: dict) -> None:
-    npy, sidecar = feature_paths(out_dir, video)
     features, num_frames = outcome.features, outcome.num_frames
     count = len(features)
-    save_npy_atomic(npy, features.astype(np.float32, copy=False))
     short = {}
     if outcome.short is not None:  # kept with --accept-short: say so where the features are read
         short = {"accepted_short": {"decoded_seconds": round(outcome.short[0], 3),
                                     "declared_seconds": round(outcome.short[1], 3),
                                     "note": _short_message(outcome.short)}}
-    # The sidecar is written last: its presence marks the video as done.
-    save_json_atomic(sidecar, {
+    write_video_features(out_dir, video.stem, features, {
         "video": video.name,
         "num_features": count,
         "feature_dim": int(features.shape[1]),
@@ -475,54 +458,3 @@ def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, se
         "tspvideo_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })
-
-
-def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str | os.PathLike) -> int:
-    """Write the ``.npy`` features of ``stems`` into one HDF5 file (a dataset per stem), atomically.
-
-    The file carries its time grid, so it is a feature source on its own (``export``, ``probe`` ... read it
-    without flags): each dataset has the ``clip_len``, ``fps``, ``stride``, ``num_frames`` and
-    ``video_duration`` of its sidecar; the file has the grid (when all videos share it), the model and
-    the preprocessing. Returns the number of videos written; stems without features are left out.
-    """
-    out_dir = Path(out_dir)
-    written = 0
-    shared: dict[str, object] | None = None
-    with atomic_path(h5_path) as tmp, h5py.File(tmp, "w") as h5:
-        for stem in sorted(stems):
-            npy = out_dir / f"{stem}.npy"
-            if not npy.is_file():
-                continue
-            dataset = h5.create_dataset(stem, data=np.load(npy), compression="gzip")
-            meta = _sidecar_of(npy)
-            for key in _H5_VIDEO_ATTRS:
-                if meta.get(key) is not None:
-                    dataset.attrs[key] = meta[key]
-            described = _h5_file_attrs(meta)
-            shared = described if shared is None else {k: v for k, v in shared.items() if described.get(k) == v}
-            written += 1
-        for key, value in (shared or {}).items():
-            h5.attrs[key] = value
-    return written
-
-
-_H5_VIDEO_ATTRS = ("clip_len", "fps", "stride", "num_frames", "video_duration")
-
-
-def _sidecar_of(npy: Path) -> dict:
-    # no sidecar (or a broken one): the dataset goes in without grid attributes
-    return read_sidecar(npy, strict=False)
-
-
-def _h5_file_attrs(meta: dict) -> dict[str, object]:
-    """File-level attributes of a merged HDF5: grid, model and preprocessing (plain strings and numbers)."""
-    attrs: dict[str, object] = {k: meta[k] for k in ("clip_len", "fps", "stride") if meta.get(k) is not None}
-    for key in ("weights", "backbone", "sampling", "time_convention", "tspvideo_version"):
-        if isinstance(meta.get(key), str):
-            attrs[key] = meta[key]
-    for key in ("model_config", "preprocessing", "recipe"):  # nested: stored as JSON text
-        if meta.get(key) is not None:
-            attrs[key] = json.dumps(meta[key], sort_keys=True)
-    if isinstance(meta.get("model_config"), dict) and meta["model_config"].get("backbone"):
-        attrs["model"] = meta["model_config"]["backbone"]
-    return attrs

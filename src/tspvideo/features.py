@@ -1,4 +1,8 @@
-"""Feature sources: a folder of ``.npy`` + JSON sidecars, or one HDF5 file of ``[T, C]`` datasets.
+"""The feature folder contract: ``<stem>.npy`` + JSON sidecar per video, written, checked, merged and read here.
+
+``tspvideo extract`` writes a folder through :func:`write_video_features` (the sidecar last, so
+:func:`is_done` tells a complete video), :func:`merge_to_h5` merges it into one HDF5, and every reader
+goes through :func:`read_sidecar`. Feature sources: a folder, or one HDF5 file of ``[T, C]`` datasets.
 
 Every reader of clip features (``export``, ``probe``, ``similarity``, ``gvf``) goes through
 :func:`read_features` (or :class:`FeatureSource` when it needs no time grid), so each of them accepts:
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ import h5py
 import numpy as np
 
 from tspvideo.errors import TspVideoError
+from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic
 
 # The extraction defaults (the paper's grid); a feature folder whose sidecars lack a value uses them.
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
@@ -78,6 +83,75 @@ class VideoFeatures:
             return np.asarray(np.load(self.path), dtype=np.float32)
         with h5py.File(self.path, "r") as h5:
             return np.asarray(h5[self.key][()], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing a feature folder (extract) and merging it to one HDF5
+# --------------------------------------------------------------------------------------------------
+
+
+def feature_paths(out_dir: Path, video: Path) -> tuple[Path, Path]:
+    """The ``.npy`` and sidecar ``.json`` of a video in a feature folder (named after the video's stem)."""
+    return out_dir / f"{video.stem}.npy", out_dir / f"{video.stem}.json"
+
+
+def is_done(out_dir: Path, video: Path) -> bool:
+    """Whether a video's features are complete: both files exist (written atomically, the sidecar last)."""
+    npy, sidecar = feature_paths(out_dir, video)
+    return npy.is_file() and sidecar.is_file()
+
+
+def write_video_features(out_dir: Path, stem: str, features: np.ndarray, sidecar: dict[str, Any]) -> None:
+    """One video's ``[T, C]`` float32 array and its sidecar, each atomically; the sidecar is written last,
+    so its presence marks the video as done (:func:`is_done`)."""
+    save_npy_atomic(out_dir / f"{stem}.npy", features.astype(np.float32, copy=False))
+    save_json_atomic(out_dir / f"{stem}.json", sidecar)
+
+
+def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str | os.PathLike) -> int:
+    """Write the ``.npy`` features of ``stems`` into one HDF5 file (a dataset per stem), atomically.
+
+    The file carries its time grid, so it is a feature source on its own (``export``, ``probe`` ... read it
+    without flags): each dataset has the ``clip_len``, ``fps``, ``stride``, ``num_frames`` and
+    ``video_duration`` of its sidecar; the file has the grid (when all videos share it), the model and
+    the preprocessing. Returns the number of videos written; stems without features are left out.
+    """
+    out_dir = Path(out_dir)
+    written = 0
+    shared: dict[str, object] | None = None
+    with atomic_path(h5_path) as tmp, h5py.File(tmp, "w") as h5:
+        for stem in sorted(stems):
+            npy = out_dir / f"{stem}.npy"
+            if not npy.is_file():
+                continue
+            dataset = h5.create_dataset(stem, data=np.load(npy), compression="gzip")
+            meta = read_sidecar(npy, strict=False)  # none (or broken): no grid attributes for this one
+            for key in _H5_VIDEO_ATTRS:
+                if meta.get(key) is not None:
+                    dataset.attrs[key] = meta[key]
+            described = _h5_file_attrs(meta)
+            shared = described if shared is None else {k: v for k, v in shared.items() if described.get(k) == v}
+            written += 1
+        for key, value in (shared or {}).items():
+            h5.attrs[key] = value
+    return written
+
+
+_H5_VIDEO_ATTRS = ("clip_len", "fps", "stride", "num_frames", "video_duration")
+
+
+def _h5_file_attrs(meta: dict) -> dict[str, object]:
+    """File-level attributes of a merged HDF5: grid, model and preprocessing (plain strings and numbers)."""
+    attrs: dict[str, object] = {k: meta[k] for k in ("clip_len", "fps", "stride") if meta.get(k) is not None}
+    for key in ("weights", "backbone", "sampling", "time_convention", "tspvideo_version"):
+        if isinstance(meta.get(key), str):
+            attrs[key] = meta[key]
+    for key in ("model_config", "preprocessing", "recipe"):  # nested: stored as JSON text
+        if meta.get(key) is not None:
+            attrs[key] = json.dumps(meta[key], sort_keys=True)
+    if isinstance(meta.get("model_config"), dict) and meta["model_config"].get("backbone"):
+        attrs["model"] = meta["model_config"]["backbone"]
+    return attrs
 
 
 def is_h5(path: str | os.PathLike) -> bool:

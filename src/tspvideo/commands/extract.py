@@ -24,8 +24,8 @@ from tspvideo.extract import (
     check_folder_writable,
     extract_dataset,
     find_videos,
-    merge_to_h5,
 )
+from tspvideo.features import merge_to_h5
 
 
 def register(subparsers) -> None:
