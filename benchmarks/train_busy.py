@@ -25,11 +25,12 @@ from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.demo import DemoConfig, prepare_dataset
 from tspvideo.distributed import resolve_device
 from tspvideo.models.tsp import create_model
 from tspvideo.precision import autocast
-from tspvideo.train import make_loader, parameter_groups, tsp_loss
+from tspvideo.steps import prepare_synthetic_dataset
+from tspvideo.train import parameter_groups, tsp_loss
+from tspvideo.train.run import make_loader
 
 
 class StepTimer:
@@ -137,10 +138,9 @@ def main() -> None:
     device = resolve_device(args.device)
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        config = DemoConfig(num_videos=args.num_videos, num_classes=3, video_size=(width, height),
-                            min_duration=10.0 if args.quick else 30.0, max_duration=12.0 if args.quick else 40.0,
-                            progress=False)
-        paths = prepare_dataset(Path(tmp), config)
+        paths = prepare_synthetic_dataset(Path(tmp), num_videos=args.num_videos, num_classes=3,
+                                          video_size=(width, height), min_duration=10.0 if args.quick else 30.0,
+                                          max_duration=12.0 if args.quick else 40.0, progress=False)
         label_map = read_label_map(paths["label_map"])
         args.classes = len(label_map)
         dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tspvideo.data.synthetic import write_index_video
 from tspvideo.datasets.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, ShardSampler
 from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
 from tspvideo.datasets.transforms import Preprocessing, crop_params, preprocess_clip
 from tspvideo.errors import TspVideoError
+from tspvideo.video.synthetic import write_index_video
 
 FPS = 15.0
 SPEC = ClipSpec(clip_len=4, fps=FPS, clips_per_segment=3)
