@@ -13,7 +13,7 @@ import torch
 from tspvideo.commands import add_decode_threads, add_device, add_workers
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
-from tspvideo.extract import PREPROCESS_ON_CHOICES, ClipSettings, failures_path, resolve_preprocess_on  # noqa: F401
+from tspvideo.extract import PREPROCESS_ON_CHOICES, ClipSettings, failures_path
 from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
