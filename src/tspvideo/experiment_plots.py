@@ -5,17 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tspvideo.errors import TspVideoError
-
-
-def _pyplot():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise TspVideoError("plotting needs matplotlib: pip install 'tspvideo[plot]'") from error
-    return plt
+from tspvideo.plotting import pyplot
 
 
 def _save(fig, path: Path) -> None:
@@ -42,7 +32,7 @@ CURVE_PANELS = (
 
 def plot_training_curves(runs: dict[str, Path], out_path: Path, title: str) -> None:
     """One figure of the trained variants' curves (``{title: metrics.csv}``): loss, valid action and region accuracy."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6))
     for index, (label, path) in enumerate(runs.items()):
         rows = read_metrics_csv(path)
@@ -71,7 +61,7 @@ def plot_metric_bars(results: dict[str, dict[str, list]], columns: list[tuple[st
     """
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(4, len(columns))
     rows = -(-len(columns) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)

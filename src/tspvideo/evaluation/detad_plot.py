@@ -10,25 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.detad_fp import ERROR_TYPES
 from tspvideo.fileio import atomic_path
+from tspvideo.plotting import pyplot
 
 __all__ = ["plot_sensitivity", "plot_false_positive_profile"]
 
 CHARACTERISTIC_COLOURS = {"coverage": "#386cb0", "length": "#f0027f", "num-instances": "#bf5b17"}
 CHARACTERISTIC_TITLES = {"coverage": "Coverage", "length": "Length", "num-instances": "# Instances"}
 ERROR_COLOURS = ("#33a02c", "#b2df8a", "#1f78b4", "#fb9a99", "#e31a1c", "#a6cee3")
-
-
-def _pyplot():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise TspVideoError("plotting needs matplotlib: pip install 'tspvideo[plot]'") from error
-    return plt
 
 
 def _save(fig: Any, out_path: str | Path) -> None:
@@ -40,7 +30,7 @@ def _save(fig: Any, out_path: str | Path) -> None:
 def plot_sensitivity(analysis: dict[str, Any], out_path: str | Path) -> None:
     """Average mAP_N per bucket of each characteristic (bars, overall value dashed) and, right, each
     characteristic's lowest and highest bucket relative to the overall value, as DETAD draws them."""
-    plt = _pyplot()
+    plt = pyplot()
     chars = analysis["characteristics"]
     base = analysis["average_mAP"]
     metric = "average mAP$_N$ (%)" if analysis["precision"] == "normalized" else "average mAP (%)"
@@ -92,7 +82,7 @@ def plot_sensitivity(analysis: dict[str, Any], out_path: str | Path) -> None:
 def plot_false_positive_profile(fp: dict[str, Any], out_path: str | Path) -> None:
     """Stacked shares of each prediction type in the top 1G..10G blocks and the gain of removing each
     error type, as DETAD's false-positive figure."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [row for row in fp["profile"] if row["num_predictions"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     bottom = np.zeros(len(rows))

@@ -39,6 +39,7 @@ from tspvideo.features import (
 )
 from tspvideo.fileio import atomic_path
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
+from tspvideo.plotting import pyplot
 
 __all__ = [
     "SCORE_KEYS",
@@ -467,12 +468,7 @@ def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: 
     one colour scale (:func:`colour_limits`: the data's range unless ``vmin``/``vmax`` are given), which
     is returned. Needs matplotlib (``pip install tspvideo[plot]``); drawn with the Agg backend.
     """
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise TspVideoError("plotting needs matplotlib: pip install 'tspvideo[plot]'") from error
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
     merged = _merge(segments)
     matrices = []
