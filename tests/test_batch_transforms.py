@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import table_segment
 from torch.utils.data import DataLoader
 
 from tspvideo.datasets.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, ShardSampler
-from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
+from tspvideo.datasets.segments import Segment
 from tspvideo.datasets.transforms import Preprocessing, crop_params, preprocess_clip
 from tspvideo.errors import TspVideoError
 from tspvideo.video.synthetic import write_index_video
@@ -20,8 +21,7 @@ SIZES = {"small": (32, 24), "wide": (48, 24), "tall": (30, 40)}  # (width, heigh
 
 
 def seg(video: str, t_start: float, t_end: float, label: str | None, duration: float = 6.0) -> Segment:
-    return Segment(video, t_start, t_end, label, duration, f"{video}.mp4", FPS, int(duration * FPS),
-                   ACTION if label else NO_ACTION)
+    return table_segment(video, t_start, t_end, label, duration, FPS)
 
 
 @pytest.fixture(scope="module")

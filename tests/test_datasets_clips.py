@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import table_segment
 from torch.utils.data import DataLoader
 
 from tspvideo.datasets.clips import (
@@ -19,7 +20,7 @@ from tspvideo.datasets.clips import (
     evenly_spaced,
     seed_worker,
 )
-from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
+from tspvideo.datasets.segments import ACTION, Segment
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.errors import TspVideoError
 from tspvideo.video.synthetic import write_index_video
@@ -31,8 +32,7 @@ LABELS = ["jump", "run"]
 
 
 def seg(video: str, t_start: float, t_end: float, label: str | None, duration: float = 10.0) -> Segment:
-    return Segment(video, t_start, t_end, label, duration, f"{video}.mp4", FPS, int(duration * FPS),
-                   ACTION if label else NO_ACTION)
+    return table_segment(video, t_start, t_end, label, duration, FPS)
 
 
 @pytest.fixture(scope="module")
