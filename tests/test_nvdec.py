@@ -195,3 +195,14 @@ def test_decode_workers_forked_after_an_nvdec_run_work(stand_in, tmp_path):
     [(_, second)] = list(stream_features([tmp_path / "v.mp4"], TinyEncoder(), settings, num_workers=1,
                                          raw_frames=True, colour="decoder"))
     np.testing.assert_allclose(first.features, second.features, atol=1e-6)
+
+
+def test_nvdec_runs_without_pyav_workers_unless_asked():
+    import argparse
+
+    from tspvideo.commands._model_args import decode_workers
+
+    args = argparse.Namespace(workers=None, backend="nvdec", device="cuda")
+    assert decode_workers(args) == 0
+    assert decode_workers(argparse.Namespace(workers=3, backend="nvdec", device="cuda")) == 3
+    assert decode_workers(argparse.Namespace(workers=None, backend="pyav", device="cuda")) >= 1
