@@ -56,6 +56,47 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text()) == results
 
 
+@pytest.fixture
+def one_thread():
+    """One CPU thread here and in the seeds' processes: float sums in the same order, bit-equal numbers."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_seeds_in_parallel_processes_match_one_by_one_and_a_failed_seed_keeps_the_rest(tmp_path, capsys, one_thread):
+    quick = ["experiment", "--quick", "--device", "cpu", "--no-progress"]
+    parallel = tmp_path / "parallel"
+    assert cli_main([*quick, "--out", str(parallel), "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err and not parallel.exists()
+
+    # Seed 1's initial encoder is a broken file: seed 1 fails, seed 0 finishes and keeps its outputs.
+    broken = parallel / "seed_1" / "initial_encoder.pth"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a checkpoint")
+    assert cli_main([*quick, "--out", str(parallel), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "seed(s) 1 failed" in err and str(parallel / "seed_1" / "log.txt") in err, err
+    assert "Traceback" in (parallel / "seed_1" / "log.txt").read_text()
+    assert (parallel / "seed_0" / "metrics.json").is_file() and not (parallel / "results.json").exists()
+    seed0_trained = (parallel / "seed_0" / "runs" / "tsp" / "done.json").stat().st_mtime_ns
+
+    broken.unlink()
+    assert cli_main([*quick, "--out", str(parallel), "--jobs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "seed 1: finished" in printed and "seed 0: finished" in printed
+    # The same numbers as the seeds computed one after the other in this process.
+    one_by_one = tmp_path / "one_by_one"
+    assert cli_main([*quick, "--out", str(one_by_one)]) == 0
+    results = json.loads((parallel / "results.json").read_text())
+    assert results == json.loads((one_by_one / "results.json").read_text())
+    # Seed 0's training was kept from the failed call, not redone.
+    assert (parallel / "seed_0" / "runs" / "tsp" / "done.json").stat().st_mtime_ns == seed0_trained
+
+
 def test_table_statistics():
     assert mean_std([1.0, 3.0]) == (2.0, 2.0 ** 0.5, 2)
     assert mean_std([0.5]) == (0.5, 0.0, 1)

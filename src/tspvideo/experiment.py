@@ -52,7 +52,7 @@ TABLE_COLUMNS = (
     ("fg_bg_probe_auc", "fg/bg AUC", 1.0),
 )
 # Configuration fields that may change between a run and its continuation (they change no number).
-RUNTIME_FIELDS = ("workers", "device", "progress")
+RUNTIME_FIELDS = ("workers", "device", "progress", "jobs")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class ExperimentConfig:
     workers: int = 2
     device: str = "auto"
     progress: bool = True
+    jobs: int = 1  # seeds run at once, one process each (they share the device and the cores)
 
     @property
     def stride(self) -> int:
@@ -127,10 +128,12 @@ QUICK_CONFIG = ExperimentConfig(
     clip_len=4, clips_per_segment=1, resize=(16, 16), crop=16, feature_stride=None, epochs=1, batch_size=4,
     probe_epochs=2, workers=0,
 )
-# One H100/H200 (lent for minutes): R(2+1)D-18 on larger frames, more videos and epochs, 3 seeds.
+# One H100/H200 (lent for minutes): R(2+1)D-18 on larger frames, more videos and epochs, 3 seeds side by side.
+# Sized for <= 10 minutes on one H100 with 16 cores: the loader workers (random clip reads), not the GPU,
+# set the pace there (docs/experiment.md, "The GPU configuration").
 GPU_CONFIG = ExperimentConfig(
-    seeds=(0, 1, 2), num_videos=400, video_size=(64, 64), backbone="r2plus1d_18", resize=(64, 64), crop=56,
-    epochs=10, batch_size=32, workers=8,
+    seeds=(0, 1, 2), num_videos=200, video_size=(64, 64), backbone="r2plus1d_18", resize=(64, 64), crop=56,
+    epochs=14, batch_size=16, workers=5, jobs=3,
 )
 PRESETS = {"cpu": ExperimentConfig(), "gpu": GPU_CONFIG, "quick": QUICK_CONFIG}
 
@@ -359,7 +362,7 @@ def run_seed(seed: int, out: Path, paths: dict[str, Path], config: ExperimentCon
 
 
 def _say(message: str) -> None:
-    print(f"\n== experiment: {message}", flush=True)
+    print(f"\n== experiment {time.strftime('%H:%M:%S')}: {message}", flush=True)
 
 
 def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentConfig()) -> dict[str, Any]:
@@ -374,6 +377,8 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentCon
         raise TspVideoError("the experiment needs at least one seed")
     if len(set(config.seeds)) != len(config.seeds):
         raise TspVideoError(f"seeds repeat: {list(config.seeds)}")
+    if config.jobs < 1:
+        raise TspVideoError(f"--jobs must be at least 1, got {config.jobs}")
     from tspvideo.models.backbones import check_input_size
 
     # Before anything is written: a backbone that cannot take these clips (e.g. s3d needs 16 frames of 224x224).
@@ -387,7 +392,12 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentCon
     if not config.weights:
         print("   no pretrained weights can be downloaded here: each seed starts from a seeded random encoder "
               "(--weights takes Kinetics ones)", flush=True)
-    per_seed = {seed: run_seed(seed, out, paths, config) for seed in config.seeds}
+    if config.jobs > 1 and len(config.seeds) > 1:
+        from tspvideo.experiment_jobs import run_seeds_in_processes
+
+        per_seed = run_seeds_in_processes(config.seeds, out, paths, config, min(config.jobs, len(config.seeds)))
+    else:
+        per_seed = {seed: run_seed(seed, out, paths, config) for seed in config.seeds}
     results = collect(per_seed)
     save_json_atomic(out / "results.json", results)
     save_json_atomic(out / "comparison.json", {"seeds": list(config.seeds), **comparisons(results)})

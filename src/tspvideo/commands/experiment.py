@@ -12,7 +12,7 @@ from tspvideo.experiment import run_experiment
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
              "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
              "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
-             "workers": "workers"}
+             "workers": "workers", "jobs": "jobs"}
 
 
 def register(subparsers) -> None:
@@ -56,6 +56,10 @@ def register(subparsers) -> None:
                              "default: seeded random weights")
     parser.add_argument("--probe-epochs", type=int, default=None, help="localization probe epochs")
     add_workers(parser, None, "data loading processes (default: the preset's)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="seeds run at once, one process each, sharing the device and the cores (default: the "
+                             "preset's; the numbers do not depend on it); each seed's output goes to "
+                             "OUT/seed_N/log.txt")
     add_device(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -1,0 +1,107 @@
+"""Seeds of the experiment run side by side, one process each (``tspvideo experiment --jobs N``).
+
+A seed's steps are small (tiny clips, small batches): one process keeps a GPU busy only a fraction of the
+time, launching kernels and waiting for its own probe. Several seeds in separate processes share the
+device and the cores; each seed computes exactly what it computes alone (same seeds, same data), so the
+numbers do not depend on ``jobs``. Each process writes its output to ``seed_N/log.txt``; the parent prints
+one line per seed started or finished. A seed that fails stops nothing else: the others finish and keep
+their outputs, then the experiment stops with an error naming the failed seed(s) and their logs.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tspvideo.errors import TspVideoError
+
+if TYPE_CHECKING:
+    from tspvideo.experiment import ExperimentConfig
+
+LOG_NAME = "log.txt"
+# Lines of a failed seed's log printed with the error.
+FAILURE_TAIL_LINES = 15
+
+
+def threads_per_job(jobs: int) -> int:
+    """CPU threads each seed's process may use: this process's share, at least one."""
+    return max(1, torch.get_num_threads() // max(1, jobs))
+
+
+def _seed_process(seed: int, out: str, paths: dict[str, str], config: ExperimentConfig, threads: int) -> None:
+    """Entry point of one seed's process: its output to ``seed_N/log.txt``, exit code 1 on any error."""
+    from tspvideo.experiment import run_seed
+
+    seed_dir = Path(out) / f"seed_{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    log = open(seed_dir / LOG_NAME, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (open for the process)
+    # File descriptors too, so that what native code prints lands in the log as well.
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    torch.set_num_threads(threads)
+    try:
+        run_seed(seed, Path(out), {k: Path(v) for k, v in paths.items()}, config)
+    except BaseException:  # noqa: BLE001 - any failure is written to the log and becomes the exit code
+        traceback.print_exc()
+        log.flush()
+        os._exit(1)
+    log.flush()
+
+
+def _tail(path: Path, lines: int = FAILURE_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, paths: dict[str, Path], config: ExperimentConfig,
+                           jobs: int) -> dict[int, dict[str, dict[str, Any]]]:
+    """Run every seed's steps, at most ``jobs`` processes at a time; returns ``{seed: seed_N/metrics.json}``.
+
+    Raises :class:`TspVideoError` after every seed has stopped when one or more failed.
+    """
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
+    threads = threads_per_job(jobs)
+    pending = list(seeds)
+    running: dict[int, tuple[Any, float]] = {}
+    failed: list[int] = []
+    print(f"   {len(seeds)} seed(s), {jobs} at a time, {threads} CPU thread(s) each; each seed's output goes to "
+          f"{out}/seed_N/{LOG_NAME}", flush=True)
+    while pending or running:
+        while pending and len(running) < jobs:
+            seed = pending.pop(0)
+            process = context.Process(target=_seed_process, name=f"tspvideo-seed-{seed}",
+                                      args=(seed, str(out), {k: str(v) for k, v in paths.items()}, config, threads))
+            process.start()
+            running[seed] = (process, time.perf_counter())
+            print(f"   seed {seed}: started", flush=True)
+        wait([process.sentinel for process, _ in running.values()])
+        for seed, (process, started) in list(running.items()):
+            if process.exitcode is None:
+                continue
+            process.join()
+            del running[seed]
+            seconds = time.perf_counter() - started
+            if process.exitcode == 0 and (out / f"seed_{seed}" / "metrics.json").is_file():
+                print(f"   seed {seed}: finished in {seconds:.0f} s", flush=True)
+            else:
+                failed.append(seed)
+                log_path = out / f"seed_{seed}" / LOG_NAME
+                print(f"   seed {seed}: FAILED after {seconds:.0f} s (exit code {process.exitcode}); "
+                      f"end of {log_path}:\n{_tail(log_path)}", file=sys.stderr, flush=True)
+    if failed:
+        logs = ", ".join(str(out / f"seed_{seed}" / LOG_NAME) for seed in failed)
+        raise TspVideoError(f"seed(s) {', '.join(map(str, failed))} failed (see {logs}); the other seeds' outputs "
+                            "are kept: rerun the same command to continue")
+    return {seed: json.loads((out / f"seed_{seed}" / "metrics.json").read_text(encoding="utf-8")) for seed in seeds}
