@@ -78,6 +78,11 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
                       help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
     add_workers(data, field_default("workers"), "data loading processes per training process")
     add_decode_threads(data, field_default("decode_threads"), "per clip")
+    if train:
+        data.add_argument("--frame-cache-mb", type=int, default=field_default("frame_cache_mb"), metavar="MB",
+                          help="keep every decoded frame of up to MB megabytes of videos in memory, per loader "
+                               "worker, so that later clips of a video are not decoded again (the same frames; "
+                               "for small frames, e.g. 64x64: 2 MB a 10 s video); 0: decode every clip (default)")
     add_preprocess_on_arg(data)  # the crop and flip are drawn in the workers either way, from the same seeds
 
 

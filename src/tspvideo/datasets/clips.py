@@ -35,6 +35,7 @@ from tspvideo.errors import TspVideoError, VideoDecodeError
 from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.gvf import GvfReader
 from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
+from tspvideo.video.frame_cache import MEGABYTE, SampledFrameCache
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class SegmentClipDataset(Dataset):
                  label_map: Sequence[str] | None = None, spec: ClipSpec = ClipSpec(),
                  prep: Preprocessing = PREPROCESSING["tsp"], gvf_path: str | os.PathLike | None = None,
                  foreground_only: bool = False, seed: int = 0, decode_threads: int = 1,
-                 source: str = "segment table", preprocess_on: str = "workers") -> None:
+                 source: str = "segment table", preprocess_on: str = "workers", frame_cache_mb: int = 0) -> None:
         if spec.clip_len <= 0 or spec.clips_per_segment <= 0 or spec.fps <= 0:
             raise TspVideoError(f"clip length, clips per segment and fps must be positive, got {spec}")
         if spec.sampling not in SAMPLING_RULES:
@@ -118,6 +119,10 @@ class SegmentClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.decode_threads = decode_threads
+        if frame_cache_mb < 0:
+            raise TspVideoError(f"frame_cache_mb must be 0 (no cache) or positive, got {frame_cache_mb}")
+        self.frame_cache_mb = frame_cache_mb
+        self._frame_cache: SampledFrameCache | None = None  # made in each worker on first use
         self.class_index = {name: i for i, name in enumerate(label_map)} if label_map is not None else None
 
         kept, ranges = [], []
@@ -172,6 +177,23 @@ class SegmentClipDataset(Dataset):
     def _gvf(self, segment: Segment) -> torch.Tensor:
         return torch.from_numpy(self.gvf[self.gvf_key(segment)])
 
+    # -- frames ------------------------------------------------------------------------------------
+
+    def _read_frames(self, path: Path, start: int) -> np.ndarray:
+        if not self.frame_cache_mb:
+            return read_frames(path, start, self.spec.clip_len, fps=self.spec.fps, threads=self.decode_threads,
+                               sampling=self.spec.sampling)
+        if self._frame_cache is None:
+            self._frame_cache = SampledFrameCache(self.frame_cache_mb * MEGABYTE, self.spec.fps, self.spec.sampling,
+                                                  self.decode_threads)
+        return self._frame_cache.read(path, start, self.spec.clip_len)
+
+    def __getstate__(self) -> dict:
+        # Each loader worker starts with an empty cache of its own, not a copy of this process's frames.
+        state = self.__dict__.copy()
+        state["_frame_cache"] = None
+        return state
+
     # -- items -------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -221,8 +243,7 @@ class SegmentClipDataset(Dataset):
             start = self.clip_start(index, generator if self.train else None)
             path = self.video_dir / segment.filename
             try:
-                frames = read_frames(path, start, self.spec.clip_len, fps=self.spec.fps, threads=self.decode_threads,
-                                     sampling=self.spec.sampling)
+                frames = self._read_frames(path, start)
                 break
             except VideoDecodeError as error:
                 if segment.filename not in self._bad_videos:

@@ -36,6 +36,7 @@ class TrainConfig:
     crop: int | None = None
     workers: int = 4
     decode_threads: int = 1
+    frame_cache_mb: int = 0  # per loader worker: keep decoded videos in memory (small frames); 0: read each clip
     preprocess_on: str = "auto"  # where clips are resized, cropped and normalised: workers, device (auto: CUDA)
     no_balance: bool = False
     # recipe

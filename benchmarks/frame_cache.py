@@ -1,0 +1,76 @@
+"""Training-input clips/s with and without the in-memory frame cache (`tspvideo train --frame-cache-mb`).
+
+Builds the experiment's synthetic videos (the `gpu` preset's 64x64 frames, or `--preset cpu`'s 48x48),
+then iterates the real training DataLoader (balanced sampler, temporal jitter, raw uint8 clips as
+preprocessing on the device receives them, GVF reads) for a few epochs, once per cache setting. The
+first epoch fills the caches (each worker decodes each video once); later epochs read from memory.
+
+    python benchmarks/frame_cache.py --videos 60 --workers 2 --epochs 4
+
+Prints a markdown table: epoch 1 and the median of the later epochs, clips/s, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tspvideo.datasets.clips import BalancedSampler, SegmentClipDataset
+from tspvideo.datasets.segments import read_label_map, read_segment_table
+from tspvideo.experiment import PRESETS, _prepare_data
+from tspvideo.models.weights import default_recipe
+from tspvideo.train.run import clip_spec_from, input_recipe, make_loader
+
+
+def epoch_rates(paths: dict, config, workers: int, epochs: int, cache_mb: int, batch_size: int) -> list[float]:
+    """Clips/s of each epoch of the training loader."""
+    recipe = input_recipe(default_recipe(config.backbone), config.clip_len, config.fps, config.resize, config.crop)
+    spec, prep = clip_spec_from(recipe, config.clips_per_segment, "ffmpeg-fps")
+    dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,
+                                 label_map=read_label_map(paths["label_map"]), spec=spec, prep=prep,
+                                 preprocess_on="device", frame_cache_mb=cache_mb)
+    sampler = BalancedSampler(dataset, seed=0)
+    loader = make_loader(dataset, sampler, batch_size, workers, torch.device("cpu"), train=True)
+    rates = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        started, clips = time.perf_counter(), 0
+        for batch in loader:
+            clips += len(batch["action"])
+        rates.append(clips / (time.perf_counter() - started))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=["gpu", "cpu"], default="gpu", help="the experiment preset's videos")
+    parser.add_argument("--videos", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--cache-mb", type=int, default=1024)
+    parser.add_argument("--data", default=None, help="folder for the videos (default: a temporary one)")
+    args = parser.parse_args()
+    config = dataclasses.replace(PRESETS[args.preset], num_videos=args.videos, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _prepare_data(Path(args.data or tmp), config)
+        print(f"{args.videos} synthetic videos {config.video_size[0]}x{config.video_size[1]}, clips of "
+              f"{config.clip_len} frames at {config.fps:g} fps, batch {args.batch_size}, {args.workers} worker(s), "
+              f"{torch.get_num_threads()} thread(s), {args.epochs} epochs\n")
+        rows = {mb: epoch_rates(paths, config, args.workers, args.epochs, mb, args.batch_size)
+                for mb in (0, args.cache_mb)}
+    later = {mb: statistics.median(rates[1:]) if len(rates) > 1 else rates[0] for mb, rates in rows.items()}
+    print("| frame cache | epoch 1 clips/s | later epochs clips/s (median) | later vs no cache |")
+    print("|---|---|---|---|")
+    for mb, rates in rows.items():
+        print(f"| {f'{mb} MB' if mb else 'none'} | {rates[0]:.0f} | {later[mb]:.0f} | {later[mb] / later[0]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
