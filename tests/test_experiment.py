@@ -88,6 +88,8 @@ def test_seeds_in_parallel_processes_match_one_by_one_and_a_failed_seed_keeps_th
     assert cli_main([*quick, "--out", str(parallel), "--jobs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "seed 1: finished" in printed and "seed 0: finished" in printed
+    # Each seed's process sized its thread pools to its share of this process's threads (one here).
+    assert "torch threads 1, OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1" in (parallel / "seed_0" / "log.txt").read_text()
     # The same numbers as the seeds computed one after the other in this process.
     one_by_one = tmp_path / "one_by_one"
     assert cli_main([*quick, "--out", str(one_by_one)]) == 0

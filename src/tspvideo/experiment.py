@@ -52,7 +52,7 @@ TABLE_COLUMNS = (
     ("fg_bg_probe_auc", "fg/bg AUC", 1.0),
 )
 # Configuration fields that may change between a run and its continuation (they change no number).
-RUNTIME_FIELDS = ("workers", "device", "progress", "jobs")
+RUNTIME_FIELDS = ("workers", "device", "progress", "jobs", "frame_cache_mb")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ class ExperimentConfig:
     device: str = "auto"
     progress: bool = True
     jobs: int = 1  # seeds run at once, one process each (they share the device and the cores)
+    # Decoded videos kept in memory per training loader worker (the same frames, read without decoding).
+    frame_cache_mb: int = 1024
 
     @property
     def stride(self) -> int:
@@ -129,11 +131,11 @@ QUICK_CONFIG = ExperimentConfig(
     probe_epochs=2, workers=0,
 )
 # One H100/H200 (lent for minutes): R(2+1)D-18 on larger frames, more videos and epochs, 3 seeds side by side.
-# Sized for <= 10 minutes on one H100 with 16 cores: the loader workers (random clip reads), not the GPU,
-# set the pace there (docs/experiment.md, "The GPU configuration").
+# On an H100 host the loader workers' random clip reads, not the GPU, set the pace (docs/experiment.md,
+# "GPU configuration"): the frame cache serves clips from memory after each video's first read.
 GPU_CONFIG = ExperimentConfig(
-    seeds=(0, 1, 2), num_videos=200, video_size=(64, 64), backbone="r2plus1d_18", resize=(64, 64), crop=56,
-    epochs=14, batch_size=16, workers=5, jobs=3,
+    seeds=(0, 1, 2), num_videos=400, video_size=(64, 64), backbone="r2plus1d_18", resize=(64, 64), crop=56,
+    epochs=14, batch_size=32, workers=5, jobs=3,
 )
 PRESETS = {"cpu": ExperimentConfig(), "gpu": GPU_CONFIG, "quick": QUICK_CONFIG}
 
@@ -210,7 +212,8 @@ def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: Experim
         return json.loads(marker.read_text(encoding="utf-8"))
     train_config = dataclasses.replace(
         demo_train_config(paths, run_dir, seed_dir / "gvf.h5", _demo_config(config, seed),
-                          seed_dir / "initial_encoder.pth"), optimizer=config.optimizer)
+                          seed_dir / "initial_encoder.pth"), optimizer=config.optimizer,
+        frame_cache_mb=config.frame_cache_mb)
     # The variants differ only in these options (see tspvideo.train).
     if variant == "tac":
         train_config = dataclasses.replace(train_config, heads=["action"], gvf=None)

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +34,33 @@ LOG_NAME = "log.txt"
 FAILURE_TAIL_LINES = 15
 
 
+# Thread pools of the libraries under torch and numpy (OpenMP, OpenBLAS, MKL): sized when they load, so
+# they are set in the environment a seed's process starts with.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def threads_per_job(jobs: int) -> int:
     """CPU threads each seed's process may use: this process's share, at least one."""
     return max(1, torch.get_num_threads() // max(1, jobs))
+
+
+@contextmanager
+def thread_environment(threads: int) -> Iterator[None]:
+    """The thread-count variables set to ``threads`` while processes are started, then restored.
+
+    Without them every seed's process would size its numpy and OpenMP pools for the whole machine:
+    several such processes at once oversubscribe the cores.
+    """
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _seed_process(seed: int, out: str, paths: dict[str, str], config: ExperimentConfig, threads: int) -> None:
@@ -49,6 +75,8 @@ def _seed_process(seed: int, out: str, paths: dict[str, str], config: Experiment
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     torch.set_num_threads(threads)
+    print(f"seed {seed}: process {os.getpid()}, torch threads {torch.get_num_threads()}, "
+          + ", ".join(f"{name}={os.environ.get(name)}" for name in THREAD_VARIABLES), flush=True)
     try:
         run_seed(seed, Path(out), {k: Path(v) for k, v in paths.items()}, config)
     except BaseException:  # noqa: BLE001 - any failure is written to the log and becomes the exit code
@@ -83,7 +111,8 @@ def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, paths: dict[str, P
             seed = pending.pop(0)
             process = context.Process(target=_seed_process, name=f"tspvideo-seed-{seed}",
                                       args=(seed, str(out), {k: str(v) for k, v in paths.items()}, config, threads))
-            process.start()
+            with thread_environment(threads):
+                process.start()
             running[seed] = (process, time.perf_counter())
             print(f"   seed {seed}: started", flush=True)
         wait([process.sentinel for process, _ in running.values()])

@@ -12,7 +12,8 @@ from tspvideo.experiment import run_experiment
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
              "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
              "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
-             "workers": "workers", "jobs": "jobs"}
+             "workers": "workers", "jobs": "jobs",
+             "frame_cache_mb": "frame_cache_mb"}
 
 
 def register(subparsers) -> None:
@@ -60,6 +61,9 @@ def register(subparsers) -> None:
                         help="seeds run at once, one process each, sharing the device and the cores (default: the "
                              "preset's; the numbers do not depend on it); each seed's output goes to "
                              "OUT/seed_N/log.txt")
+    parser.add_argument("--frame-cache-mb", type=int, default=None, metavar="MB",
+                        help="decoded videos kept in memory per training loader worker (default: the preset's; "
+                             "0: decode every clip; the frames and numbers are the same)")
     add_device(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
