@@ -1,9 +1,10 @@
-"""Training-input clips/s with and without the in-memory frame cache (`tspvideo train --frame-cache-mb`).
+"""Training-input clips/s without and with the frame cache (`tspvideo train --frame-cache-mb / --frame-cache-dir`).
 
 Builds the experiment's synthetic videos (the `gpu` preset's 64x64 frames, or `--preset cpu`'s 48x48),
 then iterates the real training DataLoader (balanced sampler, temporal jitter, raw uint8 clips as
-preprocessing on the device receives them, GVF reads) for a few epochs, once per cache setting. The
-first epoch fills the caches (each worker decodes each video once); later epochs read from memory.
+preprocessing on the device receives them) for a few epochs, once per cache setting: none, in memory
+(each worker decodes each video it meets once) and a folder (each video decoded once for all workers,
+then memory-mapped). The first epoch fills the caches; later epochs read from them.
 
     python benchmarks/frame_cache.py --videos 60 --workers 2 --epochs 4
 
@@ -28,13 +29,15 @@ from tspvideo.models.weights import default_recipe
 from tspvideo.train.run import clip_spec_from, input_recipe, make_loader
 
 
-def epoch_rates(paths: dict, config, workers: int, epochs: int, cache_mb: int, batch_size: int) -> list[float]:
+def epoch_rates(paths: dict, config, workers: int, epochs: int, cache_mb: int, batch_size: int,
+                cache_dir: Path | None = None) -> list[float]:
     """Clips/s of each epoch of the training loader."""
     recipe = input_recipe(default_recipe(config.backbone), config.clip_len, config.fps, config.resize, config.crop)
     spec, prep = clip_spec_from(recipe, config.clips_per_segment, "ffmpeg-fps")
     dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,
                                  label_map=read_label_map(paths["label_map"]), spec=spec, prep=prep,
-                                 preprocess_on="device", frame_cache_mb=cache_mb)
+                                 preprocess_on="device", frame_cache_mb=cache_mb,
+                                 frame_cache_dir=cache_dir)
     sampler = BalancedSampler(dataset, seed=0)
     loader = make_loader(dataset, sampler, batch_size, workers, torch.device("cpu"), train=True)
     rates = []
@@ -63,13 +66,16 @@ def main() -> None:
         print(f"{args.videos} synthetic videos {config.video_size[0]}x{config.video_size[1]}, clips of "
               f"{config.clip_len} frames at {config.fps:g} fps, batch {args.batch_size}, {args.workers} worker(s), "
               f"{torch.get_num_threads()} thread(s), {args.epochs} epochs\n")
-        rows = {mb: epoch_rates(paths, config, args.workers, args.epochs, mb, args.batch_size)
-                for mb in (0, args.cache_mb)}
-    later = {mb: statistics.median(rates[1:]) if len(rates) > 1 else rates[0] for mb, rates in rows.items()}
+        rows = {"none": epoch_rates(paths, config, args.workers, args.epochs, 0, args.batch_size),
+                f"memory, {args.cache_mb} MB per worker": epoch_rates(paths, config, args.workers, args.epochs,
+                                                                     args.cache_mb, args.batch_size),
+                "folder (memory-mapped)": epoch_rates(paths, config, args.workers, args.epochs, 0, args.batch_size,
+                                                      Path(tmp) / "frame_cache")}
+    later = {name: statistics.median(rates[1:]) if len(rates) > 1 else rates[0] for name, rates in rows.items()}
     print("| frame cache | epoch 1 clips/s | later epochs clips/s (median) | later vs no cache |")
     print("|---|---|---|---|")
-    for mb, rates in rows.items():
-        print(f"| {f'{mb} MB' if mb else 'none'} | {rates[0]:.0f} | {later[mb]:.0f} | {later[mb] / later[0]:.2f} |")
+    for name, rates in rows.items():
+        print(f"| {name} | {rates[0]:.0f} | {later[name]:.0f} | {later[name] / later['none']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert "smoke test" in printed
     for seed in QUICK_CONFIG.seeds:
         assert (out / f"seed_{seed}" / "runs" / "tac" / "best.pth").is_file()
+    # Training clips came from the shared frame cache: each training video decoded once, for all runs.
+    cached = list((out / "frame_cache").glob("*.npy"))
+    assert 0 < len(cached) <= QUICK_CONFIG.num_videos
 
     # A second call finds every step done and gives the same numbers (resumable, deterministic probe).
     assert cli_main(["experiment", "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0

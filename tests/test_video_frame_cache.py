@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -58,7 +59,41 @@ def test_least_recently_used_videos_are_evicted_and_oversized_ones_read_clip_by_
     # A video larger than the budget is decoded once, then read clip by clip: the same frames.
     for start in (0, 100, 250):
         np.testing.assert_array_equal(cache.read(large, start, 8), read_frames(large, start, 8, fps=15))
-    assert cache.decoded == 4 and str(large) not in cache._videos and cache.bytes <= cache.max_bytes
+    assert cache.decoded == 4 and len(cache._too_large) == 1 and cache.bytes <= cache.max_bytes
+
+
+def test_a_directory_cache_decodes_each_video_once_for_every_reader_and_never_serves_a_changed_video(tmp_path):
+    video, folder = tmp_path / "index.mp4", tmp_path / "frames"
+    write_index_video(video, num_frames=60, fps=30, gop_size=10)
+    first = SampledFrameCache(fps=15, directory=folder)
+    np.testing.assert_array_equal(first.read(video, 5, 8), read_frames(video, 5, 8, fps=15))
+    stored = first.stored_path(video)
+    assert stored.is_file() and list(folder.iterdir()) == [stored] and first.decoded == 1
+    # Another worker or process maps the file: no decoding, the same frames.
+    second = SampledFrameCache(fps=15, directory=folder)
+    np.testing.assert_array_equal(second.read(video, 20, 8), read_frames(video, 20, 8, fps=15))
+    assert (second.decoded, second.loaded) == (0, 1)
+    # Another sampling rule or rate is another file.
+    assert SampledFrameCache(fps=10, directory=folder).stored_path(video) != stored
+
+    # The video is replaced by another one: a new file, its own frames, even in a cache that mapped the old one.
+    write_index_video(video, num_frames=90, fps=30, gop_size=10, size=(48, 32))
+    os.utime(video, ns=(stored.stat().st_mtime_ns + 10**9,) * 2)  # a later modification time, whatever the clock
+    assert second.stored_path(video) != stored
+    np.testing.assert_array_equal(second.read(video, 30, 8), read_frames(video, 30, 8, fps=15))
+    assert second.decoded == 1 and len(list(folder.iterdir())) == 2
+
+    # A damaged cache file is decoded again and replaced.
+    damaged = second.stored_path(video)
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    third = SampledFrameCache(fps=15, directory=folder)
+    np.testing.assert_array_equal(third.read(video, 0, 8), read_frames(video, 0, 8, fps=15))
+    assert third.decoded == 1 and np.load(damaged).shape == (45, 32, 48, 3)
+    # A missing video: the clip read's error, naming the file.
+    with pytest.raises(VideoDecodeError, match="gone.mp4"):
+        third.read(tmp_path / "gone.mp4", 0, 8)
+    with pytest.raises(ValueError, match="max_bytes or a directory"):
+        SampledFrameCache(fps=15)
 
 
 def test_a_cut_video_fails_every_clip_with_the_cache(tmp_path):
@@ -81,12 +116,14 @@ def test_dataset_items_are_the_same_with_the_frame_cache(tmp_path):
               "prep": Preprocessing(resize=(40, 52), crop=(32, 32)), "seed": 3}
     plain = SegmentClipDataset(segments, videos, **common)
     cached = SegmentClipDataset(segments, videos, frame_cache_mb=16, **common)
+    mapped = SegmentClipDataset(segments, videos, frame_cache_dir=tmp_path / "frames", **common)
     for epoch in (0, 1):
         for position in range(len(plain)):
             key = (position, epoch, position)
-            a, b = plain[key], cached[key]
-            assert a.keys() == b.keys() and a["start"] == b["start"]
-            assert torch.equal(a["clip"], b["clip"]), (epoch, position)
+            a, b, c = plain[key], cached[key], mapped[key]
+            assert a.keys() == b.keys() == c.keys() and a["start"] == b["start"] == c["start"]
+            assert torch.equal(a["clip"], b["clip"]) and torch.equal(a["clip"], c["clip"]), (epoch, position)
+    assert len(list((tmp_path / "frames").glob("*.npy"))) == 2
     assert cached._frame_cache.decoded == 2 and cached._frame_cache.hits == 2 * len(plain) - 2
     # Loader workers get the dataset without this process's frames.
     assert pickle.loads(pickle.dumps(cached))._frame_cache is None

@@ -12,8 +12,7 @@ from tspvideo.experiment import run_experiment
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
              "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
              "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
-             "workers": "workers", "jobs": "jobs",
-             "frame_cache_mb": "frame_cache_mb"}
+             "workers": "workers", "jobs": "jobs"}
 
 
 def register(subparsers) -> None:
@@ -61,9 +60,9 @@ def register(subparsers) -> None:
                         help="seeds run at once, one process each, sharing the device and the cores (default: the "
                              "preset's; the numbers do not depend on it); each seed's output goes to "
                              "OUT/seed_N/log.txt")
-    parser.add_argument("--frame-cache-mb", type=int, default=None, metavar="MB",
-                        help="decoded videos kept in memory per training loader worker (default: the preset's; "
-                             "0: decode every clip; the frames and numbers are the same)")
+    parser.add_argument("--no-frame-cache", action="store_true",
+                        help="decode every training clip from its video instead of decoding each video once into "
+                             "OUT/frame_cache (the same frames and numbers; slower)")
     add_device(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -80,6 +79,8 @@ def build_config(args: argparse.Namespace):
             changes[key] = tuple(changes[key])
     config = dataclasses.replace(config, device=args.device, progress=not args.no_progress, weights=args.weights,
                                  **changes)
+    if args.no_frame_cache:
+        config = dataclasses.replace(config, frame_cache=False)
     return config
 
 

@@ -83,6 +83,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
                           help="keep every decoded frame of up to MB megabytes of videos in memory, per loader "
                                "worker, so that later clips of a video are not decoded again (the same frames; "
                                "for small frames, e.g. 64x64: 2 MB a 10 s video); 0: decode every clip (default)")
+        data.add_argument("--frame-cache-dir", default=field_default("frame_cache_dir"), metavar="DIR",
+                          help="write each video's decoded frames once to DIR (.npy, named after the video's path, "
+                               "size, modification time and sampling) and map them in every worker and later run: "
+                               "one decode per video and one copy in memory for all (the same frames)")
     add_preprocess_on_arg(data)  # the crop and flip are drawn in the workers either way, from the same seeds
 
 

@@ -104,7 +104,8 @@ class SegmentClipDataset(Dataset):
                  label_map: Sequence[str] | None = None, spec: ClipSpec = ClipSpec(),
                  prep: Preprocessing = PREPROCESSING["tsp"], gvf_path: str | os.PathLike | None = None,
                  foreground_only: bool = False, seed: int = 0, decode_threads: int = 1,
-                 source: str = "segment table", preprocess_on: str = "workers", frame_cache_mb: int = 0) -> None:
+                 source: str = "segment table", preprocess_on: str = "workers", frame_cache_mb: int = 0,
+                 frame_cache_dir: str | os.PathLike | None = None) -> None:
         if spec.clip_len <= 0 or spec.clips_per_segment <= 0 or spec.fps <= 0:
             raise TspVideoError(f"clip length, clips per segment and fps must be positive, got {spec}")
         if spec.sampling not in SAMPLING_RULES:
@@ -122,6 +123,7 @@ class SegmentClipDataset(Dataset):
         if frame_cache_mb < 0:
             raise TspVideoError(f"frame_cache_mb must be 0 (no cache) or positive, got {frame_cache_mb}")
         self.frame_cache_mb = frame_cache_mb
+        self.frame_cache_dir = Path(frame_cache_dir) if frame_cache_dir is not None else None
         self._frame_cache: SampledFrameCache | None = None  # made in each worker on first use
         self.class_index = {name: i for i, name in enumerate(label_map)} if label_map is not None else None
 
@@ -180,12 +182,12 @@ class SegmentClipDataset(Dataset):
     # -- frames ------------------------------------------------------------------------------------
 
     def _read_frames(self, path: Path, start: int) -> np.ndarray:
-        if not self.frame_cache_mb:
+        if not self.frame_cache_mb and self.frame_cache_dir is None:
             return read_frames(path, start, self.spec.clip_len, fps=self.spec.fps, threads=self.decode_threads,
                                sampling=self.spec.sampling)
         if self._frame_cache is None:
             self._frame_cache = SampledFrameCache(self.frame_cache_mb * MEGABYTE, self.spec.fps, self.spec.sampling,
-                                                  self.decode_threads)
+                                                  self.decode_threads, directory=self.frame_cache_dir)
         return self._frame_cache.read(path, start, self.spec.clip_len)
 
     def __getstate__(self) -> dict:

@@ -37,6 +37,7 @@ class TrainConfig:
     workers: int = 4
     decode_threads: int = 1
     frame_cache_mb: int = 0  # per loader worker: keep decoded videos in memory (small frames); 0: read each clip
+    frame_cache_dir: str | Path | None = None  # decoded videos as .npy files, mapped by every worker (shared)
     preprocess_on: str = "auto"  # where clips are resized, cropped and normalised: workers, device (auto: CUDA)
     no_balance: bool = False
     # recipe

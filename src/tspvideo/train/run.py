@@ -292,7 +292,8 @@ def _datasets(config: TrainConfig, label_map, spec: ClipSpec, prep: Preprocessin
     """The training dataset and the validation one (None without ``valid_csv``), their sizes logged."""
     common = {"label_map": label_map, "spec": spec, "prep": prep, "gvf_path": config.gvf if gvf_pool else None,
               "foreground_only": foreground_only, "seed": config.seed, "decode_threads": config.decode_threads,
-              "preprocess_on": preprocess_on, "frame_cache_mb": config.frame_cache_mb}
+              "preprocess_on": preprocess_on, "frame_cache_mb": config.frame_cache_mb,
+              "frame_cache_dir": config.frame_cache_dir}
     train_set = SegmentClipDataset(read_segment_table(config.train_csv), config.video_dir, train=True,
                                    source=config.train_csv, **common)
     valid_set = None
