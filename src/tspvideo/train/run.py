@@ -350,6 +350,9 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
     preprocess_on = resolve_preprocess_on(config.preprocess_on, device)
     log.info("clips preprocessed %s", "on the device from raw uint8 clips" if preprocess_on == "device"
              else "in the loader workers")
+    if config.frame_cache_dir or config.frame_cache_mb:
+        log.info("frame cache: %s", f"each video decoded once into {config.frame_cache_dir}, then memory-mapped"
+                 if config.frame_cache_dir else f"up to {config.frame_cache_mb} MB of decoded videos per loader worker")
 
     seed_everything(config.seed, info.rank, 0)
     train_set, valid_set = _datasets(config, label_map, spec, prep, gvf_pool, foreground_only, preprocess_on)
