@@ -104,15 +104,20 @@ def segment_problem(entry: Any) -> str | None:
     return None
 
 
+def top_level_mapping(obj: Any, key: str, source: str, values: str, example: str) -> dict[str, Any]:
+    """``obj[key]``, an object mapping video ids to ``values``, or an error naming ``source`` and the format."""
+    if not isinstance(obj, dict) or key not in obj:
+        raise TspVideoError(f"{source}: missing top-level key '{key}' "
+                            f"(expected the ActivityNet format {{\"{key}\": {{video_id: {example}}}}})")
+    mapping = obj[key]
+    if not isinstance(mapping, dict):
+        raise TspVideoError(f"{source}: '{key}' must be an object mapping video ids to {values}")
+    return mapping
+
+
 def database_of(obj: Any, source: str) -> dict[str, Any]:
     """The ``database`` object of a loaded annotation JSON, or an error naming ``source``."""
-    if not isinstance(obj, dict) or "database" not in obj:
-        raise TspVideoError(f"{source}: missing top-level key 'database' "
-                            "(expected the ActivityNet format {\"database\": {video_id: {...}}})")
-    database = obj["database"]
-    if not isinstance(database, dict):
-        raise TspVideoError(f"{source}: 'database' must be an object mapping video ids to entries")
-    return database
+    return top_level_mapping(obj, "database", source, "entries", "{...}")
 
 
 def video_problems(video_id: str, info: Any, require_subset: bool = False) -> list[BadAnnotation]:

@@ -32,6 +32,7 @@ from tspvideo.datasets.activitynet_json import (
     label_text,
     load_json,
     segment_problem,
+    top_level_mapping,
 )
 from tspvideo.errors import TspVideoError
 
@@ -178,12 +179,7 @@ def parse_predictions(obj: Any, require_label: bool = True, source: str = "predi
     Each entry needs ``segment`` ([start, end], end >= start, finite) and a finite ``score``;
     ``label`` is required when ``require_label`` (detection) and optional otherwise (proposals).
     """
-    if not isinstance(obj, dict) or "results" not in obj:
-        raise TspVideoError(f"{source}: missing top-level key 'results' "
-                            "(expected the ActivityNet format {\"results\": {video_id: [...]}})")
-    results = obj["results"]
-    if not isinstance(results, dict):
-        raise TspVideoError(f"{source}: 'results' must be an object mapping video ids to lists")
+    results = top_level_mapping(obj, "results", source, "lists", "[...]")
     fast = _parse_predictions_fast(results, require_label)
     if fast is not None:
         return fast
