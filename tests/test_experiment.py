@@ -135,8 +135,8 @@ def test_presets_and_overrides():
 
 def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path, capsys):
     out = tmp_path / "exp"
-    assert cli_main(["experiment", "--out", str(out), "--backbone", "s3d", "--no-progress"]) == 2
-    assert "s3d cannot take clips of 8 frames" in capsys.readouterr().err
+    assert cli_main(["experiment", "--out", str(out), "--backbone", "mvit_v2_s", "--no-progress"]) == 2
+    assert "mvit_v2_s cannot take clips of 8 frames" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -1,8 +1,8 @@
 """torchvision's newer video backbones (S3D, MViT-v2-S, Swin3D-T/S/B): registry, recipes, training, extraction.
 
 CPU only, random weights. Inputs are as small as each architecture takes: MViT-v2 only takes 16x224x224
-clips (its relative positions are sized for them) and S3D needs at least 13 frames of 224x224, so
-those two run at that size, with one clip per step; the Swin models take tiny clips.
+clips (its relative positions are sized for them), so it runs at that size with one clip per step; S3D
+(its final pooling window clipped to small maps) and the Swin models take tiny clips.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tspvideo.cli import main as cli_main
 from tspvideo.datasets.transforms import Preprocessing, resized_size
 from tspvideo.errors import TspVideoError
 from tspvideo.gvf import write_gvf
-from tspvideo.models.backbones import backbone_spec, check_input_size, enable_gradient_checkpointing
+from tspvideo.models.backbones import backbone_spec, check_input_size, create_backbone, enable_gradient_checkpointing
 from tspvideo.models.flops import RECIPE_GFLOPS, clip_gflops
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import WEIGHTS, default_recipe, load_model, read_checkpoint, resolve_weights
@@ -43,7 +43,7 @@ TORCHVISION_WEIGHTS = {  # our registered name -> torchvision's weights enum mem
 }
 # Training/extraction inputs the tests use: the smallest each architecture takes (None: the recipe's).
 TEST_INPUTS = {
-    "s3d": {"clip_len": 13, "fps": 15.0, "resize": [224, 224], "crop": 224},
+    "s3d": {"clip_len": 8, "fps": 15.0, "resize": [72], "crop": 64},  # 2x2 final maps: batch norm needs > 1 value
     "mvit_v2_s": {"clip_len": None, "fps": None, "resize": None, "crop": None},  # 16 @ 7.5 fps, 224x224
     "swin3d_t": {"clip_len": 4, "fps": 15.0, "resize": [40], "crop": 32},
     "swin3d_s": {"clip_len": 2, "fps": 15.0, "resize": [40], "crop": 32},
@@ -104,10 +104,31 @@ def test_torchvision_ops_agree_with_our_count():
 def test_inputs_an_architecture_cannot_take_are_clear_errors():
     with pytest.raises(TspVideoError, match=r"mvit_v2_s cannot take clips of 8 frames of 224x224 .*exactly 16"):
         check_input_size("mvit_v2_s", 8, (224, 224))
-    with pytest.raises(TspVideoError, match=r"s3d cannot take clips of 16 frames of 112x112 .*at least 13"):
-        check_input_size("s3d", 16, (112, 112))
+    with pytest.raises(TspVideoError, match=r"s3d cannot take clips of 4 frames of 64x64 .*at least 5 frames"):
+        check_input_size("s3d", 4, (64, 64))
+    with pytest.raises(TspVideoError, match=r"s3d cannot take clips of 8 frames of 16x16 .*crops of at least 17"):
+        check_input_size("s3d", 8, (16, 16))
     check_input_size("swin3d_t", 2, (32, 32))
+    check_input_size("s3d", 5, (17, 17))
     check_input_size("s3d", 13, (224, 224))
+
+
+def test_s3d_is_torchvisions_where_its_pooling_window_fits_and_averages_the_whole_map_below():
+    torch.manual_seed(0)
+    ours = create_backbone("s3d").eval()
+    reference = tv_video.s3d()
+    reference.classifier = torch.nn.Identity()
+    reference.load_state_dict(ours.state_dict())
+    reference.eval()
+    with torch.no_grad():
+        for shape in [(1, 3, 13, 224, 224), (1, 3, 18, 224, 256)]:  # feature maps 2x7x7 and 3x7x8
+            x = torch.randn(shape)
+            assert torch.equal(ours(x), reference(x))
+        for shape in [(2, 3, 8, 32, 32), (1, 3, 16, 64, 96), (1, 3, 8, 224, 224)]:  # smaller in some dimension
+            x = torch.randn(shape)
+            features = ours.features(x)
+            assert features.shape[-3:] != (2, 7, 7)
+            assert torch.allclose(ours(x), features.mean(dim=(2, 3, 4)), atol=1e-6)
 
 
 def test_short_side_resize_matches_torchvision():

@@ -11,7 +11,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torchvision.models.video as tv_video
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import functional
+
+
+class ClippedAvgPool3d(nn.Module):
+    """Average pooling whose window is clipped to the feature map (stride 1, no padding).
+
+    S3D ends with a fixed 2x7x7 average window, so clips shorter than 13 frames or crops under 224x224
+    cannot pass. Where the map is at least the window this is that same pooling, bit for bit; where it is
+    smaller in a dimension, the window covers the whole of that dimension (a global average there).
+    """
+
+    def __init__(self, kernel_size: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.kernel_size = tuple(kernel_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        window = tuple(min(k, size) for k, size in zip(self.kernel_size, x.shape[-3:], strict=True))
+        return functional.avg_pool3d(x, window, stride=1)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, clipped to the input"
+
+
+def _s3d(weights: None = None) -> nn.Module:
+    """torchvision's S3D with its final 2x7x7 pooling clipped to smaller feature maps (no parameters change)."""
+    model = tv_video.s3d(weights=weights)
+    model.avgpool = ClippedAvgPool3d(model.avgpool.kernel_size)
+    return model
 
 
 def _mvit_blocks(model: nn.Module) -> list[nn.Module]:
@@ -43,9 +71,9 @@ class TorchvisionSpec:
 
 
 TORCHVISION_BACKBONES: dict[str, TorchvisionSpec] = {spec.name: spec for spec in [
-    # S3D pools a 2x7x7 window at the end: at least 13 frames of about 224x224.
-    TorchvisionSpec("s3d", tv_video.s3d, "classifier", 1024, ("features.0.",),
-                    input_note="S3D needs clips of at least 13 frames and crops of at least 224x224"),
+    # S3D's final 2x7x7 window is clipped to smaller maps, so short clips and small crops pass too.
+    TorchvisionSpec("s3d", _s3d, "classifier", 1024, ("features.0.",),
+                    input_note="S3D takes clips of at least 5 frames and crops of at least 17x17"),
     # MViT-v2's relative positions are sized for 16x224x224: no other input size works.
     TorchvisionSpec("mvit_v2_s", tv_video.mvit_v2_s, "head", 768, ("conv_proj.", "pos_encoding."), _mvit_blocks,
                     input_note="MViT-v2-S takes exactly 16 frames of 224x224 (its positional sizes are fixed)"),
