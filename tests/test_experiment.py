@@ -131,6 +131,7 @@ def test_presets_and_overrides():
     assert (s3d.backbone, s3d.clip_len, s3d.fps, s3d.resize, s3d.crop, s3d.stride) == ("s3d", 16, 15.0, (240, 240),
                                                                                          224, 8)
     check_input_size(s3d.backbone, s3d.clip_len, (s3d.crop, s3d.crop))
+    assert PRESETS["cpu"].bn_momentum is None and _config("--bn-momentum", "0.1").bn_momentum == 0.1
 
 
 def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path, capsys):

@@ -24,7 +24,14 @@ from tspvideo.cli import main as cli_main
 from tspvideo.datasets.transforms import Preprocessing, resized_size
 from tspvideo.errors import TspVideoError
 from tspvideo.gvf import write_gvf
-from tspvideo.models.backbones import backbone_spec, check_input_size, create_backbone, enable_gradient_checkpointing
+from tspvideo.models.backbones import (
+    backbone_spec,
+    batchnorm_momentum,
+    check_input_size,
+    create_backbone,
+    enable_gradient_checkpointing,
+    set_batchnorm_momentum,
+)
 from tspvideo.models.flops import RECIPE_GFLOPS, clip_gflops
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import WEIGHTS, default_recipe, load_model, read_checkpoint, resolve_weights
@@ -335,6 +342,27 @@ def test_tac_trains_with_the_same_code_path(data, tmp_path, capsys):
     argv = train_argv(data, "swin3d_t", out, None, "--heads", "action", "--epochs", "2", "--resume")
     assert cli_main([a if a != "4" else "2" for a in argv]) == 2
     assert "cannot resume with another input: clip_len differ" in capsys.readouterr().err
+
+
+def test_bn_momentum_sets_how_far_one_step_moves_the_running_statistics(data, tmp_path, capsys):
+    assert batchnorm_momentum("s3d") == 0.001 and batchnorm_momentum("r2plus1d_18") == 0.1
+    assert batchnorm_momentum("swin3d_t") is None
+    runs = {}
+    for momentum in (None, 0.5):
+        out = tmp_path / f"bn{momentum}"
+        extra = ["--bn-momentum", str(momentum)] if momentum is not None else []
+        assert cli_main(train_argv(data, "s3d", out, None, "--heads", "action", "--epochs", "1", *extra)) == 0
+        runs[momentum or 0.001] = read_checkpoint(out / "checkpoint.pth")["model"]
+    assert "batch-norm momentum 0.5 in 77 layers" in (tmp_path / "bn0.5" / "train.log").read_text(encoding="utf-8")
+    # One step from running means of 0: each layer's running mean is momentum x the same batch mean.
+    means = [k for k in runs[0.5] if k.endswith("running_mean") and runs[0.5][k].abs().sum() > 0]
+    assert len(means) > 60
+    for key in means:
+        assert torch.allclose(runs[0.5][key] / 0.5, runs[0.001][key] / 0.001, rtol=1e-3, atol=1e-6), key
+    with pytest.raises(TspVideoError, match="swin3d_t has no batch-norm layers"):
+        set_batchnorm_momentum(create_backbone("swin3d_t"), 0.1, "swin3d_t")
+    with pytest.raises(TspVideoError, match=r"momentum must be in \(0, 1\], got 0"):
+        set_batchnorm_momentum(create_backbone("s3d"), 0.0, "s3d")
 
 
 def test_gvf_of_another_dimension_is_an_error_before_training(data, tmp_path, capsys):

@@ -99,6 +99,7 @@ class ExperimentConfig:
     fc_lr: float = 1e-3
     warmup_epochs: float = 0.5
     milestones: tuple[float, ...] = ()
+    bn_momentum: float | None = None  # batch-norm running statistics; None: the architecture's own
     # evaluation
     probe_epochs: int = 30
     probe_temporal_size: int | None = 100
@@ -214,6 +215,7 @@ def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: Experim
     train_config = dataclasses.replace(
         demo_train_config(paths, run_dir, seed_dir / "gvf.h5", _demo_config(config, seed),
                           seed_dir / "initial_encoder.pth"), optimizer=config.optimizer,
+        bn_momentum=config.bn_momentum,
         frame_cache_dir=seed_dir.parent / FRAME_CACHE_DIR if config.frame_cache else None)
     # The variants differ only in these options (see tspvideo.train).
     if variant == "tac":
@@ -383,10 +385,15 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentCon
         raise TspVideoError(f"seeds repeat: {list(config.seeds)}")
     if config.jobs < 1:
         raise TspVideoError(f"--jobs must be at least 1, got {config.jobs}")
-    from tspvideo.models.backbones import check_input_size
+    from tspvideo.models.backbones import batchnorm_momentum, check_input_size
 
-    # Before anything is written: a backbone that cannot take these clips (e.g. s3d needs 16 frames of 224x224).
+    # Before anything is written: a backbone that cannot take these clips (e.g. mvit_v2_s only takes 16x224x224).
     check_input_size(config.backbone, config.clip_len, (config.crop, config.crop))
+    slowest = batchnorm_momentum(config.backbone)
+    if not config.weights and config.bn_momentum is None and slowest is not None and slowest < 0.01:
+        _say(f"warning: {config.backbone}'s batch norm has momentum {slowest:g}: from random weights its running "
+             "statistics stay near their initial values and validation and features use them; --bn-momentum 0.1 "
+             "lets them follow the training")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, config)

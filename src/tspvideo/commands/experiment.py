@@ -12,7 +12,7 @@ from tspvideo.experiment import run_experiment
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
              "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
              "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
-             "workers": "workers", "jobs": "jobs"}
+             "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum"}
 
 
 def register(subparsers) -> None:
@@ -55,6 +55,9 @@ def register(subparsers) -> None:
                         help="initial backbone weights (registered name, URL or file, e.g. Kinetics ones); "
                              "default: seeded random weights")
     parser.add_argument("--probe-epochs", type=int, default=None, help="localization probe epochs")
+    parser.add_argument("--bn-momentum", type=float, default=None, metavar="M",
+                        help="batch-norm momentum of the trainings (default: the architecture's own; s3d's 0.001 "
+                             "is too slow from random weights: use 0.1)")
     add_workers(parser, None, "data loading processes (default: the preset's)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="seeds run at once, one process each, sharing the device and the cores (default: the "

@@ -137,6 +137,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help="keep the backbone's stem fixed, as the original (its lr is 0) (default without "
                             "--recipe: on)")
     model.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (GPU only)")
+    model.add_argument("--bn-momentum", type=float, default=None, metavar="M",
+                       help="momentum of the batch-norm running statistics (default: the architecture's own, 0.1 "
+                            "for the ResNets, 0.001 for s3d: from random weights, 0.1 lets s3d's statistics follow "
+                            "the training within an epoch)")
     model.add_argument("--grad-checkpointing", action="store_true",
                        help="recompute the backbone blocks' activations in the backward pass: less memory, about "
                             "a third slower (transformer backbones: mvit_v2_s, swin3d_*)")

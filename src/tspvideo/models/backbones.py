@@ -138,6 +138,29 @@ def require_gradient_checkpointing(name: str) -> Callable[[nn.Module], list[nn.M
     return blocks
 
 
+def batchnorm_momentum(name: str) -> float | None:
+    """The smallest running-statistics momentum among the backbone's batch-norm layers (None: it has none)."""
+    return min((m.momentum for m in build_on_meta(name).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)),
+               default=None)
+
+
+def set_batchnorm_momentum(model: nn.Module, momentum: float, name: str) -> int:
+    """Set the running-statistics momentum of every batch-norm layer of ``model``; returns how many.
+
+    Architectures choose their own (VideoResNet 0.1, S3D 0.001 from its TensorFlow origin): at 0.001 the
+    statistics of an encoder trained from random weights keep most of their initial values for thousands
+    of steps, and evaluation-mode outputs (validation, features) use them.
+    """
+    if not 0.0 < momentum <= 1.0:
+        raise TspVideoError(f"batch-norm momentum must be in (0, 1], got {momentum:g}")
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        raise TspVideoError(f"{name} has no batch-norm layers: --bn-momentum does not apply")
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
+
+
 def enable_gradient_checkpointing(backbone: nn.Module, name: str) -> int:
     """Recompute each block's activations in the backward pass instead of storing them; returns the block count.
 

@@ -56,6 +56,7 @@ class TrainConfig:
     action_loss_norm: str | None = None
     freeze_stem: bool | None = None
     sync_bn: bool = False
+    bn_momentum: float | None = None  # running statistics' momentum; None: each architecture's own
     grad_checkpointing: bool = False
     # optimisation (learning rates per process, multiplied by the number of processes)
     epochs: int | None = None

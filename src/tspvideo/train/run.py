@@ -50,6 +50,7 @@ from tspvideo.models.backbones import (
     check_input_size,
     enable_gradient_checkpointing,
     require_gradient_checkpointing,
+    set_batchnorm_momentum,
 )
 from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
 from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
@@ -368,6 +369,9 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
 
     model = build_model(config.backbone, heads, len(label_map) if label_map else 0, gvf_pool, weights=config.weights,
                         seed=config.seed, grad_checkpointing=config.grad_checkpointing)
+    if config.bn_momentum is not None:
+        layers = set_batchnorm_momentum(model, config.bn_momentum, config.backbone)
+        log.info("batch-norm momentum %g in %d layers (not %s's own)", config.bn_momentum, layers, config.backbone)
     if config.sync_bn and info.distributed:
         if device.type != "cuda":
             log.warning("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); ignored")
