@@ -110,6 +110,7 @@ def test_table_statistics():
     table = format_table(results)
     assert "50.0 ± 14.1" in table and "+10.0 (2/2)" in table
     assert "[+10.0, +10.0]" in table and "95% CI" in table and "sign test p" in table
+    assert "with 2 seed(s) p >= 0.5)" in table  # the sign test's floor for this number of seeds
 
 
 def _config(*argv: str):

@@ -499,5 +499,5 @@ def format_table(results: dict[str, dict[str, list]], config: ExperimentConfig |
     lines.append("fg/bg AUC: a linear foreground/background probe over the validation videos' features, "
                  "folds by video. TSP - TAC: the per-seed difference, mean (seeds where TSP is ahead / seeds),")
     lines.append("a 95 % percentile-bootstrap interval of its mean over seeds and the exact two-sided sign test's p "
-                 "(ties dropped; with 5 seeds p >= 0.0625).")
+                 f"(ties dropped; with {seeds} seed(s) p >= {min(1.0, 2 / 2 ** seeds):.4g}).")
     return "\n".join(lines)
