@@ -142,6 +142,23 @@ def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path
     assert not out.exists()
 
 
+def test_slow_batch_norm_from_random_weights_is_announced(tmp_path, capsys, monkeypatch):
+    from tspvideo import experiment
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args):
+        raise Stop
+
+    monkeypatch.setattr(experiment, "_prepare_data", stop)
+    for extra, warned in (([], True), (["--bn-momentum", "0.1"], False)):
+        with pytest.raises(Stop):
+            cli_main(["experiment", "--quick", "--out", str(tmp_path / str(warned)), "--backbone", "s3d",
+                      "--clip-len", "8", "--resize", "40", "40", "--crop", "32", "--no-progress", *extra])
+        assert ("s3d's batch norm has momentum 0.001" in capsys.readouterr().out) is warned
+
+
 def test_training_curves_keep_one_colour_per_run_across_panels(tmp_path, monkeypatch):
     from tspvideo import experiment_plots
 
