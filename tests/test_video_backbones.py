@@ -354,6 +354,12 @@ def test_bn_momentum_sets_how_far_one_step_moves_the_running_statistics(data, tm
         assert cli_main(train_argv(data, "s3d", out, None, "--heads", "action", "--epochs", "1", *extra)) == 0
         runs[momentum or 0.001] = read_checkpoint(out / "checkpoint.pth")["model"]
     assert "batch-norm momentum 0.5 in 77 layers" in (tmp_path / "bn0.5" / "train.log").read_text(encoding="utf-8")
+    # Resuming with another momentum would mix two trainings: refused, the checkpoint kept.
+    assert cli_main(train_argv(data, "s3d", tmp_path / "bn0.5", None, "--heads", "action", "--epochs", "2",
+                               "--resume")) == 2
+    assert "cannot resume with another batch-norm momentum: the run used 0.5, now the architecture's own" in \
+        capsys.readouterr().err
+    assert read_checkpoint(tmp_path / "bn0.5" / "checkpoint.pth")["epoch"] == 0
     # One step from running means of 0: each layer's running mean is momentum x the same batch mean.
     means = [k for k in runs[0.5] if k.endswith("running_mean") and runs[0.5][k].abs().sum() > 0]
     assert len(means) > 60

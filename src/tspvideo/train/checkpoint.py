@@ -82,10 +82,11 @@ def read_metrics(path: Path, epochs_done: int) -> list[dict]:
 
 
 def resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler,
-           recipe: InputRecipe) -> dict:
+           recipe: InputRecipe, bn_momentum: float | None = None) -> dict:
     """Load a ``checkpoint.pth`` into the run's objects; returns it (``epoch``, ``best``...).
 
-    Refuses a model-only file, a model of another shape and a checkpoint trained on another input.
+    Refuses a model-only file, a model of another shape, a checkpoint trained on another input and one
+    trained with another ``--bn-momentum``.
     """
     checkpoint = read_checkpoint(path)
     missing = [k for k in ("model", "optimizer", "lr_scheduler", "epoch") if k not in checkpoint]
@@ -105,6 +106,12 @@ def resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         raise TspVideoError(f"{path}: cannot resume with another input: {', '.join(changed)} differ from the "
                             f"run's ({', '.join(f'{k} {trained_recipe.get(k)}' for k in changed)}); give the "
                             "run's --clip-len/--fps/--resize/--crop")
+    trained_momentum = checkpoint.get("args", {}).get("bn_momentum")
+    if trained_momentum != bn_momentum:
+        def describe(value: float | None) -> str:
+            return "the architecture's own" if value is None else f"{value:g}"
+        raise TspVideoError(f"{path}: cannot resume with another batch-norm momentum: the run used "
+                            f"{describe(trained_momentum)}, now {describe(bn_momentum)}; give the run's --bn-momentum")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["lr_scheduler"])

@@ -391,7 +391,7 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
     start_epoch, best, rows = 0, {"epoch": -1, "acc_mean": -math.inf}, []
     if config.resume:
         path = out_dir / CHECKPOINT_NAME if config.resume == "auto" else Path(config.resume)
-        checkpoint = resume(path, bare_model, optimizer, scheduler, scaler, recipe)
+        checkpoint = resume(path, bare_model, optimizer, scheduler, scaler, recipe, config.bn_momentum)
         start_epoch = int(checkpoint["epoch"]) + 1
         best = checkpoint.get("best", best)
         rows = read_metrics(out_dir / METRICS_NAME, start_epoch)
