@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from tspvideo.distributed import resolve_device
+from tspvideo.core.distributed import resolve_device
 from tspvideo.models.backbones import available_backbones, backbone_spec, check_input_size, create_backbone
 from tspvideo.models.flops import clip_gflops
 from tspvideo.models.weights import default_recipe

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from tspvideo.precision import autocast
+from tspvideo.core.precision import autocast
 from tspvideo.train import tsp_loss
 from tspvideo.train.run import build_model, parameter_groups
 

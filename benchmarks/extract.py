@@ -34,12 +34,12 @@ import av
 import numpy as np
 import torch
 
+from tspvideo.core.grid import num_clips
+from tspvideo.core.precision import PRECISIONS, autocast, resolve_precision
 from tspvideo.datasets.transforms import preprocess_clip
-from tspvideo.extract import ClipSettings, stream_features
-from tspvideo.grid import num_clips
+from tspvideo.extract.run import ClipSettings, stream_features
+from tspvideo.extract.streaming import WorkUnit
 from tspvideo.models.tsp import create_model
-from tspvideo.precision import PRECISIONS, autocast, resolve_precision
-from tspvideo.streaming import WorkUnit
 
 
 def write_test_video(path: Path, seconds: float, size: tuple[int, int] = (640, 360), fps: int = 30,

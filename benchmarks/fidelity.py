@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tspvideo.extract import ClipSettings, extract_dataset
+from tspvideo.extract.run import ClipSettings, extract_dataset
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import load_model
 

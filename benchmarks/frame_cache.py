@@ -24,8 +24,8 @@ import torch
 
 from tspvideo.datasets.clips import BalancedSampler, SegmentClipDataset
 from tspvideo.datasets.segments import read_label_map, read_segment_table
-from tspvideo.experiment import PRESETS, _prepare_data
 from tspvideo.models.weights import default_recipe
+from tspvideo.runs.experiment.run import PRESETS, _prepare_data
 from tspvideo.train.run import clip_spec_from, input_recipe, make_loader
 
 

@@ -41,11 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract import PerClipDataset, write_test_video  # noqa: E402
 
 from tspvideo.commands import add_num_videos  # noqa: E402
-from tspvideo.extract import ClipSettings, extract_dataset, stream_features  # noqa: E402
-from tspvideo.grid import num_clips  # noqa: E402
+from tspvideo.core.grid import num_clips  # noqa: E402
+from tspvideo.core.precision import autocast, resolve_precision  # noqa: E402
+from tspvideo.extract.run import ClipSettings, extract_dataset, stream_features  # noqa: E402
+from tspvideo.extract.streaming import WorkUnit  # noqa: E402
 from tspvideo.models.tsp import create_model  # noqa: E402
-from tspvideo.precision import autocast, resolve_precision  # noqa: E402
-from tspvideo.streaming import WorkUnit  # noqa: E402
 from tspvideo.video.nvdec import nvdec_problem  # noqa: E402
 
 

@@ -26,7 +26,7 @@ CHILD = r"""
 import json, os, resource, sys, threading, time
 import torch
 from pathlib import Path
-from tspvideo.extract import ClipSettings, extract_dataset
+from tspvideo.extract.run import ClipSettings, extract_dataset
 from tspvideo.models.tsp import create_model
 
 class MeanEncoder(torch.nn.Module):  # cheap: the measurement is about decoding and buffering

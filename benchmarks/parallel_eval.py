@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.experiment import PRESETS, _evaluate, _extract, _prepare_data
-from tspvideo.experiment_jobs import thread_environment
-from tspvideo.steps import initial_encoder
+from tspvideo.runs.experiment.jobs import thread_environment
+from tspvideo.runs.experiment.run import PRESETS, _evaluate, _extract, _prepare_data
+from tspvideo.runs.steps import initial_encoder
 
 
 def _evaluate_in_process(threads: int, folder: str, paths: dict, config, index: int, seconds) -> None:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.distributed import resolve_device
+from tspvideo.core.precision import autocast
 from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.distributed import resolve_device
 from tspvideo.models.tsp import create_model
-from tspvideo.precision import autocast
-from tspvideo.steps import prepare_synthetic_dataset
+from tspvideo.runs.steps import prepare_synthetic_dataset
 from tspvideo.train import parameter_groups, tsp_loss
 from tspvideo.train.run import make_loader
 

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tspvideo.commands import add_num_videos
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, seed_worker
 from tspvideo.datasets.segments import read_label_map, read_segment_table
-from tspvideo.steps import prepare_synthetic_dataset
+from tspvideo.runs.steps import prepare_synthetic_dataset
 
 
 def measure(dataset: SegmentClipDataset, workers: int, batch_size: int, batches: int) -> tuple[int, float]:

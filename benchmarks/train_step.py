@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from tspvideo.distributed import resolve_device
-from tspvideo.errors import TspVideoError
+from tspvideo.core.distributed import resolve_device
+from tspvideo.core.errors import TspVideoError
 from tspvideo.models.tsp import create_model
 from tspvideo.train import WarmupMultiStep, parameter_groups, train_one_epoch
 

@@ -7,11 +7,11 @@ import torch
 from helpers import table_segment
 from torch.utils.data import DataLoader
 
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.batch_transforms import collate_raw_clips, is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset, ShardSampler
 from tspvideo.datasets.segments import Segment
 from tspvideo.datasets.transforms import Preprocessing, crop_params, preprocess_clip
-from tspvideo.errors import TspVideoError
 from tspvideo.video.synthetic import write_index_video
 
 FPS = 15.0

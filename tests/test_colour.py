@@ -11,9 +11,9 @@ import pytest
 import torch
 from test_extract import TinyEncoder
 
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import extract_dataset, stream_features
-from tspvideo.streaming import ClipSettings, FrameStream, WorkUnit
+from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.run import extract_dataset, stream_features
+from tspvideo.extract.streaming import ClipSettings, FrameStream, WorkUnit
 from tspvideo.video.colour import PlanarFrame, pack_planes, planes_to_rgb
 from tspvideo.video.decode import iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video

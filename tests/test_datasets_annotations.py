@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import read_label_map, segment_to_row, write_segment_table
-from tspvideo.errors import TspVideoError
 
 THUMOS_MIN = 16 / 15
 ANET_MIN = 80 / 15

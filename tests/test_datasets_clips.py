@@ -11,6 +11,7 @@ import torch
 from helpers import table_segment
 from torch.utils.data import DataLoader
 
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.clips import (
     BalancedSampler,
     ClipSpec,
@@ -22,7 +23,6 @@ from tspvideo.datasets.clips import (
 )
 from tspvideo.datasets.segments import ACTION, Segment
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.errors import TspVideoError
 from tspvideo.video.synthetic import write_index_video
 
 FPS = 15.0

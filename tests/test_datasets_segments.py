@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.segments import (
     ACTION,
     NO_ACTION,
@@ -16,7 +17,6 @@ from tspvideo.datasets.segments import (
     read_segment_table,
     write_segment_table,
 )
-from tspvideo.errors import TspVideoError
 
 HEADER = ",".join(SEGMENT_COLUMNS)
 

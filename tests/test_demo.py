@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from tspvideo.cli import main as cli_main
-from tspvideo.demo import DemoConfig, format_summary, run_demo
 from tspvideo.models.weights import load_model
+from tspvideo.runs.demo import DemoConfig, format_summary, run_demo
 from tspvideo.video.decode import DEFAULT_SAMPLING
 
 

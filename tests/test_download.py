@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tspvideo import released
 from tspvideo.cli import main
-from tspvideo.download import Expected, download, file_digests, partial_path
-from tspvideo.errors import TspVideoError
+from tspvideo.core.download import Expected, download, file_digests, partial_path
+from tspvideo.core.errors import TspVideoError
+from tspvideo.features import released
 
 PAYLOAD = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8).tobytes()
 

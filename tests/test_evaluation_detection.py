@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tspvideo.commands import eval as eval_command
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation import detection
 from tspvideo.evaluation.detection import (
     ACTIVITYNET_TIOUS,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tspvideo.commands import eval as eval_command
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.proposals import evaluate_proposals
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from tspvideo.cli import main as cli_main
-from tspvideo.experiment import PRESETS, QUICK_CONFIG, TABLE_COLUMNS, VARIANTS, format_table, mean_std
 from tspvideo.models.backbones import check_input_size
+from tspvideo.runs.experiment.run import PRESETS, QUICK_CONFIG, TABLE_COLUMNS, VARIANTS, format_table, mean_std
 
 
 def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
@@ -143,7 +143,7 @@ def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path
 
 
 def test_slow_batch_norm_from_random_weights_is_announced(tmp_path, capsys, monkeypatch):
-    from tspvideo import experiment
+    from tspvideo.runs.experiment import run as experiment
 
     class Stop(Exception):
         pass
@@ -160,7 +160,7 @@ def test_slow_batch_norm_from_random_weights_is_announced(tmp_path, capsys, monk
 
 
 def test_training_curves_keep_one_colour_per_run_across_panels(tmp_path, monkeypatch):
-    from tspvideo import experiment_plots
+    from tspvideo.runs.experiment import plots as experiment_plots
 
     tac = tmp_path / "tac.csv"
     tac.write_text("epoch,train_loss,valid_acc_action\n1,1.4,0.3\n2,1.2,0.5\n")

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from tspvideo.commands import export as export_command
-from tspvideo.errors import TspVideoError
-from tspvideo.export import (
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import clip_centers
+from tspvideo.localization.export import (
     export_features,
     read_feature_folder,
     resize_temporal,
     resized_times,
 )
-from tspvideo.grid import clip_centers
 
 CHANNELS = 8
 # Feature stems as `tspvideo extract` names them (video file stems): one already carries "v_".

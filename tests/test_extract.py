@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from tspvideo.cli import main
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.transforms import preprocess_clip
-from tspvideo.errors import TspVideoError
-from tspvideo.export import export_features
-from tspvideo.extract import ClipSettings, extract_dataset, find_videos
-from tspvideo.features import merge_to_h5
-from tspvideo.gvf import gvf_attributes, read_gvf, write_gvf
+from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.features.folder import merge_to_h5
+from tspvideo.features.gvf import gvf_attributes, read_gvf, write_gvf
+from tspvideo.localization.export import export_features
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames
 from tspvideo.video.synthetic import write_index_video
@@ -274,7 +274,7 @@ def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path
 @pytest.mark.parametrize("native", [True, False])
 def test_cli_default_precision_follows_the_hardware_and_exact_is_the_reference(videos, tmp_path, capsys,
                                                                                monkeypatch, native):
-    from tspvideo import precision
+    from tspvideo.core import precision
 
     monkeypatch.setattr(precision, "cpu_native_bf16", lambda flags=None: "avx512_bf16" if native else None)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # restored after the test
@@ -307,7 +307,7 @@ def test_cli_exact_refuses_other_precision_flags(videos, tmp_path, capsys, clash
 
 def test_resume_refuses_a_float32_folder_under_a_bf16_default_and_exact_continues_it(videos, tmp_path, capsys,
                                                                                       monkeypatch):
-    from tspvideo import precision
+    from tspvideo.core import precision
 
     monkeypatch.setattr(precision, "cpu_native_bf16", lambda flags=None: "avx512_bf16")
     out = tmp_path / "f"

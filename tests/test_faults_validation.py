@@ -14,13 +14,13 @@ from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401 
 
 import tspvideo.commands.extract as extract_command
 import tspvideo.commands.gvf as gvf_command
-import tspvideo.fileio as fileio
+import tspvideo.core.fileio as fileio
 import tspvideo.models.weights as weights
 import tspvideo.train as train
 import tspvideo.train.loop as train_loop
 import tspvideo.train.run as train_run
 from tspvideo.cli import main
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.models.weights import read_checkpoint
 from tspvideo.video.synthetic import write_index_video
 

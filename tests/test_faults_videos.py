@@ -29,13 +29,13 @@ import tspvideo.train as train
 import tspvideo.train.run as train_run
 import tspvideo.video.decode as video_module
 from tspvideo.cli import main
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import Segment
 from tspvideo.datasets.transforms import preprocess_clip
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, extract_dataset, find_videos
-from tspvideo.gvf import read_gvf
+from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.features.gvf import read_gvf
 from tspvideo.video.decode import iter_sampled_frames, read_frames
 from tspvideo.video.metadata import read_video_metadata, read_videos_metadata
 from tspvideo.video.synthetic import read_frame_index, write_index_video
@@ -247,8 +247,8 @@ def test_split_across_workers_fails_and_succeeds_the_same_videos(faults, extract
 
     (Equal up to float rounding: batches mix other clips, which changes the matrix product's blocking.)
     """
-    import tspvideo.extract as extract_module
-    from tspvideo.streaming import plan_units
+    import tspvideo.extract.run as extract_module
+    from tspvideo.extract.streaming import plan_units
 
     report, out = extracted
     deny_unreadable(monkeypatch)

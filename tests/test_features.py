@@ -13,13 +13,13 @@ import h5py
 import numpy as np
 import pytest
 
-from tspvideo import provenance
 from tspvideo.cli import main
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.similarity import dataset_temporal_sensitivity, load_features
-from tspvideo.export import FORMATS, export_features, resized_times
-from tspvideo.features import FeatureSource, Grid, read_features, read_sidecar
-from tspvideo.gvf import read_gvf, write_gvf
+from tspvideo.extract import provenance
+from tspvideo.features.folder import FeatureSource, Grid, read_features, read_sidecar
+from tspvideo.features.gvf import read_gvf, write_gvf
+from tspvideo.localization.export import FORMATS, export_features, resized_times
 from tspvideo.localization.probe import run_probe
 
 CHANNELS = 6

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tspvideo import fileio
+from tspvideo.core import fileio
 
 
 @contextlib.contextmanager

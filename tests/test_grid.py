@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, ClipGrid, clip_centers, num_clips
 from tspvideo.datasets.clips import ClipSpec
 from tspvideo.evaluation.similarity import feature_times
-from tspvideo.features import read_video_features
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, ClipGrid, clip_centers, num_clips
+from tspvideo.extract.streaming import ClipSettings
+from tspvideo.features.folder import read_video_features
 from tspvideo.models.weights import InputRecipe
-from tspvideo.streaming import ClipSettings
 
 
 def test_defaults_are_the_papers_and_every_grid_type_takes_them_from_one_place(tmp_path):

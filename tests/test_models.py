@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 import torch
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.models.backbones import backbone_spec, create_backbone
 from tspvideo.models.tsp import ModelConfig, TSPModel, create_model, infer_config
 from tspvideo.models.weights import WEIGHTS, load_model, read_checkpoint, resolve_weights, weights_info

@@ -19,10 +19,10 @@ import pytest
 import torch
 from test_extract import TinyEncoder
 
-import tspvideo.extract as extract_module
+import tspvideo.extract.run as extract_module
 import tspvideo.video.nvdec as nvdec
-from tspvideo.extract import extract_dataset, stream_features
-from tspvideo.streaming import ClipSettings
+from tspvideo.extract.run import extract_dataset, stream_features
+from tspvideo.extract.streaming import ClipSettings
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.synthetic import read_frame_index, write_index_video
 
@@ -149,7 +149,7 @@ def test_pipeline_with_nvdec_matches_pyav_and_falls_back_per_video(stand_in, tmp
                                                                           raw_frames=True, colour="decoder")}
     for workers in (0, 1):
         out = tmp_path / f"nvdec{workers}"
-        with caplog.at_level(logging.WARNING, logger="tspvideo.streaming"):
+        with caplog.at_level(logging.WARNING, logger="tspvideo.extract.streaming"):
             report = extract_dataset(videos, out, TinyEncoder(), {}, settings, backend="nvdec", raw_frames=True,
                                      colour="decoder", num_workers=workers, nvdec_sessions=2, progress=False)
         assert sorted(report.written) == sorted(map(str, videos)) and not report.failed

@@ -13,8 +13,8 @@ import pytest
 import torch
 from test_nvdec import CONSTANT_RATE, VIDEOS, indices_shown
 
-from tspvideo.extract import stream_features
-from tspvideo.streaming import ClipSettings
+from tspvideo.extract.run import stream_features
+from tspvideo.extract.streaming import ClipSettings
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.nvdec import iter_nvdec_frames, nvdec_problem
 from tspvideo.video.synthetic import write_index_video

@@ -7,8 +7,8 @@ import platform
 import pytest
 import torch
 
-from tspvideo import precision
-from tspvideo.precision import Precision, cpu_flags, cpu_native_bf16, resolve_precision
+from tspvideo.core import precision
+from tspvideo.core.precision import Precision, cpu_flags, cpu_native_bf16, resolve_precision
 
 
 def test_cpu_flags_are_read_from_linux_cpuinfo(tmp_path):

@@ -8,8 +8,8 @@ import re
 import pytest
 from helpers import ChannelMeanEncoder
 
-from tspvideo.extract import ClipSettings, extract_dataset
-from tspvideo.progress import ClipProgress, expected_clips
+from tspvideo.extract.progress import ClipProgress, expected_clips
+from tspvideo.extract.run import ClipSettings, extract_dataset
 from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)

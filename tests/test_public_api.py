@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import tspvideo
-from tspvideo.grid import ClipGrid
+from tspvideo.core.grid import ClipGrid
 from tspvideo.models.tsp import create_model
 from tspvideo.train import TrainConfig, save_checkpoint
 from tspvideo.train.run import train

@@ -17,9 +17,9 @@ import torch
 from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, extract_dataset, find_videos
+from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
 from tspvideo.models.tsp import create_model
 from tspvideo.video.synthetic import write_index_video
 

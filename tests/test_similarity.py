@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tspvideo.commands import similarity as similarity_command
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.similarity import (
     compare_feature_sets,
     cosine_similarity_matrix,

@@ -10,9 +10,9 @@ import pytest
 import torch
 from test_extract import TinyEncoder
 
-import tspvideo.extract as extract_module
-from tspvideo.extract import extract_dataset, find_videos, stream_features
-from tspvideo.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
+import tspvideo.extract.run as extract_module
+from tspvideo.extract.run import extract_dataset, find_videos, stream_features
+from tspvideo.extract.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
 from tspvideo.video.synthetic import write_index_video
 
 
@@ -121,7 +121,7 @@ def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(v
 
 
 def test_raw_items_are_uint8_frames_and_small_for_large_frames(tmp_path, monkeypatch):
-    import tspvideo.streaming as streaming
+    import tspvideo.extract.streaming as streaming
 
     write_index_video(tmp_path / "v.mp4", num_frames=40, fps=15, size=(64, 48))
     settings = ClipSettings(clip_len=4, fps=15, stride=1)

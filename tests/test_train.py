@@ -20,7 +20,7 @@ from tspvideo.cli import main as cli_main
 from tspvideo.commands.train import add_train_arguments, config_from_args
 from tspvideo.models.tsp import ModelConfig, TSPModel
 from tspvideo.models.weights import read_checkpoint
-from tspvideo.steps import prepare_synthetic_dataset
+from tspvideo.runs.steps import prepare_synthetic_dataset
 from tspvideo.train import TrainConfig
 from tspvideo.train.recipes import DEFAULTS
 
@@ -305,7 +305,7 @@ def test_variants_from_flags(data, tmp_path, monkeypatch, flags, heads_keys, con
 
 
 def test_clear_errors_for_inconsistent_flags(data, tmp_path):
-    from tspvideo.errors import TspVideoError
+    from tspvideo.core.errors import TspVideoError
 
     argv = train_argv(data, tmp_path / "run", "--epochs", "1")
     without_gvf = [a for i, a in enumerate(argv) if a != "--gvf" and argv[i - 1] != "--gvf"]
@@ -383,7 +383,7 @@ def test_region_only_needs_no_gvf_and_warns_when_one_is_ignored(data, tmp_path, 
     assert read_checkpoint(tmp_path / "a" / "best.pth")["model"]["fc.weight"].shape == (2, 512)
     train.train(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
     assert "ignores --gvf" in capsys.readouterr().out
-    from tspvideo.errors import TspVideoError
+    from tspvideo.core.errors import TspVideoError
 
     with pytest.raises(TspVideoError, match="needs --gvf"):
         train.train(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
@@ -411,7 +411,7 @@ def _gvf_copy(data, path, **attrs):
 
 
 def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, reference_data_dir):
-    from tspvideo.errors import TspVideoError
+    from tspvideo.core.errors import TspVideoError
 
     monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     avg = _gvf_copy(data, tmp_path / "avg.h5", pool="avg", encoder="r2plus1d_34-tac_on_kinetics")

@@ -13,7 +13,7 @@ import tspvideo.train as train
 import tspvideo.train.loop as train_loop
 import tspvideo.train.run as train_run
 from tspvideo.cli import main as cli_main
-from tspvideo.extract import resolve_preprocess_on
+from tspvideo.extract.run import resolve_preprocess_on
 from tspvideo.models import weights
 from tspvideo.models.weights import read_checkpoint
 
@@ -87,8 +87,8 @@ def test_auto_means_device_on_cuda_and_workers_elsewhere():
 
 
 def test_a_raw_batch_without_its_preprocessing_is_an_error_not_a_guess():
+    from tspvideo.core.errors import TspVideoError
     from tspvideo.datasets.batch_transforms import collate_raw_clips
-    from tspvideo.errors import TspVideoError
 
     batch = collate_raw_clips([{"clip": torch.zeros(2, 8, 8, 3, dtype=torch.uint8), "crop": torch.tensor([0, 0, 0]),
                                 "action": 0, "region": 0}])

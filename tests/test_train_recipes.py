@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from tspvideo.commands.train import add_train_arguments, config_from_args
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.train import TrainConfig
 from tspvideo.train.recipes import DEFAULTS, GVF_ENCODER, RECIPES, apply_recipe
 

@@ -20,8 +20,8 @@ import pytest
 from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
-from tspvideo.errors import TruncatedVideoError
-from tspvideo.extract import ClipSettings, extract_dataset
+from tspvideo.core.errors import TruncatedVideoError
+from tspvideo.extract.run import ClipSettings, extract_dataset
 from tspvideo.video.decode import declared_duration, iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
 
@@ -146,8 +146,8 @@ def test_extract_reports_a_truncated_video_and_exits_1(files, tmp_path, capsys):
 
 def test_truncated_video_split_over_workers_reports_the_same(files, tmp_path, monkeypatch):
     """Long videos are cut into parts over decode workers: the last part finds the short end."""
-    import tspvideo.extract as extract_module
-    from tspvideo.streaming import plan_units
+    import tspvideo.extract.run as extract_module
+    from tspvideo.extract.streaming import plan_units
 
     _, full = files
     short = cut(full["mp4"], 0.3)

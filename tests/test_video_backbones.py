@@ -21,9 +21,10 @@ import torchvision.models.video as tv_video
 import torchvision.transforms.v2.functional as TF
 
 from tspvideo.cli import main as cli_main
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.transforms import Preprocessing, resized_size
-from tspvideo.errors import TspVideoError
-from tspvideo.gvf import write_gvf
+from tspvideo.extract.streaming import FrameStream
+from tspvideo.features.gvf import write_gvf
 from tspvideo.models.backbones import (
     backbone_spec,
     batchnorm_momentum,
@@ -35,8 +36,7 @@ from tspvideo.models.backbones import (
 from tspvideo.models.flops import RECIPE_GFLOPS, clip_gflops
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import WEIGHTS, default_recipe, load_model, read_checkpoint, resolve_weights
-from tspvideo.steps import prepare_synthetic_dataset
-from tspvideo.streaming import FrameStream
+from tspvideo.runs.steps import prepare_synthetic_dataset
 from tspvideo.train import build_model, parameter_groups
 
 NEW = ["s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b"]
@@ -146,7 +146,7 @@ def test_short_side_resize_matches_torchvision():
 
 
 def test_decoder_resize_needs_a_fixed_size(tmp_path):
-    from tspvideo.streaming import ClipSettings
+    from tspvideo.extract.streaming import ClipSettings
 
     with pytest.raises(TspVideoError, match="--decoder-resize needs a fixed frame size"):
         FrameStream([], [], ClipSettings(), Preprocessing(resize=(256,), crop=(224, 224)), decoder_resize=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from tspvideo.errors import TspVideoError, VideoDecodeError
-from tspvideo.grid import num_clips
-from tspvideo.streaming import ClipAssembler, ClipSettings, WorkUnit
+from tspvideo.core.errors import TspVideoError, VideoDecodeError
+from tspvideo.core.grid import num_clips
+from tspvideo.extract.streaming import ClipAssembler, ClipSettings, WorkUnit
 from tspvideo.video.decode import (
     SAMPLING_RULES,
     SamplingClock,

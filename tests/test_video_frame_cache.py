@@ -12,9 +12,9 @@ import torch
 from helpers import table_segment
 from test_truncated import cut, encode
 
+from tspvideo.core.errors import VideoDecodeError
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.errors import VideoDecodeError
 from tspvideo.video.decode import SAMPLING_RULES, read_frames
 from tspvideo.video.frame_cache import SampledFrameCache
 from tspvideo.video.synthetic import read_frame_index, write_index_video

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from tspvideo.errors import VideoDecodeError
+from tspvideo.core.errors import VideoDecodeError
 from tspvideo.video.metadata import VideoInfo, read_video_metadata, read_videos_metadata
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import Counter
 from fractions import Fraction
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from tspvideo.cli import main
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.video import synthetic as S
 
 # Small, short videos keep the module fast; the defaults (64x64, ~30 s) are exercised by the CLI user.
@@ -433,7 +432,3 @@ def test_keyframe_interval_is_written(tmp_path):
     keyframes = sum(p.is_keyframe for p in packets)
     assert keyframes >= len(packets) // 8  # x264's default would give one keyframe for these 90 frames
 
-
-def test_old_import_path_is_the_same_module():
-    """``tspvideo.data.synthetic`` (documented before the video/ folder) still imports the generator."""
-    assert importlib.import_module("tspvideo.data.synthetic") is S

@@ -4,7 +4,7 @@ The names a notebook needs are here (loaded on first use, so ``import tspvideo``
 
 - :func:`load_encoder` / :class:`Encoder`: a model with the input recipe its weights were trained on;
 - :func:`video_features`: the features of one video, in memory, and the time of each;
-- :class:`ClipGrid` and the paper's defaults (:mod:`tspvideo.grid`);
+- :class:`ClipGrid` and the paper's defaults (:mod:`tspvideo.core.grid`);
 - :class:`TrainConfig` and :func:`pretrain`: one training run (``tspvideo.train.train``; the package
   ``tspvideo.train`` holds its pieces, so the function has its own name here).
 """
@@ -20,10 +20,10 @@ _PUBLIC = {
     "Encoder": ("tspvideo.api", "Encoder"),
     "load_encoder": ("tspvideo.api", "load_encoder"),
     "video_features": ("tspvideo.api", "video_features"),
-    "ClipGrid": ("tspvideo.grid", "ClipGrid"),
-    "DEFAULT_CLIP_LEN": ("tspvideo.grid", "DEFAULT_CLIP_LEN"),
-    "DEFAULT_FPS": ("tspvideo.grid", "DEFAULT_FPS"),
-    "DEFAULT_STRIDE": ("tspvideo.grid", "DEFAULT_STRIDE"),
+    "ClipGrid": ("tspvideo.core.grid", "ClipGrid"),
+    "DEFAULT_CLIP_LEN": ("tspvideo.core.grid", "DEFAULT_CLIP_LEN"),
+    "DEFAULT_FPS": ("tspvideo.core.grid", "DEFAULT_FPS"),
+    "DEFAULT_STRIDE": ("tspvideo.core.grid", "DEFAULT_STRIDE"),
     "InputRecipe": ("tspvideo.models.weights", "InputRecipe"),
     "TrainConfig": ("tspvideo.train.config", "TrainConfig"),
     "pretrain": ("tspvideo.train.run", "train"),

@@ -10,7 +10,7 @@ features, times = tspvideo.video_features("video.mp4", encoder)     # [T, C] flo
 The encoder carries the input its weights were trained on (:class:`~tspvideo.models.weights.InputRecipe`:
 clip grid, frame sizes, normalisation; a ``tspvideo train`` checkpoint's own), so the features are on the
 grid the weights expect unless told otherwise. Writing feature folders, resuming and many GPUs are
-``tspvideo extract``'s job (:func:`tspvideo.extract.extract_dataset`).
+``tspvideo extract``'s job (:func:`tspvideo.extract.run.extract_dataset`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import stream_features
+from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.run import stream_features
+from tspvideo.extract.streaming import ClipSettings
 from tspvideo.models.tsp import TSPModel
 from tspvideo.models.weights import InputRecipe, load_model
-from tspvideo.streaming import ClipSettings
 from tspvideo.video.decode import DEFAULT_SAMPLING
 
 

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from tspvideo import __version__
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 # Order here is the order in `tspvideo --help`.
 COMMAND_MODULES = [

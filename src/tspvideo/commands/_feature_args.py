@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tspvideo.features import Grid
+from tspvideo.features.folder import Grid
 
 SOURCE_HELP = ("feature folder (<stem>.npy + <stem>.json), HDF5 file of [T, C] datasets, or the name of a "
                "downloaded released file (tspvideo features list)")

@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 
 from tspvideo.commands import add_decode_threads, add_device, add_workers
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.precision import PRECISIONS, Precision, exact_float32, resolve_precision
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import PREPROCESS_ON_CHOICES, ClipSettings, failures_path
+from tspvideo.extract.run import PREPROCESS_ON_CHOICES, ClipSettings, failures_path
+from tspvideo.extract.streaming import cpu_share
 from tspvideo.models.backbones import available_backbones, check_input_size
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
-from tspvideo.precision import PRECISIONS, Precision, exact_float32, resolve_precision
-from tspvideo.streaming import cpu_share
 from tspvideo.video.colour import COLOUR_CONVERSIONS
 from tspvideo.video.decode import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
 
@@ -169,7 +169,7 @@ def batch_size(args: argparse.Namespace) -> int:
 
 
 def runtime_options(args: argparse.Namespace, description: dict) -> dict:
-    """Keyword arguments of :func:`tspvideo.extract.extract_dataset` from the runtime flags.
+    """Keyword arguments of :func:`tspvideo.extract.run.extract_dataset` from the runtime flags.
 
     Under torchrun each rank takes the GPU of its ``LOCAL_RANK``.
     """

@@ -14,10 +14,10 @@ import argparse
 from pathlib import Path
 
 from tspvideo.commands import add_command
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import save_json_atomic
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import REGION_LABELS, read_label_map, write_segment_table
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import save_json_atomic
 
 MAX_PRINTED_PER_KIND = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tspvideo.commands import add_command, add_device, add_num_videos
-from tspvideo.demo import DemoConfig, run_demo
+from tspvideo.runs.demo import DemoConfig, run_demo
 
 
 def register(subparsers) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 from tspvideo.commands import add_command
 from tspvideo.commands.evaluate import register_clips
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import save_json_atomic
 from tspvideo.evaluation.detad import (
     DETAD_SETTINGS,
     DetadSettings,
@@ -42,7 +43,6 @@ from tspvideo.evaluation.lengths import (
     length_characteristic,
 )
 from tspvideo.evaluation.proposals import evaluate_proposals, format_proposal_table
-from tspvideo.fileio import save_json_atomic
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,8 @@ import sys
 
 from tspvideo.commands import _DeprecatedAlias, add_command, add_device
 from tspvideo.commands.train import add_data_arguments
-from tspvideo.evaluation.clips import ClipAccuracyConfig, evaluate_checkpoint
-from tspvideo.fileio import save_json_atomic
+from tspvideo.core.fileio import save_json_atomic
+from tspvideo.train.validate import ClipAccuracyConfig, evaluate_checkpoint
 
 DESCRIPTION = ("Accuracy of each head on evenly spaced clips of every segment (action head: foreground clips only) "
                "and their mean, the model-selection score of the paper. Clip length, fps, clips per segment and "

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
-from tspvideo.experiment import run_experiment
+from tspvideo.runs.experiment.run import run_experiment
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
@@ -17,7 +17,7 @@ OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_class
 
 def register(subparsers) -> None:
     """Add the ``experiment`` subcommand."""
-    from tspvideo.experiment import PRESETS
+    from tspvideo.runs.experiment.run import PRESETS
 
     cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
     parser = add_command(
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
 
 def build_config(args: argparse.Namespace):
     """The experiment configuration of the parsed options: the preset, then each option given."""
-    from tspvideo.experiment import PRESETS
+    from tspvideo.runs.experiment.run import PRESETS
 
     config = PRESETS["quick" if args.quick else args.preset]
     changes = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tspvideo.commands import add_command
 from tspvideo.commands._feature_args import SOURCE_HELP, add_grid_args, grid_from_args
-from tspvideo.errors import TspVideoError
-from tspvideo.export import DEFAULT_TRAIN_SUBSETS, FORMATS, export_features
+from tspvideo.core.errors import TspVideoError
+from tspvideo.localization.export import DEFAULT_TRAIN_SUBSETS, FORMATS, export_features
 
 
 def register(subparsers) -> None:

@@ -17,15 +17,15 @@ from tspvideo.commands._model_args import (
     report_extraction,
     runtime_options,
 )
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import (
+from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.run import (
     check_clip_fits,
     check_file_writable,
     check_folder_writable,
     extract_dataset,
     find_videos,
 )
-from tspvideo.features import merge_to_h5
+from tspvideo.features.folder import merge_to_h5
 
 
 def register(subparsers) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from tspvideo.commands import add_command
-from tspvideo.download import partial_path
-from tspvideo.released import RELEASED, cached_path, download_released, features_cache_dir
+from tspvideo.core.download import partial_path
+from tspvideo.features.released import RELEASED, cached_path, download_released, features_cache_dir
 
 
 def register(subparsers) -> None:

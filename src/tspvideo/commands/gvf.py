@@ -16,9 +16,15 @@ from tspvideo.commands._model_args import (
     report_extraction,
     runtime_options,
 )
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import check_clip_fits, check_file_writable, check_folder_writable, extract_dataset, find_videos
-from tspvideo.gvf import POOLS, write_gvf
+from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.run import (
+    check_clip_fits,
+    check_file_writable,
+    check_folder_writable,
+    extract_dataset,
+    find_videos,
+)
+from tspvideo.features.gvf import POOLS, write_gvf
 from tspvideo.train.recipes import GVF_ENCODER, RECIPES, recipe_names
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from tspvideo.commands import add_command
 from tspvideo.commands._feature_args import grid_from_args
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import save_json_atomic
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE
 from tspvideo.evaluation.io import load_ground_truth
 from tspvideo.evaluation.similarity import (
     compare_feature_sets,
@@ -20,9 +22,7 @@ from tspvideo.evaluation.similarity import (
     temporal_sensitivity_scores,
     video_segments,
 )
-from tspvideo.features import FeatureSource, match_annotations
-from tspvideo.fileio import save_json_atomic
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE
+from tspvideo.features.folder import FeatureSource, match_annotations
 
 
 def register(subparsers) -> None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tspvideo.commands import add_command, add_num_videos
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.video import synthetic
 
 DESCRIPTION = (

@@ -10,7 +10,7 @@ import argparse
 
 from tspvideo.commands import add_command, add_decode_threads, add_device, add_workers
 from tspvideo.commands._model_args import add_preprocess_on_arg
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.backbones import available_backbones
 from tspvideo.models.tsp import HEAD_CHOICES
 from tspvideo.train import TrainConfig, train

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from tspvideo.commands import add_command
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.video.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 JsonSource = dict | str | os.PathLike
 MAX_LISTED = 50  # bad entries printed in one error; a longer list says how many more there are

@@ -34,6 +34,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.activitynet_json import database_of, is_finite_number, label_text, load_json, video_problems
 from tspvideo.datasets.segments import (
     ACTION,
@@ -45,9 +48,6 @@ from tspvideo.datasets.segments import (
     check_header,
     format_float,
 )
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.video.decode import VIDEO_EXTENSIONS, is_video_file
 from tspvideo.video.metadata import read_videos_metadata
 

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from tspvideo.core.errors import TspVideoError, VideoDecodeError
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.segments import REGION_LABELS, Segment
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, crop_params, preprocess_clip
-from tspvideo.errors import TspVideoError, VideoDecodeError
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
-from tspvideo.gvf import GvfReader
+from tspvideo.features.gvf import GvfReader
 from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES, num_sampled_frames, read_frames
 from tspvideo.video.frame_cache import MEGABYTE, SampledFrameCache
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path
 
 SEGMENT_COLUMNS = [
     "video-name", "t-start", "t-end", "action-label", "video-duration",

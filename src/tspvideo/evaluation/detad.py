@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.detection import _map_videos
 from tspvideo.evaluation.io import (
     GroundTruth,

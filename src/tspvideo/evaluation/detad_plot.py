@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from tspvideo.core.fileio import atomic_path
+from tspvideo.core.plotting import pyplot
 from tspvideo.evaluation.detad_fp import ERROR_TYPES
-from tspvideo.fileio import atomic_path
-from tspvideo.plotting import pyplot
 
 __all__ = ["plot_sensitivity", "plot_false_positive_profile"]
 

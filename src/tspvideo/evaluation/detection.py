@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.io import (
     GroundTruth,
     JsonSource,

@@ -10,7 +10,7 @@ Predictions (detections; for proposals ``label`` may be left out)::
     {"results": {VIDEO_ID: [{"segment": [START, END], "label": "Class", "score": 0.9}, ...]}}
 
 Both load into flat NumPy arrays (one row per instance / prediction) so that the evaluations can be
-vectorized. Every check that fails raises :class:`tspvideo.errors.TspVideoError` with a message that
+vectorized. Every check that fails raises :class:`tspvideo.core.errors.TspVideoError` with a message that
 names the offending entry, e.g. ``results["v_abc"][3]: segment end 4.0 < start 7.5``.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.activitynet_json import (
     AnnotationError,
     bad_annotations_message,
@@ -34,7 +35,6 @@ from tspvideo.datasets.activitynet_json import (
     segment_problem,
     top_level_mapping,
 )
-from tspvideo.errors import TspVideoError
 
 __all__ = [
     "GroundTruth",

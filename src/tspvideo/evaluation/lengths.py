@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.evaluation.detad import (
     DETAD_SETTINGS,
     Characteristic,

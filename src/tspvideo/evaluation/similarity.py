@@ -26,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
+from tspvideo.core.plotting import pyplot
 from tspvideo.evaluation.io import GroundTruth, JsonSource, load_ground_truth
-from tspvideo.features import (
+from tspvideo.features.folder import (
     FeatureSource,
     Grid,
     VideoFeatures,
@@ -37,9 +40,6 @@ from tspvideo.features import (
     read_features,
     read_sidecar,
 )
-from tspvideo.fileio import atomic_path
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
-from tspvideo.plotting import pyplot
 
 __all__ = [
     "SCORE_KEYS",
@@ -335,7 +335,7 @@ def dataset_temporal_sensitivity(feature_dir: str | Path, ground_truth: JsonSour
     """:func:`temporal_sensitivity_scores` for every video of a feature source that the ground truth knows.
 
     ``feature_dir`` is a feature folder, an HDF5 file of features or a downloaded released file's name;
-    ``clip_len`` / ``fps`` / ``stride`` are explicit grid flags (see :func:`tspvideo.features.read_features`;
+    ``clip_len`` / ``fps`` / ``stride`` are explicit grid flags (see :func:`tspvideo.features.folder.read_features`;
     a folder without sidecars falls back to the extraction defaults). ``videos`` restricts to those stems.
     Returns ``summary`` (per-video means of each score, ``num_videos``, and ``pooled_probe_auc``: one
     probe over features of all videos, at most ``probe_max_samples`` of them drawn with ``seed``, folds by

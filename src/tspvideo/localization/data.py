@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
-from tspvideo.export import resize_temporal, resized_times
-from tspvideo.features import Grid, match_annotations, read_features
+from tspvideo.core.errors import TspVideoError
+from tspvideo.features.folder import Grid, match_annotations, read_features
+from tspvideo.localization.export import resize_temporal, resized_times
 
 
 @dataclass

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path, save_json_atomic
 from tspvideo.datasets.activitynet_json import load_json, read_annotation_database
-from tspvideo.errors import TspVideoError
 from tspvideo.evaluation.detection import evaluate_detection
 from tspvideo.evaluation.proposals import evaluate_proposals
-from tspvideo.features import FeatureSource, Grid, match_annotations, match_report
-from tspvideo.fileio import atomic_path, save_json_atomic
+from tspvideo.features.folder import FeatureSource, Grid, match_annotations, match_report
 from tspvideo.localization.data import (
     ProbeVideo,
     class_names_of,

@@ -25,7 +25,7 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
-from tspvideo.errors import TspVideoError, lookup
+from tspvideo.core.errors import TspVideoError, lookup
 from tspvideo.models.small_backbones import SMALL_BACKBONES, SmallSpec
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.models.backbones import backbone_spec, build_on_meta, create_backbone
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES
 

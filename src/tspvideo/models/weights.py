@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.download import Expected, download, file_digests
+from tspvideo.core.errors import TspVideoError, lookup
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.download import Expected, download, file_digests
-from tspvideo.errors import TspVideoError, lookup
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"

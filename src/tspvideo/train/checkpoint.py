@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path
 from tspvideo.models.weights import InputRecipe, read_checkpoint
 
 log = logging.getLogger("tspvideo.train")

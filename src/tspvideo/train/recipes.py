@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from tspvideo.errors import TspVideoError
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.models.weights import default_recipe
 from tspvideo.train.config import TrainConfig
 

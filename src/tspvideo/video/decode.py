@@ -38,8 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tspvideo.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
-from tspvideo.grid import DEFAULT_FPS
+from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
+from tspvideo.core.grid import DEFAULT_FPS
 from tspvideo.video.colour import PlanarFrame, pack_planes
 
 BACKENDS = ("pyav", "torchcodec")

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tspvideo.errors import VideoDecodeError
-from tspvideo.fileio import save_npy_atomic
-from tspvideo.grid import DEFAULT_FPS
+from tspvideo.core.errors import VideoDecodeError
+from tspvideo.core.fileio import save_npy_atomic
+from tspvideo.core.grid import DEFAULT_FPS
 from tspvideo.video.decode import DEFAULT_SAMPLING, iter_sampled_frames, read_frames
 
 MEGABYTE = 1 << 20

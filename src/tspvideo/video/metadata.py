@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from tspvideo.errors import VideoDecodeError
+from tspvideo.core.errors import VideoDecodeError
 from tspvideo.video.decode import check_video_file
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 from tspvideo.video.decode import (
     SamplingClock,
     _open_error,
@@ -84,8 +84,8 @@ def iter_nvdec_frames(path: str | os.PathLike, clock: SamplingClock, start_index
     ``frame`` a uint8 RGB ``[H, W, 3]`` tensor on GPU ``gpu_id``; the frames of the PyAV backend.
 
     Raises :class:`NvdecUnsupported` when NVDEC cannot give exactly those frames (decode with PyAV),
-    :class:`~tspvideo.errors.VideoDecodeError` for a file no decoder can read, and
-    :class:`~tspvideo.errors.TruncatedVideoError` for a file that ends before its declared duration.
+    :class:`~tspvideo.core.errors.VideoDecodeError` for a file no decoder can read, and
+    :class:`~tspvideo.core.errors.TruncatedVideoError` for a file that ends before its declared duration.
     """
     path = Path(path)
     check_video_file(path)

@@ -29,8 +29,8 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path, save_json_atomic
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path, save_json_atomic
 
 # Class id -> motion pattern of the acting object. Every pattern is invariant (as a class) under a
 # horizontal flip, because training augments with flips: directions are randomised where they matter.

@@ -20,8 +20,8 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from tspvideo.errors import TspVideoError, VideoDecodeError
-from tspvideo.fileio import atomic_path
+from tspvideo.core.errors import TspVideoError, VideoDecodeError
+from tspvideo.core.fileio import atomic_path
 from tspvideo.video.decode import DEFAULT_SAMPLING, SamplingClock, is_video_file
 
 FAILURES_FILE = "transcode_failures.csv"

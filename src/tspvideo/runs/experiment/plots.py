@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tspvideo.plotting import pyplot
+from tspvideo.core.plotting import pyplot
 
 
 def _save(fig, path: Path) -> None:
-    from tspvideo.fileio import atomic_path
+    from tspvideo.core.fileio import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 if TYPE_CHECKING:
-    from tspvideo.experiment import ExperimentConfig
+    from tspvideo.runs.experiment.run import ExperimentConfig
 
 LOG_NAME = "log.txt"
 # Lines of a failed seed's log printed with the error.
@@ -65,7 +65,7 @@ def thread_environment(threads: int) -> Iterator[None]:
 
 def _seed_process(seed: int, out: str, paths: dict[str, str], config: ExperimentConfig, threads: int) -> None:
     """Entry point of one seed's process: its output to ``seed_N/log.txt``, exit code 1 on any error."""
-    from tspvideo.experiment import run_seed
+    from tspvideo.runs.experiment.run import run_seed
 
     seed_dir = Path(out) / f"seed_{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)

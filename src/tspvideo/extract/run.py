@@ -3,7 +3,7 @@
 Videos are decoded once each (streamed, sliding window) in DataLoader workers while the model runs in
 the main process, so decoding overlaps compute and memory stays bounded. Outputs are written
 atomically; a video whose sidecar records the same settings and source file is skipped, so an
-interrupted run resumes where it stopped (:mod:`tspvideo.provenance`).
+interrupted run resumes where it stopped (:mod:`tspvideo.extract.provenance`).
 A video that fails is listed in the failures file with its error and the others go on.
 """
 
@@ -24,15 +24,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path, write_error
+from tspvideo.core.grid import clip_centers
+from tspvideo.core.precision import autocast
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
-from tspvideo.errors import TspVideoError
-from tspvideo.features import feature_paths, write_video_features
-from tspvideo.fileio import atomic_path, write_error
-from tspvideo.grid import clip_centers
-from tspvideo.models.tsp import TSPModel
-from tspvideo.precision import autocast
-from tspvideo.progress import ClipProgress
-from tspvideo.provenance import (
+from tspvideo.extract.progress import ClipProgress
+from tspvideo.extract.provenance import (
     check_folder_settings,
     feature_settings,
     iter_sidecars,
@@ -40,7 +38,7 @@ from tspvideo.provenance import (
     source_change,
     source_fingerprint,
 )
-from tspvideo.streaming import (
+from tspvideo.extract.streaming import (
     ClipAssembler,
     ClipSettings,
     FeatureOutcome,
@@ -52,6 +50,8 @@ from tspvideo.streaming import (
     header_duration,
     plan_units,
 )
+from tspvideo.features.folder import feature_paths, write_video_features
+from tspvideo.models.tsp import TSPModel
 from tspvideo.video.decode import is_video_file, num_sampled_frames
 from tspvideo.video.nvdec import nvdec_problem
 
@@ -315,7 +315,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: t
     ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
     mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model,
     weights...). A video is skipped when its sidecar records the same settings and the same source file
-    (see :mod:`tspvideo.provenance`); features of other settings in ``out_dir`` are an error raised before
+    (see :mod:`tspvideo.extract.provenance`); features of other settings in ``out_dir`` are an error raised before
     any work, unless ``overwrite``. A file that ends well before its declared duration fails, unless
     ``accept_short`` (then its sidecar says so). ``raw_frames``, ``colour``, ``backend`` and ``nvdec_sessions`` as
     in :func:`stream_features`.

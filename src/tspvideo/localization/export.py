@@ -1,6 +1,6 @@
 """Convert features into what a downstream localizer reads.
 
-Input: any feature source of ``tspvideo.features`` (a folder written by ``tspvideo extract``, an HDF5 of
+Input: any feature source of ``tspvideo.features.folder`` (a folder written by ``tspvideo extract``, an HDF5 of
 features such as the released TSP files); for a folder, one float32 ``[T, C]`` ``.npy`` per video plus its
 JSON sidecar (``clip_len`` L, ``fps``, ``stride``, ``feature_times``, ``video_duration``). Feature i is the
 clip of 15 fps frames ``[i*stride, i*stride + L)``, centred at ``(i*stride + L/2) / fps`` seconds.
@@ -35,9 +35,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
 from tspvideo.datasets.activitynet_json import read_annotation_database
-from tspvideo.errors import TspVideoError
-from tspvideo.features import (  # noqa: F401  (re-exported: export was where these lived first)
+from tspvideo.features.folder import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
     Grid,
     VideoFeatures,
@@ -48,7 +49,6 @@ from tspvideo.features import (  # noqa: F401  (re-exported: export was where th
     read_video_features,
     strip_prefix,
 )
-from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
 
 FORMATS = ("actionformer", "tridet", "opentad", "gtad", "bmn", "pdvc")
 
@@ -200,7 +200,7 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
 
     Args:
         feature_dir: folder of ``<stem>.npy`` + ``<stem>.json`` written by ``tspvideo extract``, an HDF5
-            file of ``[T, C]`` datasets, or a downloaded released file's name (see ``tspvideo.features``).
+            file of ``[T, C]`` datasets, or a downloaded released file's name (see ``tspvideo.features.folder``).
         fmt: one of ``FORMATS``.
         out_dir: output folder (created); every file is written atomically.
         annotations: ActivityNet-style JSON (path or loaded dict); when given, the consumer's

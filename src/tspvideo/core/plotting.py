@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 
 def pyplot():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 CHUNK = 1 << 20
 

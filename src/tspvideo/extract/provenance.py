@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tspvideo import features
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
+from tspvideo.features import folder as features
 
 FINGERPRINT_BYTES = 1 << 20  # hashed at each end of the file
 

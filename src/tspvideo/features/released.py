@@ -17,9 +17,9 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspvideo.download import Expected, download
-from tspvideo.errors import lookup
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+from tspvideo.core.download import Expected, download
+from tspvideo.core.errors import lookup
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 
 FEATURES_URL = "https://github.com/HumamAlwassel/TSP/releases/download/"
 REPO_FILE_URL = "https://raw.githubusercontent.com/HumamAlwassel/TSP/master/"

@@ -30,12 +30,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tspvideo.errors import TspVideoError
-from tspvideo.fileio import atomic_path, save_json_atomic, save_npy_atomic
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path, save_json_atomic, save_npy_atomic
 
 # The extraction defaults (the paper's grid); a feature folder whose sidecars lack a value uses them.
-from tspvideo.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
-from tspvideo.released import RELEASED, cached_path, find_released
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
+from tspvideo.features.released import RELEASED, cached_path, find_released
 
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 GRID_KEYS = ("clip_len", "fps", "stride")

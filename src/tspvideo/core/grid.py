@@ -5,7 +5,7 @@ Clip i covers the sampled frames ``[i * stride, i * stride + clip_len)`` at ``fp
 ``floor((N - clip_len) / stride) + 1`` clips (none when N < clip_len). The defaults are the paper's:
 16 frames at 15 fps, one clip every 16 frames. Which source frames are "sampled" is the sampling rule's
 job (:mod:`tspvideo.video.decode`); cutting the clips out of a decoded stream is
-:class:`tspvideo.streaming.ClipAssembler`'s.
+:class:`tspvideo.extract.streaming.ClipAssembler`'s.
 """
 
 from __future__ import annotations

@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from tspvideo.core.errors import TruncatedVideoError, TspVideoError
+from tspvideo.core.grid import ClipGrid, num_clips
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.errors import TruncatedVideoError, TspVideoError
-from tspvideo.grid import ClipGrid, num_clips
 from tspvideo.video.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
 from tspvideo.video.decode import (
     DEFAULT_SAMPLING,
@@ -92,7 +92,7 @@ def cpu_share() -> int:
 
 @dataclass(frozen=True)
 class ClipSettings(ClipGrid):
-    """The time grid of the features (:class:`tspvideo.grid.ClipGrid`: clips of ``clip_len`` frames at ``fps``,
+    """The time grid of the features (:class:`tspvideo.core.grid.ClipGrid`: clips of ``clip_len`` frames at ``fps``,
     every ``stride`` frames), checked, with the source frames chosen by the ``sampling`` rule (see
     :mod:`tspvideo.video.decode`)."""
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.distributed import cleanup, init_distributed
+from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.clips import SegmentClipDataset, ShardSampler
 from tspvideo.datasets.segments import read_label_map, read_segment_table
-from tspvideo.distributed import cleanup, init_distributed
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import resolve_preprocess_on
+from tspvideo.extract.run import resolve_preprocess_on
 from tspvideo.models.weights import InputRecipe, load_model, read_checkpoint, resolve_weights
 from tspvideo.train.loop import evaluate
 from tspvideo.train.run import clip_spec_from, input_recipe, log, make_loader, setup_logging, teardown_logging

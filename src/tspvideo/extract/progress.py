@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tspvideo.grid import num_clips
-from tspvideo.streaming import ClipSettings, header_duration
+from tspvideo.core.grid import num_clips
+from tspvideo.extract.streaming import ClipSettings, header_duration
 
 
 def expected_clips(video: Path, settings: ClipSettings) -> int:

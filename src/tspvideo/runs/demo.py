@@ -6,7 +6,7 @@ Steps, each through the library code a full run uses:
 2. ``tspvideo.datasets.annotations``: the ActivityNet-style JSON -> train / valid segment tables;
 3. GVF: clip features of every video from the *initial* encoder, max-pooled (the paper's first step);
 4. ``tspvideo.train.train(TrainConfig(...))``: TSP training (both heads, GVF), validation and checkpoints every epoch;
-5. ``tspvideo.extract``: features of every video with the trained encoder (``best.pth``);
+5. ``tspvideo.extract.run``: features of every video with the trained encoder (``best.pth``);
 6. a summary: accuracies per epoch and the files written.
 
 Only the sizes are small (short clips, small frames, few epochs) so that it runs offline on two CPU cores
@@ -23,19 +23,19 @@ from pathlib import Path
 
 from tspvideo.datasets.segments import read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.distributed import resolve_device
-from tspvideo.fileio import save_json_atomic
-from tspvideo.grid import DEFAULT_FPS
-from tspvideo.gvf import write_gvf
+from tspvideo.core.distributed import resolve_device
+from tspvideo.core.fileio import save_json_atomic
+from tspvideo.core.grid import DEFAULT_FPS
+from tspvideo.features.gvf import write_gvf
 from tspvideo.models.weights import load_model
-from tspvideo.steps import (
+from tspvideo.runs.steps import (
     dataset_train_config,
     extract_folder,
     initial_encoder,
     prepare_synthetic_dataset,
     save_initial_encoder,
 )
-from tspvideo.streaming import ClipSettings
+from tspvideo.extract.streaming import ClipSettings
 from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, TrainConfig, train
 from tspvideo.train.checkpoint import drop_resume_state
 
@@ -77,7 +77,7 @@ class DemoConfig:
 
 def prepare_dataset(out_dir: str | Path, config: DemoConfig, generator: dict | None = None) -> dict[str, Path]:
     """Synthetic videos and their segment tables at the demo's sizes; returns the paths (see
-    :func:`tspvideo.steps.prepare_synthetic_dataset`). ``generator``: more ``generate_dataset`` options."""
+    :func:`tspvideo.runs.steps.prepare_synthetic_dataset`). ``generator``: more ``generate_dataset`` options."""
     return prepare_synthetic_dataset(out_dir, num_videos=config.num_videos, num_classes=config.num_classes,
                                      video_size=config.video_size, min_duration=config.min_duration,
                                      max_duration=config.max_duration, seed=config.seed, progress=config.progress,

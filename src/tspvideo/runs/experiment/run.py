@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.demo import train_config as demo_train_config
-from tspvideo.errors import TspVideoError
-from tspvideo.grid import DEFAULT_FPS
-from tspvideo.steps import initial_encoder, save_initial_encoder
+from tspvideo.runs.demo import train_config as demo_train_config
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import DEFAULT_FPS
+from tspvideo.runs.steps import initial_encoder, save_initial_encoder
 from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, train
 
 VARIANTS = ("tsp", "tac", "tsp_no_gvf", "init")
@@ -149,7 +149,7 @@ def config_dict(config: ExperimentConfig) -> dict[str, Any]:
 
 def _demo_config(config: ExperimentConfig, seed: int):
     """The demo's configuration with the experiment's sizes: its data and training helpers are reused."""
-    from tspvideo.demo import DemoConfig
+    from tspvideo.runs.demo import DemoConfig
 
     return DemoConfig(
         num_videos=config.num_videos, num_classes=config.num_classes, video_size=tuple(config.video_size),
@@ -165,7 +165,7 @@ def _demo_config(config: ExperimentConfig, seed: int):
 
 def _check_config(out: Path, config: ExperimentConfig) -> None:
     """Refuse to continue a run made with other settings (its outputs would be mixed with new ones)."""
-    from tspvideo.fileio import save_json_atomic
+    from tspvideo.core.fileio import save_json_atomic
 
     path = out / "config.json"
     current = config_dict(config)
@@ -179,8 +179,8 @@ def _check_config(out: Path, config: ExperimentConfig) -> None:
 
 
 def _prepare_data(out: Path, config: ExperimentConfig) -> dict[str, Path]:
-    from tspvideo.demo import prepare_dataset
-    from tspvideo.fileio import save_json_atomic
+    from tspvideo.runs.demo import prepare_dataset
+    from tspvideo.core.fileio import save_json_atomic
 
     marker = out / "data" / "paths.json"
     if marker.is_file():
@@ -192,7 +192,7 @@ def _prepare_data(out: Path, config: ExperimentConfig) -> dict[str, Path]:
 
 def _extract(videos: list[Path], out_dir: Path, model, description: dict, config: ExperimentConfig,
              device: str) -> None:
-    from tspvideo.extract import ClipSettings, extract_dataset
+    from tspvideo.extract.run import ClipSettings, extract_dataset
 
     settings = ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=config.stride)
     prep = _demo_config(config, 0).preprocessing
@@ -206,7 +206,7 @@ def _extract(videos: list[Path], out_dir: Path, model, description: dict, config
 
 def _train(variant: str, paths: dict[str, Path], seed_dir: Path, config: ExperimentConfig, seed: int) -> dict:
     """Train one variant from the seed's initial encoder (or reuse a finished run); returns its best metrics."""
-    from tspvideo.fileio import save_json_atomic
+    from tspvideo.core.fileio import save_json_atomic
 
     run_dir = seed_dir / "runs" / variant
     marker = run_dir / "done.json"
@@ -322,10 +322,10 @@ def _figure(seed: int, seed_dir: Path, paths: dict[str, Path], out: Path, config
 
 def run_seed(seed: int, out: Path, paths: dict[str, Path], config: ExperimentConfig) -> dict[str, dict[str, Any]]:
     """Every step of one seed; returns ``{variant: {metric: value}}`` (also written to ``seed_N/metrics.json``)."""
-    from tspvideo.distributed import resolve_device
-    from tspvideo.experiment_plots import plot_training_curves
-    from tspvideo.fileio import save_json_atomic
-    from tspvideo.gvf import write_gvf
+    from tspvideo.core.distributed import resolve_device
+    from tspvideo.runs.experiment.plots import plot_training_curves
+    from tspvideo.core.fileio import save_json_atomic
+    from tspvideo.features.gvf import write_gvf
     from tspvideo.models.weights import load_model
 
     seed_dir = out / f"seed_{seed}"
@@ -376,8 +376,8 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentCon
 
     Returns ``{"results": {variant: {metric: [one value per seed]}}, "table": str, "seconds": float}``.
     """
-    from tspvideo.experiment_plots import plot_metric_bars
-    from tspvideo.fileio import save_json_atomic, save_text_atomic
+    from tspvideo.runs.experiment.plots import plot_metric_bars
+    from tspvideo.core.fileio import save_json_atomic, save_text_atomic
 
     if not config.seeds:
         raise TspVideoError("the experiment needs at least one seed")
@@ -404,7 +404,7 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = ExperimentCon
         print("   no pretrained weights can be downloaded here: each seed starts from a seeded random encoder "
               "(--weights takes Kinetics ones)", flush=True)
     if config.jobs > 1 and len(config.seeds) > 1:
-        from tspvideo.experiment_jobs import run_seeds_in_processes
+        from tspvideo.runs.experiment.jobs import run_seeds_in_processes
 
         per_seed = run_seeds_in_processes(config.seeds, out, paths, config, min(config.jobs, len(config.seeds)))
     else:

@@ -17,9 +17,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tspvideo.errors import TspVideoError
-from tspvideo.features import FeatureSource, read_sidecar
-from tspvideo.fileio import atomic_path
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import atomic_path
+from tspvideo.features.folder import FeatureSource, read_sidecar
 
 POOLS = ("max", "avg")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import torch
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import write_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.errors import TspVideoError
-from tspvideo.extract import ClipSettings, ExtractionReport, extract_dataset
+from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.run import ClipSettings, ExtractionReport, extract_dataset
 from tspvideo.models.tsp import TSPModel, create_model
 from tspvideo.models.weights import load_backbone_weights
 from tspvideo.train import TrainConfig, save_checkpoint

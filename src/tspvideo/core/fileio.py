@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError
 
 
 @contextlib.contextmanager
