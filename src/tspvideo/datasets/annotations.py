@@ -518,6 +518,37 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
 
 # ----------------------------------------------------------------------------------------------------
 # Check
+#
+# check_segment_table runs three families of checks in turn: each row on its own (fields, labels, video
+# metadata, span, duplicates), the rows of each video against each other (overlaps), and the video files.
+# Problems are sorted by line at the end, stably: within a line they keep the order they were found in.
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One readable row of a segment table, as the checks see it."""
+
+    line: int
+    video: str
+    start: float
+    end: float
+    label: str | None
+    region: str
+    duration: float
+    fps: float
+    frames: float
+    filename: str
+
+
+class _Findings:
+    """The problems found so far, and where each video's metadata was first given."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.first_meta: dict[str, tuple[int, tuple]] = {}  # video -> (line, (duration, fps, frames, filename))
+
+    def report(self, kind: str, video: str, line: int, detail: str, fatal: bool) -> None:
+        self.problems.append(Problem(kind, video, detail, fatal=fatal, line=line))
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -545,133 +576,179 @@ def check_segment_table(
     path = Path(path)
     if not path.is_file():
         raise TspVideoError(f"{path}: segment table not found")
-    problems: list[Problem] = []
+    found = _Findings()
+    rows = _check_rows(path, set(label_map) if label_map is not None else None, clip_seconds, found)
+    _check_overlaps(rows, found)
+    if video_dirs:
+        _check_video_files(video_dirs, probe, workers, found)
+    return sorted(found.problems, key=lambda p: (p.line or 0))
 
-    def report(kind: str, video: str, line: int, detail: str, fatal: bool) -> None:
-        problems.append(Problem(kind, video, detail, fatal=fatal, line=line))
 
-    label_set = set(label_map) if label_map is not None else None
-    rows: list[tuple[int, str, float, float, str | None, str]] = []  # line, video, start, end, label, region
-    per_video: dict[str, tuple[int, tuple]] = {}
+def _check_rows(path: Path, label_set: set[str] | None, clip_seconds: float, found: _Findings) -> list[_Row]:
+    """Row by row: every row that passes the fatal checks and has a span training can use is returned."""
+    rows: list[_Row] = []
     seen: dict[tuple, int] = {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         check_header(path, reader.fieldnames, list(SEGMENT_COLUMNS))
-        for row in reader:
-            line = reader.line_num
-            video = (row.get("video-name") or "").strip()
-            if None in row or None in row.values():
-                report("bad-row", video, line, "wrong number of fields", True)
+        for fields in reader:
+            row = _parse_row(fields, reader.line_num, found)
+            if row is None:
                 continue
-            try:
-                start, end = float(row["t-start"]), float(row["t-end"])
-                duration, fps = float(row["video-duration"]), float(row["fps"])
-                frames = float(row["video-frames"])
-                if not all(math.isfinite(x) for x in (start, end, duration, fps, frames)):
-                    raise ValueError
-            except ValueError:
-                report("bad-number", video, line, "t-start, t-end, video-duration, fps and video-frames "
-                       "must be finite numbers", True)
+            _check_label(row, label_set, found)
+            if not _check_metadata(row, found) or not _check_span(row, clip_seconds, found):
                 continue
-            region = row["temporal-region-label"].strip()
-            label = row["action-label"].strip() or None
-            if not video or not row["filename"].strip():
-                report("empty-name", video, line, "video-name and filename must not be empty", True)
-                continue
-            if region not in REGION_LABELS:
-                report("bad-region-label", video, line, f"{region!r} is not 'Action' or 'No action'", True)
-                continue
-            if region == ACTION and label is None:
-                report("missing-label", video, line, "Action row without action-label", True)
-            elif region == ACTION and label_set is not None and label not in label_set:
-                report("unknown-label", video, line, f"{label!r} is not in the label map", True)
-            elif region == NO_ACTION and label is not None:
-                report("label-on-background", video, line, f"No action row has label {label!r} "
-                       "(ignored by training)", False)
-            if duration <= 0 or fps <= 0 or frames <= 0 or frames != int(frames):
-                report("bad-metadata", video, line, "video-duration, fps and video-frames must be positive "
-                       "(frames an integer)", True)
-                continue
-            meta = (duration, fps, int(frames), row["filename"].strip())
-            first = per_video.setdefault(video, (line, meta))
-            if first[1] != meta:
-                report("inconsistent-video", video, line, f"duration/fps/frames/filename differ from line "
-                       f"{first[0]}: {meta} vs {first[1]}", True)
-            elif first[0] == line and abs(frames / fps - duration) > 1.5 / fps:
-                report("duration-mismatch", video, line, f"video-duration {duration} differs from "
-                       f"video-frames / fps = {frames / fps:.4f}", False)
-            if end < start:
-                report("reversed-segment", video, line, f"t-end {end} is before t-start {start}", True)
-                continue
-            # Rows the original's published tables hold: training drops them (no clip fits), so they warn.
-            if end == start:
-                report("zero-length", video, line, f"[{start}, {end}] has zero length; training drops it", False)
-                continue
-            if end <= 0 or start >= duration:
-                report("outside-video", video, line, f"[{start}, {end}] is outside the video [0, {duration}]; "
-                       "training drops it", False)
-                continue
-            if start < 0 or end > duration + 1e-6:
-                report("past-video-end", video, line, f"[{start}, {end}] reaches past the video "
-                       f"[0, {duration}]", False)
-            if end - start < clip_seconds:
-                report("too-short", video, line, f"{end - start:.3f} s is shorter than one clip "
-                       f"({clip_seconds:.3f} s); training drops it", False)
-            key = (video, start, end, label, region)
+            key = (row.video, row.start, row.end, row.label, row.region)
             if key in seen:
-                report("duplicate", video, line, f"same as line {seen[key]}", False)
-            seen.setdefault(key, line)
-            rows.append((line, video, start, end, label, region))
+                found.report("duplicate", row.video, row.line, f"same as line {seen[key]}", False)
+            seen.setdefault(key, row.line)
+            rows.append(row)
+    return rows
 
-    by_video: dict[str, list] = defaultdict(list)
+
+def _parse_row(fields: dict, line: int, found: _Findings) -> _Row | None:
+    """The row's values, or None (reported, fatal) when a field is missing, not a finite number or empty, or the
+    region label is unknown."""
+    video = (fields.get("video-name") or "").strip()
+    if None in fields or None in fields.values():
+        found.report("bad-row", video, line, "wrong number of fields", True)
+        return None
+    try:
+        numbers = [float(fields[name]) for name in ("t-start", "t-end", "video-duration", "fps", "video-frames")]
+        if not all(math.isfinite(x) for x in numbers):
+            raise ValueError
+    except ValueError:
+        found.report("bad-number", video, line, "t-start, t-end, video-duration, fps and video-frames "
+                     "must be finite numbers", True)
+        return None
+    region = fields["temporal-region-label"].strip()
+    if not video or not fields["filename"].strip():
+        found.report("empty-name", video, line, "video-name and filename must not be empty", True)
+        return None
+    if region not in REGION_LABELS:
+        found.report("bad-region-label", video, line, f"{region!r} is not 'Action' or 'No action'", True)
+        return None
+    return _Row(line, video, *numbers[:2], fields["action-label"].strip() or None, region, *numbers[2:],
+                fields["filename"].strip())
+
+
+def _check_label(row: _Row, label_set: set[str] | None, found: _Findings) -> None:
+    """Action rows need a label of the label map; a label on a background row is ignored by training."""
+    if row.region == ACTION and row.label is None:
+        found.report("missing-label", row.video, row.line, "Action row without action-label", True)
+    elif row.region == ACTION and label_set is not None and row.label not in label_set:
+        found.report("unknown-label", row.video, row.line, f"{row.label!r} is not in the label map", True)
+    elif row.region == NO_ACTION and row.label is not None:
+        found.report("label-on-background", row.video, row.line, f"No action row has label {row.label!r} "
+                     "(ignored by training)", False)
+
+
+def _check_metadata(row: _Row, found: _Findings) -> bool:
+    """Duration, fps and frames positive and the same on every row of the video; False: the row is unusable."""
+    duration, fps, frames = row.duration, row.fps, row.frames
+    if duration <= 0 or fps <= 0 or frames <= 0 or frames != int(frames):
+        found.report("bad-metadata", row.video, row.line, "video-duration, fps and video-frames must be positive "
+                     "(frames an integer)", True)
+        return False
+    meta = (duration, fps, int(frames), row.filename)
+    first = found.first_meta.setdefault(row.video, (row.line, meta))
+    if first[1] != meta:
+        found.report("inconsistent-video", row.video, row.line, f"duration/fps/frames/filename differ from line "
+                     f"{first[0]}: {meta} vs {first[1]}", True)
+    elif first[0] == row.line and abs(frames / fps - duration) > 1.5 / fps:
+        found.report("duration-mismatch", row.video, row.line, f"video-duration {duration} differs from "
+                     f"video-frames / fps = {frames / fps:.4f}", False)
+    return True
+
+
+def _check_span(row: _Row, clip_seconds: float, found: _Findings) -> bool:
+    """The segment's times against each other, the video and one clip; False: no clip of it can be used."""
+    start, end, duration = row.start, row.end, row.duration
+    if end < start:
+        found.report("reversed-segment", row.video, row.line, f"t-end {end} is before t-start {start}", True)
+        return False
+    # Rows the original's published tables hold: training drops them (no clip fits), so they warn.
+    if end == start:
+        found.report("zero-length", row.video, row.line, f"[{start}, {end}] has zero length; training drops it",
+                     False)
+        return False
+    if end <= 0 or start >= duration:
+        found.report("outside-video", row.video, row.line, f"[{start}, {end}] is outside the video "
+                     f"[0, {duration}]; training drops it", False)
+        return False
+    if start < 0 or end > duration + 1e-6:
+        found.report("past-video-end", row.video, row.line, f"[{start}, {end}] reaches past the video "
+                     f"[0, {duration}]", False)
+    if end - start < clip_seconds:
+        found.report("too-short", row.video, row.line, f"{end - start:.3f} s is shorter than one clip "
+                     f"({clip_seconds:.3f} s); training drops it", False)
+    return True
+
+
+def _check_overlaps(rows: Sequence[_Row], found: _Findings) -> None:
+    """Per video: background overlapping an action or other background, and overlapping instances of a class."""
+    by_video: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
-        by_video[row[1]].append(row)
+        by_video[row.video].append(row)
     for video, items in by_video.items():
-        actions = [r for r in items if r[5] == ACTION]
-        backgrounds = sorted((r for r in items if r[5] == NO_ACTION), key=lambda r: r[2])
-        for bg in backgrounds:
-            hit = next((a for a in actions if _overlap(bg[2:4], a[2:4]) > 1e-9), None)
-            if hit is not None:
-                report("background-overlaps-action", video, bg[0], f"[{bg[2]}, {bg[3]}] overlaps the {hit[4]} "
-                       f"action on line {hit[0]}", False)
-        for a, b in zip(backgrounds, backgrounds[1:], strict=False):
-            if _overlap(a[2:4], b[2:4]) > 1e-9:
-                report("overlapping-background", video, b[0], f"overlaps background on line {a[0]}", False)
-        by_label: dict[str, list] = defaultdict(list)
-        for a in actions:
-            by_label[a[4]].append(a)
-        for same in by_label.values():
-            same.sort(key=lambda r: r[2])
-            for a, b in zip(same, same[1:], strict=False):
-                if _overlap(a[2:4], b[2:4]) > 1e-9 and (a[2], a[3]) != (b[2], b[3]):
-                    report("overlapping-instances", video, b[0], f"overlaps the {a[4]} instance on line "
-                           f"{a[0]}", False)
+        actions = [r for r in items if r.region == ACTION]
+        backgrounds = sorted((r for r in items if r.region == NO_ACTION), key=lambda r: r.start)
+        _check_background_overlaps(video, actions, backgrounds, found)
+        _check_instance_overlaps(video, actions, found)
 
-    if video_dirs:
-        roots = [Path(d) for d in video_dirs]
-        for root in roots:
-            if not root.is_dir():
-                raise TspVideoError(f"{root}: video folder not found")
-        found: dict[str, Path] = {}
-        for video, (line, meta) in per_video.items():
-            candidate = next((r / meta[3] for r in roots if (r / meta[3]).is_file()), None)
-            if candidate is None:
-                report("missing-video", video, line, f"{meta[3]} not found in {', '.join(map(str, roots))}", True)
-            else:
-                found[video] = candidate
-        if probe and found:
-            infos, failures = read_videos_metadata(found.values(), workers=workers, progress=False)
-            for video, file in found.items():
-                line, (duration, fps, frames, _) = per_video[video]
-                if file in failures:
-                    report("unreadable-video", video, line, failures[file], True)
-                    continue
-                info = infos[file]
-                if abs(info.duration - duration) > max(0.5, 2 / fps) or abs(info.fps - fps) > 0.01:
-                    report("metadata-mismatch", video, line, f"table says {duration:.3f} s at {fps} fps, the "
-                           f"file has {info.duration:.3f} s at {info.fps:.3f} fps", False)
-    problems.sort(key=lambda p: (p.line or 0))
-    return problems
+
+def _check_background_overlaps(video: str, actions: list[_Row], backgrounds: list[_Row], found: _Findings) -> None:
+    for bg in backgrounds:
+        hit = next((a for a in actions if _overlap((bg.start, bg.end), (a.start, a.end)) > 1e-9), None)
+        if hit is not None:
+            found.report("background-overlaps-action", video, bg.line, f"[{bg.start}, {bg.end}] overlaps the "
+                         f"{hit.label} action on line {hit.line}", False)
+    for a, b in zip(backgrounds, backgrounds[1:], strict=False):
+        if _overlap((a.start, a.end), (b.start, b.end)) > 1e-9:
+            found.report("overlapping-background", video, b.line, f"overlaps background on line {a.line}", False)
+
+
+def _check_instance_overlaps(video: str, actions: list[_Row], found: _Findings) -> None:
+    by_label: dict[str | None, list[_Row]] = defaultdict(list)
+    for a in actions:
+        by_label[a.label].append(a)
+    for same in by_label.values():
+        same.sort(key=lambda r: r.start)
+        for a, b in zip(same, same[1:], strict=False):
+            if _overlap((a.start, a.end), (b.start, b.end)) > 1e-9 and (a.start, a.end) != (b.start, b.end):
+                found.report("overlapping-instances", video, b.line, f"overlaps the {a.label} instance on line "
+                             f"{a.line}", False)
+
+
+def _check_video_files(video_dirs: Sequence[str | os.PathLike], probe: bool, workers: int,
+                       found: _Findings) -> None:
+    """Each video's file under one of ``video_dirs``; with ``probe``, readable and of the table's length and fps."""
+    roots = [Path(d) for d in video_dirs]
+    for root in roots:
+        if not root.is_dir():
+            raise TspVideoError(f"{root}: video folder not found")
+    files: dict[str, Path] = {}
+    for video, (line, meta) in found.first_meta.items():
+        candidate = next((r / meta[3] for r in roots if (r / meta[3]).is_file()), None)
+        if candidate is None:
+            found.report("missing-video", video, line, f"{meta[3]} not found in {', '.join(map(str, roots))}", True)
+        else:
+            files[video] = candidate
+    if probe and files:
+        _check_probed_files(files, workers, found)
+
+
+def _check_probed_files(files: dict[str, Path], workers: int, found: _Findings) -> None:
+    infos, failures = read_videos_metadata(files.values(), workers=workers, progress=False)
+    for video, file in files.items():
+        line, (duration, fps, _, _) = found.first_meta[video]
+        if file in failures:
+            found.report("unreadable-video", video, line, failures[file], True)
+            continue
+        info = infos[file]
+        if abs(info.duration - duration) > max(0.5, 2 / fps) or abs(info.fps - fps) > 0.01:
+            found.report("metadata-mismatch", video, line, f"table says {duration:.3f} s at {fps} fps, the "
+                         f"file has {info.duration:.3f} s at {info.fps:.3f} fps", False)
 
 
 def summarize_problems(problems: Sequence[Problem]) -> str:
