@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
+import tspvideo.runs.experiment
 from tspvideo.cli import main as cli_main
 from tspvideo.models.backbones import check_input_size
-from tspvideo.runs.experiment.run import PRESETS, QUICK_CONFIG, TABLE_COLUMNS, VARIANTS, format_table, mean_std
+from tspvideo.runs.experiment.config import PRESETS, QUICK_CONFIG, VARIANTS
+from tspvideo.runs.experiment.report import TABLE_COLUMNS, format_table, mean_std
 
 
 def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
@@ -46,7 +50,7 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
         assert (out / f"seed_{seed}" / "runs" / "tac" / "best.pth").is_file()
     # Training clips came from the shared frame cache: each training video decoded once, for all runs.
     cached = list((out / "frame_cache").glob("*.npy"))
-    assert 0 < len(cached) <= QUICK_CONFIG.num_videos
+    assert 0 < len(cached) <= QUICK_CONFIG.data.num_videos
 
     # A second call finds every step done and gives the same numbers (resumable, deterministic probe).
     assert cli_main(["experiment", "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
@@ -126,8 +130,9 @@ def test_presets_and_overrides():
     assert _config("--quick", "--no-progress") == dataclasses.replace(QUICK_CONFIG, progress=False)
     gpu = _config("--preset", "gpu", "--device", "cpu", "--num-videos", "6", "--epochs", "1", "--seeds", "3")
     assert gpu.backbone == "r2plus1d_18" and gpu.device == "cpu"
-    assert (gpu.num_videos, gpu.epochs, gpu.seeds) == (6, 1, (3,))
-    assert gpu.video_size == PRESETS["gpu"].video_size
+    assert (gpu.data.num_videos, gpu.epochs, gpu.seeds) == (6, 1, (3,))
+    assert dataclasses.replace(gpu.data, num_videos=PRESETS["gpu"].data.num_videos) == PRESETS["gpu"].data
+    assert _config("--classes", "3").data.num_classes == 3
     s3d = _config("--backbone", "s3d", "--clip-len", "16", "--fps", "15", "--resize", "240", "240", "--crop", "224")
     assert (s3d.backbone, s3d.clip_len, s3d.fps, s3d.resize, s3d.crop, s3d.stride) == ("s3d", 16, 15.0, (240, 240),
                                                                                          224, 8)
@@ -151,7 +156,7 @@ def test_slow_batch_norm_from_random_weights_is_announced(tmp_path, capsys, monk
     def stop(*args):
         raise Stop
 
-    monkeypatch.setattr(experiment, "_prepare_data", stop)
+    monkeypatch.setattr(experiment, "prepare_data", stop)
     for extra, warned in (([], True), (["--bn-momentum", "0.1"], False)):
         with pytest.raises(Stop):
             cli_main(["experiment", "--quick", "--out", str(tmp_path / str(warned)), "--backbone", "s3d",
@@ -172,3 +177,23 @@ def test_training_curves_keep_one_colour_per_run_across_panels(tmp_path, monkeyp
     loss, _, region = saved["fig"].axes
     colours = {line.get_label(): line.get_color() for line in loss.lines}
     assert [line.get_color() for line in region.lines] == [colours["TSP w/o GVF"]] != [colours["TAC"]]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, at its top or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_experiment_does_not_import_the_demo():
+    files = sorted(Path(tspvideo.runs.experiment.__file__).parent.glob("*.py"))
+    assert {f.stem for f in files} >= {"config", "seed", "jobs", "report", "run"}
+    for path in files:
+        demo = {name for name in _imported_modules(path) if name.startswith("tspvideo.runs.demo")}
+        assert not demo, (path.name, demo)

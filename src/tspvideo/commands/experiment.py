@@ -6,19 +6,18 @@ import argparse
 import dataclasses
 
 from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
-from tspvideo.runs.experiment.run import run_experiment
+from tspvideo.runs.experiment import PRESETS, ExperimentConfig, run_experiment
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
-OVERRIDES = {"seeds": "seeds", "num_videos": "num_videos", "classes": "num_classes", "epochs": "epochs",
-             "backbone": "backbone", "clip_len": "clip_len", "fps": "fps", "resize": "resize", "crop": "crop",
-             "feature_stride": "feature_stride", "batch_size": "batch_size", "probe_epochs": "probe_epochs",
-             "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum"}
+OVERRIDES = {"seeds": "seeds", "epochs": "epochs", "backbone": "backbone", "clip_len": "clip_len", "fps": "fps",
+             "resize": "resize", "crop": "crop", "feature_stride": "feature_stride", "batch_size": "batch_size",
+             "probe_epochs": "probe_epochs", "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum"}
+# ... and of its synthetic dataset (option dest -> SyntheticConfig field of ExperimentConfig.data).
+DATA_OVERRIDES = {"num_videos": "num_videos", "classes": "num_classes"}
 
 
 def register(subparsers) -> None:
     """Add the ``experiment`` subcommand."""
-    from tspvideo.runs.experiment.run import PRESETS
-
     cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
     parser = add_command(
         subparsers, "experiment", "pretrain TSP, TAC and TSP w/o GVF on synthetic data and compare their features",
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="folder for everything the experiment writes")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                         help=f"sizes: cpu (default: {cpu.backbone}, {len(cpu.seeds)} seeds, minutes a seed on 2 "
-                             f"cores), gpu ({gpu.backbone}, {gpu.num_videos} videos, {gpu.epochs} epochs, "
+                             f"cores), gpu ({gpu.backbone}, {gpu.data.num_videos} videos, {gpu.epochs} epochs, "
                              f"{len(gpu.seeds)} seeds: one H100/H200), quick (a smoke test: every step at toy "
                              "sizes, numbers mean nothing)")
     parser.add_argument("--quick", action="store_true", help="same as --preset quick")
@@ -71,17 +70,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def build_config(args: argparse.Namespace):
-    """The experiment configuration of the parsed options: the preset, then each option given."""
-    from tspvideo.runs.experiment.run import PRESETS
+def _given(args: argparse.Namespace, fields: dict[str, str]) -> dict:
+    """``{field: value}`` of the options in ``fields`` that were given."""
+    return {field: getattr(args, dest) for dest, field in fields.items() if getattr(args, dest) is not None}
 
+
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The experiment configuration of the parsed options: the preset, then each option given."""
     config = PRESETS["quick" if args.quick else args.preset]
-    changes = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
+    changes = _given(args, OVERRIDES)
     for key in ("seeds", "resize"):
         if key in changes:
             changes[key] = tuple(changes[key])
-    config = dataclasses.replace(config, device=args.device, progress=not args.no_progress, weights=args.weights,
-                                 **changes)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, **_given(args, DATA_OVERRIDES)),
+                                 device=args.device, progress=not args.no_progress, weights=args.weights, **changes)
     if args.no_frame_cache:
         config = dataclasses.replace(config, frame_cache=False)
     return config

@@ -21,23 +21,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspvideo.datasets.segments import read_segment_table
-from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.core.distributed import resolve_device
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import DEFAULT_FPS
+from tspvideo.datasets.segments import read_segment_table
+from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.streaming import ClipSettings
 from tspvideo.features.gvf import write_gvf
 from tspvideo.models.weights import load_model
 from tspvideo.runs.steps import (
+    PreparedDataset,
     dataset_train_config,
     extract_folder,
     initial_encoder,
-    prepare_synthetic_dataset,
+    prepare_dataset,
     save_initial_encoder,
 )
-from tspvideo.extract.streaming import ClipSettings
 from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, TrainConfig, train
 from tspvideo.train.checkpoint import drop_resume_state
+from tspvideo.video.synthetic import SyntheticConfig
 
 
 @dataclass(frozen=True)
@@ -70,25 +72,23 @@ class DemoConfig:
     progress: bool = True
 
     @property
+    def data(self) -> SyntheticConfig:
+        """The synthetic dataset of the demo's sizes (30 fps, at most 3 instances a video), seeded by ``seed``."""
+        return SyntheticConfig(num_videos=self.num_videos, num_classes=self.num_classes, width=self.video_size[0],
+                               height=self.video_size[1], min_duration=self.min_duration,
+                               max_duration=self.max_duration, seed=self.seed, max_instances=3)
+
+    @property
     def preprocessing(self) -> Preprocessing:
         """The small input size of the demo (the paper's is 128x171 resized, 112x112 cropped)."""
         return Preprocessing(resize=tuple(self.resize), crop=(self.crop, self.crop))
 
 
-def prepare_dataset(out_dir: str | Path, config: DemoConfig, generator: dict | None = None) -> dict[str, Path]:
-    """Synthetic videos and their segment tables at the demo's sizes; returns the paths (see
-    :func:`tspvideo.runs.steps.prepare_synthetic_dataset`). ``generator``: more ``generate_dataset`` options."""
-    return prepare_synthetic_dataset(out_dir, num_videos=config.num_videos, num_classes=config.num_classes,
-                                     video_size=config.video_size, min_duration=config.min_duration,
-                                     max_duration=config.max_duration, seed=config.seed, progress=config.progress,
-                                     **(generator or {}))
-
-
-def train_config(paths: dict[str, Path], run_dir: Path, gvf_path: Path, config: DemoConfig,
+def train_config(data: PreparedDataset, run_dir: Path, gvf_path: Path, config: DemoConfig,
                  initial_weights: Path | None) -> TrainConfig:
     """The demo's training run: TSP with both heads and the GVF, at the demo's sizes."""
     return dataset_train_config(
-        paths, run_dir, gvf=gvf_path, backbone=config.backbone,
+        data, run_dir, gvf=gvf_path, backbone=config.backbone,
         weights=str(initial_weights) if initial_weights else "none", clip_len=config.clip_len, fps=config.fps,
         clips_per_segment=config.clips_per_segment, resize=list(config.resize), crop=config.crop,
         epochs=config.epochs, batch_size=config.batch_size, backbone_lr=config.backbone_lr, fc_lr=config.fc_lr,
@@ -122,12 +122,12 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
         timings[name] = time.perf_counter() - timings[name]
 
     step("data", f"1/5 synthetic dataset: {config.num_videos} videos, {config.num_classes} classes -> {out / 'data'}")
-    paths = prepare_dataset(out / "data", config)
-    for split in ("train", "valid"):
-        segments = read_segment_table(paths[split])
+    data = prepare_dataset(out / "data", config.data, progress=config.progress)
+    for split, table in (("train", data.train), ("valid", data.valid)):
+        segments = read_segment_table(table)
         print(f"   {split}: {len({s.video_name for s in segments})} videos, "
               f"{sum(s.is_action for s in segments)} action + {sum(not s.is_action for s in segments)} background "
-              f"segments -> {paths[split]}")
+              f"segments -> {table}")
     done("data")
 
     step("gvf", f"2/5 global video features from the initial encoder ({config.weights or 'random weights'})")
@@ -136,7 +136,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     encoder, description = initial_encoder(config.backbone, config.weights, config.seed)
     initial_path = out / "initial_encoder.pth"
     save_initial_encoder(initial_path, encoder)
-    videos = sorted(paths["videos"].glob("*.mp4"))
+    videos = data.video_files()
     _extract(videos, out / "gvf_features", encoder, description, config, device, config.gvf_stride)
     gvf_path = out / "gvf.h5"
     count = write_gvf(out / "gvf_features", gvf_path, "max", [v.stem for v in videos])
@@ -146,7 +146,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     step("train", f"3/5 TSP training: {config.backbone}, {config.epochs} epochs, clips of {config.clip_len} frames "
                   f"at {config.crop}x{config.crop}")
     run_dir = out / "run"
-    result = train(train_config(paths, run_dir, gvf_path, config, initial_path))
+    result = train(train_config(data, run_dir, gvf_path, config, initial_path))
     done("train")
 
     step("extract", "4/5 features of every video with the trained encoder (run/best.pth)")
@@ -164,16 +164,16 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
                "epochs": result["metrics"], "best_epoch": result["best"]["epoch"] + 1,
                "best": {k: v for k, v in result["best"].items() if k.startswith("valid_acc")},
                "seconds": {k: round(v, 1) for k, v in timings.items() if k != "summary"} | {"total": round(total, 1)},
-               "files": _files(out, paths, gvf_path, run_dir), "run_dir": str(run_dir)}
+               "files": _files(out, data, gvf_path, run_dir), "run_dir": str(run_dir)}
     save_json_atomic(out / "summary.json", summary)
     print(format_summary(summary))
     return summary
 
 
-def _files(out: Path, paths: dict[str, Path], gvf_path: Path, run_dir: Path) -> dict[str, str]:
+def _files(out: Path, data: PreparedDataset, gvf_path: Path, run_dir: Path) -> dict[str, str]:
     files = {
-        "videos": f"{paths['videos']}/ ({len(list(paths['videos'].glob('*.mp4')))} mp4)",
-        "segment tables": f"{paths['train']}, {paths['valid']}",
+        "videos": f"{data.videos}/ ({len(data.video_files())} mp4)",
+        "segment tables": f"{data.train}, {data.valid}",
         "GVF (initial encoder)": str(gvf_path),
         "checkpoints": f"{run_dir / 'best.pth'} (extract), {run_dir / 'checkpoint.pth'} (last epoch; the "
                        "optimizer state is dropped at the end of the demo to save disk space)",

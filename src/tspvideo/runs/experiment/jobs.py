@@ -10,7 +10,6 @@ their outputs, then the experiment stops with an error naming the failed seed(s)
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -20,14 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from tspvideo.core.errors import TspVideoError
-
-if TYPE_CHECKING:
-    from tspvideo.runs.experiment.run import ExperimentConfig
+from tspvideo.runs.experiment.config import ExperimentConfig
+from tspvideo.runs.experiment.seed import METRICS_NAME, read_seed_metrics, run_seed, seed_dir
+from tspvideo.runs.steps import PreparedDataset
 
 LOG_NAME = "log.txt"
 # Lines of a failed seed's log printed with the error.
@@ -63,13 +62,11 @@ def thread_environment(threads: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _seed_process(seed: int, out: str, paths: dict[str, str], config: ExperimentConfig, threads: int) -> None:
+def _seed_process(seed: int, out: Path, data: PreparedDataset, config: ExperimentConfig, threads: int) -> None:
     """Entry point of one seed's process: its output to ``seed_N/log.txt``, exit code 1 on any error."""
-    from tspvideo.runs.experiment.run import run_seed
-
-    seed_dir = Path(out) / f"seed_{seed}"
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    log = open(seed_dir / LOG_NAME, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (open for the process)
+    folder = seed_dir(out, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = open(folder / LOG_NAME, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (open for the process)
     # File descriptors too, so that what native code prints lands in the log as well.
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -78,7 +75,7 @@ def _seed_process(seed: int, out: str, paths: dict[str, str], config: Experiment
     print(f"seed {seed}: process {os.getpid()}, torch threads {torch.get_num_threads()}, "
           + ", ".join(f"{name}={os.environ.get(name)}" for name in THREAD_VARIABLES), flush=True)
     try:
-        run_seed(seed, Path(out), {k: Path(v) for k, v in paths.items()}, config)
+        run_seed(seed, out, data, config)
     except BaseException:  # noqa: BLE001 - any failure is written to the log and becomes the exit code
         traceback.print_exc()
         log.flush()
@@ -93,7 +90,7 @@ def _tail(path: Path, lines: int = FAILURE_TAIL_LINES) -> str:
         return "(no log)"
 
 
-def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, paths: dict[str, Path], config: ExperimentConfig,
+def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, data: PreparedDataset, config: ExperimentConfig,
                            jobs: int) -> dict[int, dict[str, dict[str, Any]]]:
     """Run every seed's steps, at most ``jobs`` processes at a time; returns ``{seed: seed_N/metrics.json}``.
 
@@ -110,7 +107,7 @@ def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, paths: dict[str, P
         while pending and len(running) < jobs:
             seed = pending.pop(0)
             process = context.Process(target=_seed_process, name=f"tspvideo-seed-{seed}",
-                                      args=(seed, str(out), {k: str(v) for k, v in paths.items()}, config, threads))
+                                      args=(seed, out, data, config, threads))
             with thread_environment(threads):
                 process.start()
             running[seed] = (process, time.perf_counter())
@@ -122,15 +119,15 @@ def run_seeds_in_processes(seeds: tuple[int, ...], out: Path, paths: dict[str, P
             process.join()
             del running[seed]
             seconds = time.perf_counter() - started
-            if process.exitcode == 0 and (out / f"seed_{seed}" / "metrics.json").is_file():
+            if process.exitcode == 0 and (seed_dir(out, seed) / METRICS_NAME).is_file():
                 print(f"   seed {seed}: finished in {seconds:.0f} s", flush=True)
             else:
                 failed.append(seed)
-                log_path = out / f"seed_{seed}" / LOG_NAME
+                log_path = seed_dir(out, seed) / LOG_NAME
                 print(f"   seed {seed}: FAILED after {seconds:.0f} s (exit code {process.exitcode}); "
                       f"end of {log_path}:\n{_tail(log_path)}", file=sys.stderr, flush=True)
     if failed:
-        logs = ", ".join(str(out / f"seed_{seed}" / LOG_NAME) for seed in failed)
+        logs = ", ".join(str(seed_dir(out, seed) / LOG_NAME) for seed in failed)
         raise TspVideoError(f"seed(s) {', '.join(map(str, failed))} failed (see {logs}); the other seeds' outputs "
                             "are kept: rerun the same command to continue")
-    return {seed: json.loads((out / f"seed_{seed}" / "metrics.json").read_text(encoding="utf-8")) for seed in seeds}
+    return {seed: read_seed_metrics(out, seed) for seed in seeds}

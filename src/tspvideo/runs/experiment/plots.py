@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tspvideo.core.plotting import pyplot
+import numpy as np
+
+from tspvideo.core.fileio import atomic_path
+from tspvideo.core.plotting import pyplot  # imports matplotlib (optional) only when a figure is drawn
 
 
 def _save(fig, path: Path) -> None:
-    from tspvideo.core.fileio import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
@@ -59,8 +60,6 @@ def plot_metric_bars(results: dict[str, dict[str, list]], columns: list[tuple[st
     The points of one seed are joined by a thin line across the variants, so the paired differences
     (same initial encoder, same probe seed) can be followed by eye.
     """
-    import numpy as np
-
     plt = pyplot()
     cols = min(4, len(columns))
     rows = -(-len(columns) // cols)

@@ -1,0 +1,177 @@
+"""One seed of the experiment: its initial encoder and GVF, the three trainings, the features of each
+encoder, their evaluation and figures. Every step skips work whose output exists (an interrupted seed continues).
+
+Outputs in ``OUT/seed_<N>/``: ``initial_encoder.pth``, ``gvf.h5``, ``runs/<variant>/`` (training runs,
+``done.json`` once finished), ``features/<variant>/``, ``probe/<variant>/`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tspvideo.core.distributed import resolve_device
+from tspvideo.core.fileio import save_json_atomic
+from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.run import ClipSettings
+from tspvideo.features.gvf import write_gvf
+from tspvideo.models.weights import load_model
+from tspvideo.runs.experiment.config import TRAINED_VARIANTS, VARIANT_TITLES, VARIANTS, ExperimentConfig
+from tspvideo.runs.experiment.evaluate import evaluate_features, read_ground_truth, similarity_figures
+from tspvideo.runs.experiment.plots import plot_training_curves
+from tspvideo.runs.steps import (
+    PreparedDataset,
+    dataset_train_config,
+    extract_folder,
+    initial_encoder,
+    save_initial_encoder,
+)
+from tspvideo.train import BEST_NAME, CHECKPOINT_NAME, TrainConfig, train
+
+FRAME_CACHE_DIR = "frame_cache"  # in the experiment's folder, shared by seeds and variants
+METRICS_NAME = "metrics.json"
+DONE_NAME = "done.json"  # in a training run's folder, once it has finished
+EXTRACT_BATCH_SIZE = 32
+
+
+def say(message: str) -> None:
+    """A progress line of the experiment, with the time of day."""
+    print(f"\n== experiment {time.strftime('%H:%M:%S')}: {message}", flush=True)
+
+
+def seed_dir(out: Path, seed: int) -> Path:
+    """The folder of one seed's outputs."""
+    return out / f"seed_{seed}"
+
+
+def read_seed_metrics(out: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """``{variant: {metric: value}}`` of a finished seed (its ``metrics.json``)."""
+    return json.loads((seed_dir(out, seed) / METRICS_NAME).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What the experiment keeps of one training: its best epoch and that epoch's validation accuracies."""
+
+    best_epoch: int  # counted from 1
+    valid_acc: dict[str, float]  # valid_acc_action / valid_acc_region / valid_acc_mean, those the run has
+    train_clips: int  # clips seen over all epochs
+
+    @classmethod
+    def from_training(cls, result: dict[str, Any]) -> TrainResult:
+        """The summary of :func:`tspvideo.train.train`'s result."""
+        return cls(best_epoch=int(result["best"]["epoch"]) + 1,
+                   valid_acc={k: float(v) for k, v in result["best"].items() if k.startswith("valid_acc")},
+                   train_clips=int(sum(float(r.get("train_clips") or 0) for r in result["metrics"])))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``done.json`` mapping: ``best_epoch``, each ``valid_acc_*``, ``train_clips``."""
+        return {"best_epoch": self.best_epoch, **self.valid_acc, "train_clips": self.train_clips}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainResult:
+        """The result of :meth:`to_dict`'s mapping."""
+        return cls(best_epoch=int(values["best_epoch"]),
+                   valid_acc={k: v for k, v in values.items() if k.startswith("valid_acc")},
+                   train_clips=int(values["train_clips"]))
+
+    def metrics(self) -> dict[str, Any]:
+        """The values the experiment's results carry for a trained variant."""
+        return {**self.valid_acc, "train_clips": self.train_clips}
+
+
+def base_train_config(config: ExperimentConfig, data: PreparedDataset, folder: Path, seed: int) -> TrainConfig:
+    """The seed's TSP training (both heads, max GVF of the initial encoder): the data, schedule and number of
+    epochs every variant shares; :func:`variant_train_config` derives each variant's run from it."""
+    return dataset_train_config(
+        data, folder / "runs" / "tsp", gvf=folder / "gvf.h5", backbone=config.backbone,
+        weights=str(folder / "initial_encoder.pth"), clip_len=config.clip_len, fps=config.fps,
+        clips_per_segment=config.clips_per_segment, resize=list(config.resize), crop=config.crop,
+        epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
+        backbone_lr=config.backbone_lr, fc_lr=config.fc_lr, lr_warmup_epochs=config.warmup_epochs,
+        lr_milestones=list(config.milestones), bn_momentum=config.bn_momentum,
+        freeze_stem=False,  # a random stem is worth training; the original freezes a pretrained one
+        workers=config.workers, device=config.device, seed=seed, no_progress=not config.progress,
+        frame_cache_dir=folder.parent / FRAME_CACHE_DIR if config.frame_cache else None)
+
+
+def variant_train_config(base: TrainConfig, variant: str, run_dir: Path) -> TrainConfig:
+    """One variant's training: the base run with the options the variants differ in (see :mod:`tspvideo.train`)."""
+    options: dict[str, Any] = {
+        "tsp": {},
+        "tac": {"heads": ["action"], "gvf": None},  # action head only, every clip, background ignored
+        "tsp_no_gvf": {"heads": ["action", "region"], "gvf": None, "no_gvf": True},
+    }[variant]
+    # An interrupted training resumes from its last checkpoint.
+    resume = "auto" if (run_dir / CHECKPOINT_NAME).is_file() else None
+    return dataclasses.replace(base, out=run_dir, resume=resume, **options)
+
+
+def train_variant(variant: str, base: TrainConfig, folder: Path) -> TrainResult:
+    """Train one variant from the seed's initial encoder, or read a finished run's result."""
+    run_dir = folder / "runs" / variant
+    marker = run_dir / DONE_NAME
+    if marker.is_file():
+        return TrainResult.from_dict(json.loads(marker.read_text(encoding="utf-8")))
+    result = TrainResult.from_training(train(variant_train_config(base, variant, run_dir)))
+    save_json_atomic(marker, result.to_dict())
+    return result
+
+
+def extract_features(videos: list[Path], out_dir: Path, model: Any, description: Any, config: ExperimentConfig,
+                     device: str) -> None:
+    """Features of ``videos`` on the experiment's grid and input size; videos already done are skipped.
+
+    ``model`` and ``description`` are what :func:`~tspvideo.runs.steps.initial_encoder` or the checkpoint
+    loader return, passed on to :func:`~tspvideo.runs.steps.extract_folder` as they are.
+    """
+    extract_folder(videos, out_dir, model, description,
+                   settings=ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=config.stride),
+                   prep=Preprocessing(resize=tuple(config.resize), crop=(config.crop, config.crop)), device=device,
+                   workers=config.workers, batch_size=EXTRACT_BATCH_SIZE, progress=config.progress)
+
+
+def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """Every step of one seed; returns ``{variant: {metric: value}}`` (also written to ``seed_N/metrics.json``)."""
+    folder = seed_dir(out, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    device = str(resolve_device(config.device))
+    videos = data.video_files()
+
+    say(f"seed {seed}: initial encoder ({config.weights or 'seeded random weights'}) and its features")
+    encoder, description = initial_encoder(config.backbone, config.weights, seed)
+    initial_path = folder / "initial_encoder.pth"
+    if not initial_path.is_file():
+        save_initial_encoder(initial_path, encoder)
+    extract_features(videos, folder / "features" / "init", encoder, description, config, device)
+    if not (folder / "gvf.h5").is_file():
+        # GVF = max-pool of the initial encoder's clip features, frozen during training (the paper's setup)
+        write_gvf(folder / "features" / "init", folder / "gvf.h5", "max", [v.stem for v in videos])
+
+    base = base_train_config(config, data, folder, seed)
+    training: dict[str, TrainResult] = {}
+    for variant in TRAINED_VARIANTS:
+        say(f"seed {seed}: train {VARIANT_TITLES[variant]} ({config.epochs} epochs)")
+        training[variant] = train_variant(variant, base, folder)
+        say(f"seed {seed}: features with the {VARIANT_TITLES[variant]} encoder")
+        model, model_description = load_model(str(folder / "runs" / variant / BEST_NAME))
+        extract_features(videos, folder / "features" / variant, model, model_description, config, device)
+
+    ground_truth = read_ground_truth(data.annotations)
+    results: dict[str, dict[str, Any]] = {}
+    for variant in VARIANTS:
+        say(f"seed {seed}: probe and scores of the {VARIANT_TITLES[variant]} features")
+        results[variant] = evaluate_features(folder / "features" / variant, folder / "probe" / variant,
+                                             data.annotations, ground_truth, config, seed)
+        if variant in training:
+            results[variant].update(training[variant].metrics())
+    similarity_figures(folder / "features", ground_truth, out / "figures", seed, config)
+    plot_training_curves({VARIANT_TITLES[v]: folder / "runs" / v / "metrics.csv" for v in TRAINED_VARIANTS},
+                         out / "figures" / f"seed{seed}_training.{config.figure_format}",
+                         f"seed {seed}: training curves ({config.backbone}, {config.optimizer})")
+    save_json_atomic(folder / METRICS_NAME, results)
+    return results
