@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
+from helpers import parse, tiny_train, train_argv
 
-import tspvideo.train as train
-import tspvideo.train.run as train_run
 from tspvideo.models.weights import read_checkpoint
 from tspvideo.video.synthetic import write_index_video
 
@@ -71,8 +69,9 @@ TRAIN_WRAPPER = """
 import os, sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-import test_train
-test_train.patch_tiny_model()
+import helpers
+import tspvideo.commands.train as command
+command.train = helpers.tiny_train  # the command trains the tiny model
 import torch
 from tspvideo.train import run as train_run
 
@@ -203,17 +202,15 @@ COMMON = ("--epochs", "3", "--lr-warmup-epochs", "1", "--lr-milestones", "2", "-
 
 
 @pytest.fixture(scope="module")
-def straight_run(data, tmp_path_factory):  # noqa: F811
+def straight_run(data, tmp_path_factory):
     """An uninterrupted 3-epoch run (in process, tiny model): the reference for the resumed ones."""
     out = tmp_path_factory.mktemp("straight")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_run, "create_model", tiny_create_model)
-        train.train(parse(train_argv(data, out, *COMMON)))
+    tiny_train(parse(train_argv(data, out, *COMMON)))
     return read_checkpoint(out / "checkpoint.pth")
 
 
 @pytest.mark.parametrize("mode", ["epoch", "save"])
-def test_sigkill_during_training_then_resume(mode, data, straight_run, tmp_path, monkeypatch):  # noqa: F811
+def test_sigkill_during_training_then_resume(mode, data, straight_run, tmp_path):
     """Killed inside epoch 2 or while its checkpoint is written: epoch 1's checkpoint is whole and resumes."""
     script = tmp_path / "train_wrapper.py"
     script.write_text(TRAIN_WRAPPER.format(tests=str(TESTS)))
@@ -231,8 +228,7 @@ def test_sigkill_during_training_then_resume(mode, data, straight_run, tmp_path,
     metrics = (out / "metrics.csv").read_text(encoding="utf-8").splitlines()
     assert metrics[0].startswith("epoch,") and len(metrics) == 2
 
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
-    train.train(parse(train_argv(data, out, *COMMON, "--resume")))
+    tiny_train(parse(train_argv(data, out, *COMMON, "--resume")))
     resumed = read_checkpoint(out / "checkpoint.pth")
     assert resumed["epoch"] == straight_run["epoch"] == 2
     for key, value in straight_run["model"].items():

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
+from helpers import parse, tiny_create_model, tiny_train, train_argv
 
 import tspvideo.commands.extract as extract_command
 import tspvideo.commands.gvf as gvf_command
+import tspvideo.commands.train as train_command
 import tspvideo.core.fileio as fileio
 import tspvideo.models.weights as weights
 import tspvideo.train as train
 import tspvideo.train.loop as train_loop
-import tspvideo.train.run as train_run
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
 from tspvideo.models.weights import read_checkpoint
@@ -41,12 +41,12 @@ def videos(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if a command gets as far as building its model (i.e. the error came too late)."""
-    def build(args):
+    def build(*args, **kwargs):
         raise AssertionError("the model was built before the error")
 
     monkeypatch.setattr(extract_command, "build_encoder", build)
     monkeypatch.setattr(gvf_command, "build_encoder", build)
-    monkeypatch.setattr(train, "build_model", build)
+    monkeypatch.setattr(train_command, "train", lambda config: train.train(config, create_model=build))
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_unknown_model_names(videos, tmp_path, capsys):
     assert "r2plus1d_34" in capsys.readouterr().err  # the valid names are listed
 
 
-def test_gvf_file_missing_videos(data, tmp_path, capsys, no_model):  # noqa: F811
+def test_gvf_file_missing_videos(data, tmp_path, capsys, no_model):
     import h5py
 
     partial = tmp_path / "partial_gvf.h5"
@@ -129,7 +129,7 @@ def test_gvf_file_missing_videos(data, tmp_path, capsys, no_model):  # noqa: F81
     assert not (tmp_path / "run" / "checkpoint.pth").exists()
 
 
-def test_labels_not_in_the_label_map(data, tmp_path, capsys, no_model):  # noqa: F811
+def test_labels_not_in_the_label_map(data, tmp_path, capsys, no_model):
     labels = json.loads(data["label_map"].read_text())
     short = tmp_path / "labels.json"
     short.write_text(json.dumps(labels[:1]))
@@ -150,21 +150,19 @@ def test_annotation_labels_not_in_the_label_map(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def trained(data, tmp_path_factory):  # noqa: F811
+def trained(data, tmp_path_factory):
     """A finished 1-epoch run of the tiny model."""
     out = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_run, "create_model", tiny_create_model)
-        train.train(parse(train_argv(data, out, "--epochs", "1")))
+    tiny_train(parse(train_argv(data, out, "--epochs", "1")))
     return out
 
 
-def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, capsys, monkeypatch,
+                                                     tiny_train_command):
     labels = json.loads(data["label_map"].read_text())
     bigger = tmp_path / "labels.json"
     bigger.write_text(json.dumps([*labels, "extra"]))
     # evaluate a checkpoint with a label map of another size
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     monkeypatch.setattr(weights, "TSPModel", lambda c: tiny_create_model(c.backbone, c.num_classes, c.heads, c.gvf))
     code = main(["eval", "clips", "--checkpoint", str(trained / "best.pth"), "--valid-csv", str(data["valid"]),
                  "--video-dir", str(data["videos"]), "--label-map", str(bigger), "--gvf", str(data["gvf"]),
@@ -187,8 +185,8 @@ def test_label_map_and_checkpoint_head_size_mismatch(data, trained, tmp_path, ca
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data, tmp_path, capsys, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data, tmp_path, capsys, monkeypatch,
+                                                                   tiny_train_command):
     real_loss = train_loop.tsp_loss
     calls = {"n": 0}
 
@@ -223,8 +221,7 @@ def test_full_disk_during_extraction(videos, tmp_path, capsys, monkeypatch, tiny
     assert main(args) == 0 and (out / "a.npy").is_file() and (out / "b.npy").is_file()
 
 
-def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch, tiny_train_command):
     real_save = torch.save
     saves = {"n": 0}
 

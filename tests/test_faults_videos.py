@@ -21,12 +21,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
+from helpers import parse, tiny_train, train_argv
 
 import tspvideo.commands.extract as extract_command
 import tspvideo.commands.gvf as gvf_command
-import tspvideo.train as train
-import tspvideo.train.run as train_run
 import tspvideo.video.decode as video_module
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
@@ -509,9 +507,8 @@ def test_missing_file_is_a_failure_of_that_video_only(tmp_path):
         read_frames(tmp_path / "gone.mp4", 0, 4)
 
 
-def test_training_run_counts_and_logs_replaced_clips(data, tmp_path, monkeypatch):  # noqa: F811
+def test_training_run_counts_and_logs_replaced_clips(data, tmp_path):
     """A video of the table broken on disk: the epoch completes, the replacements are in metrics.csv and the log."""
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     videos = tmp_path / "videos"
     videos.mkdir()
     names = sorted(p.name for p in data["videos"].glob("*.mp4"))
@@ -519,7 +516,7 @@ def test_training_run_counts_and_logs_replaced_clips(data, tmp_path, monkeypatch
         (videos / name).write_bytes((data["videos"] / name).read_bytes())
     (videos / names[0]).write_bytes(b"\x00" * 100)  # every clip of this video is undecodable
     argv = [a if a != str(data["videos"]) else str(videos) for a in train_argv(data, tmp_path / "run", "--epochs", "1")]
-    result = train.train(parse(argv))
+    result = tiny_train(parse(argv))
     row = result["metrics"][-1]
     assert row["train_replaced"] > 0 and row["train_clips"] > 0 and np.isfinite(row["train_loss"])
     with open(tmp_path / "run" / "metrics.csv", newline="", encoding="utf-8") as f:

@@ -7,87 +7,20 @@ import csv
 import math
 
 import h5py
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import parse, tiny_create_model, tiny_train, train_argv, train_config
 from torch import nn
 
 import tspvideo.train as train
 import tspvideo.train.loop as train_loop
 import tspvideo.train.run as train_run
 from tspvideo.cli import main as cli_main
-from tspvideo.commands.train import add_train_arguments, config_from_args
-from tspvideo.models.tsp import ModelConfig, TSPModel
+from tspvideo.commands.train import add_train_arguments
+from tspvideo.models.tsp import ModelConfig
 from tspvideo.models.weights import read_checkpoint
-from tspvideo.runs.steps import prepare_synthetic_dataset
-from tspvideo.train import TrainConfig
 from tspvideo.train.recipes import DEFAULTS
-
-
-class TinyFeatures(nn.Module):
-    """A BatchNorm-free stand-in for the backbone (fast on CPU, and batch-size independent for DDP tests)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv3d(3, 4, kernel_size=3, stride=(1, 2, 2), padding=1)
-        self.layer1 = nn.Conv3d(4, 8, kernel_size=3, stride=2, padding=1)
-        self.proj = nn.Linear(8, 512)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.layer1(F.relu(self.stem(x))))
-        return self.proj(x.mean(dim=(2, 3, 4)))
-
-
-def tiny_create_model(backbone: str, num_classes: int = 0, heads=("action", "region"), gvf="max") -> TSPModel:
-    """``create_model`` with the backbone swapped for :class:`TinyFeatures` (same heads and names)."""
-    model = TSPModel(ModelConfig(backbone=backbone, num_classes=num_classes, heads=tuple(heads), gvf=gvf))
-    model.features = TinyFeatures()
-    return model
-
-
-def patch_tiny_model() -> None:
-    """Make ``tspvideo.train`` build tiny models (also used by the torchrun worker script)."""
-    train_run.create_model = tiny_create_model
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """Four short synthetic videos, their segment tables and a random GVF file."""
-    root = tmp_path_factory.mktemp("train-data")
-    paths = prepare_synthetic_dataset(root, num_videos=4, num_classes=2, min_duration=6.0, max_duration=8.0,
-                                      progress=False)
-    rng = np.random.default_rng(0)
-    paths["gvf"] = root / "gvf.h5"
-    with h5py.File(paths["gvf"], "w") as h5:
-        for video in sorted(paths["videos"].glob("*.mp4")):
-            h5.create_dataset(video.stem, data=rng.standard_normal(512).astype(np.float32))
-    return paths
-
-
-def train_argv(data, out, *extra: str) -> list[str]:
-    return ["--train-csv", str(data["train"]), "--valid-csv", str(data["valid"]), "--video-dir", str(data["videos"]),
-            "--label-map", str(data["label_map"]), "--gvf", str(data["gvf"]), "--out", str(out),
-            "--backbone", "r2plus1d_18", "--weights", "none", "--clip-len", "4", "--clips-per-segment", "2",
-            "--resize", "24", "32", "--crop", "16", "--batch-size", "4", "--workers", "0", "--device", "cpu",
-            "--no-progress", *extra]
-
-
-def train_config(data, out, **options) -> TrainConfig:
-    """The tiny run of :func:`train_argv` as a config (what a notebook or the demo passes to ``train``)."""
-    base = {"train_csv": data["train"], "valid_csv": data["valid"], "video_dir": data["videos"],
-            "label_map": data["label_map"], "gvf": data["gvf"], "out": out, "backbone": "r2plus1d_18",
-            "weights": "none", "clip_len": 4, "clips_per_segment": 2, "resize": [24, 32], "crop": 16,
-            "batch_size": 4, "workers": 0, "device": "cpu", "no_progress": True}
-    return TrainConfig(**{**base, **options})
-
-
-def parse(argv: list[str]) -> TrainConfig:
-    """``tspvideo train`` flags -> the config the command passes to ``train``."""
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    return config_from_args(parser.parse_args(argv))
-
 
 # ----------------------------------------------------------------------------------------------------
 # Loss and schedule
@@ -214,15 +147,14 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path)["model"]
 
 
-def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, tiny_train_command):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     common = ("--lr-warmup-epochs", "1", "--lr-milestones", "1", "--fc-lr", "0.05", "--backbone-lr", "0.01")
     assert cli_main(["train", *train_argv(data, straight, "--epochs", "2", *common)]) == 0
     options = {"lr_warmup_epochs": 1.0, "lr_milestones": [1.0], "fc_lr": 0.05, "backbone_lr": 0.01}
-    assert train.train(train_config(data, resumed, epochs=1, **options))["best"]["epoch"] == 0
+    assert tiny_train(train_config(data, resumed, epochs=1, **options))["best"]["epoch"] == 0
     one_epoch = _weights(resumed / "checkpoint.pth")
-    result = train.train(train_config(data, resumed, epochs=2, resume="auto", **options))
+    result = tiny_train(train_config(data, resumed, epochs=2, resume="auto", **options))
 
     a, b = _weights(straight / "checkpoint.pth"), _weights(resumed / "checkpoint.pth")
     assert a.keys() == b.keys()
@@ -248,10 +180,9 @@ def test_resume_gives_the_same_weights_as_a_straight_run(data, tmp_path, monkeyp
     assert not list(resumed.glob("*.tmp"))
 
 
-def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_checkpoint_layout_and_frozen_stem(data, tmp_path):
     out = tmp_path / "run"
-    train.train(train_config(data, out, epochs=1, lr_warmup_epochs=0.0))
+    tiny_train(train_config(data, out, epochs=1, lr_warmup_epochs=0.0))
     best = read_checkpoint(out / "best.pth")
     assert {"model", "model_config", "label_map", "preprocessing", "epoch", "args"} <= best.keys()
     assert "optimizer" not in best  # model-only: small, for extraction
@@ -267,7 +198,7 @@ def test_checkpoint_layout_and_frozen_stem(data, tmp_path, monkeypatch):
     assert torch.equal(full["model"]["features.stem.weight"], initial["features.stem.weight"])
     assert not torch.equal(full["model"]["features.layer1.weight"], initial["features.layer1.weight"])
     unfrozen = tmp_path / "unfrozen"
-    train.train(train_config(data, unfrozen, epochs=1, lr_warmup_epochs=0.0, freeze_stem=False, sampling="timestamp"))
+    tiny_train(train_config(data, unfrozen, epochs=1, lr_warmup_epochs=0.0, freeze_stem=False, sampling="timestamp"))
     assert read_checkpoint(unfrozen / "best.pth")["input"]["sampling"] == "timestamp"
     assert not torch.equal(_weights(unfrozen / "checkpoint.pth")["features.stem.weight"],
                            initial["features.stem.weight"])
@@ -286,12 +217,11 @@ def data_label_map(data) -> list[str]:
     (["--no-gvf"], {"fc1.weight": (2, 512), "fc2.weight": (2, 512)}, (("action", "region"), None)),
     (["--gvf-pool", "avg", "--alpha-action", "0.5"], {"fc2.weight": (2, 1024)}, (("action", "region"), "avg")),
 ])
-def test_variants_from_flags(data, tmp_path, monkeypatch, flags, heads_keys, config):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_variants_from_flags(data, tmp_path, flags, heads_keys, config):
     argv = train_argv(data, tmp_path / "run", "--epochs", "1", *flags)
     if "--no-gvf" in flags or flags[:2] == ["--heads", "action"]:
         argv = [a for i, a in enumerate(argv) if a != "--gvf" and (i == 0 or argv[i - 1] != "--gvf")]
-    result = train.train(parse(argv))
+    result = tiny_train(parse(argv))
     checkpoint = read_checkpoint(tmp_path / "run" / "best.pth")
     for key, shape in heads_keys.items():
         assert checkpoint["model"][key].shape == shape
@@ -341,11 +271,9 @@ def _without_gvf(argv: list[str]) -> list[str]:
     return [a for i, a in enumerate(argv) if a != "--gvf" and (i == 0 or argv[i - 1] != "--gvf")]
 
 
-def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
+def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path):
     from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
     from tspvideo.datasets.segments import read_segment_table
-
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     table = SegmentClipDataset(read_segment_table(data["train"]), data["videos"], train=True,
                                spec=ClipSpec(clip_len=4, clips_per_segment=2)).num_clips()
     assert table["background"] > 0
@@ -354,7 +282,7 @@ def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
 
     def clips_per_epoch(name: str, *flags: str) -> int:
         argv = [a if a != str(tmp_path / "x") else str(tmp_path / name) for a in base]
-        return train.train(parse([*argv, *flags]))["metrics"][-1]["train_clips"]
+        return tiny_train(parse([*argv, *flags]))["metrics"][-1]["train_clips"]
 
     # The original's TAC: background clips stay in the batches (label -1), an epoch is all clips.
     assert clips_per_epoch("tac", "--heads", "action") == all_clips // 2 * 2
@@ -363,7 +291,6 @@ def test_tac_epoch_is_every_clip_of_the_tsp_table(data, tmp_path, monkeypatch):
 
 
 def test_tac_batches_carry_background_clips_that_the_loss_ignores(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     seen = []
     real_loss = train_loop.tsp_loss
 
@@ -372,29 +299,27 @@ def test_tac_batches_carry_background_clips_that_the_loss_ignores(data, tmp_path
         return real_loss(outputs, action, region, *args, **kwargs)
 
     monkeypatch.setattr(train_loop, "tsp_loss", spy)
-    train.train(parse(_without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--heads", "action"))))
+    tiny_train(parse(_without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--heads", "action"))))
     labels = torch.cat(seen)
     assert (labels == -1).any() and (labels >= 0).any()
 
 
-def test_region_only_needs_no_gvf_and_warns_when_one_is_ignored(data, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
-    train.train(parse(_without_gvf(train_argv(data, tmp_path / "a", "--epochs", "1", "--heads", "region"))))
+def test_region_only_needs_no_gvf_and_warns_when_one_is_ignored(data, tmp_path, capsys):
+    tiny_train(parse(_without_gvf(train_argv(data, tmp_path / "a", "--epochs", "1", "--heads", "region"))))
     assert read_checkpoint(tmp_path / "a" / "best.pth")["model"]["fc.weight"].shape == (2, 512)
-    train.train(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
+    tiny_train(parse(train_argv(data, tmp_path / "b", "--epochs", "1", "--heads", "region")))
     assert "ignores --gvf" in capsys.readouterr().out
     from tspvideo.core.errors import TspVideoError
 
     with pytest.raises(TspVideoError, match="needs --gvf"):
-        train.train(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
+        tiny_train(parse(_without_gvf(train_argv(data, tmp_path / "c", "--heads", "region", "--region-only-gvf"))))
     with pytest.raises(TspVideoError, match="--heads region alone"):
-        train.train(parse(train_argv(data, tmp_path / "d", "--region-only-gvf")))
+        tiny_train(parse(train_argv(data, tmp_path / "d", "--region-only-gvf")))
 
 
-def test_recipe_fills_options_is_printed_and_explicit_flags_win(data, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_recipe_fills_options_is_printed_and_explicit_flags_win(data, tmp_path, capsys):
     argv = _without_gvf(train_argv(data, tmp_path / "run", "--epochs", "1", "--recipe", "region-only-activitynet"))
-    train.train(parse(argv))
+    tiny_train(parse(argv))
     printed = capsys.readouterr().out
     assert "recipe region-only-activitynet" in printed and "fc_lr=0.002 " in printed and "batch_size=4*" in printed
     saved = read_checkpoint(tmp_path / "run" / "checkpoint.pth")["args"]
@@ -410,22 +335,20 @@ def _gvf_copy(data, path, **attrs):
     return path
 
 
-def test_gvf_pool_is_checked_against_the_file(data, tmp_path, monkeypatch, reference_data_dir):
+def test_gvf_pool_is_checked_against_the_file(data, tmp_path, reference_data_dir):
     from tspvideo.core.errors import TspVideoError
-
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     avg = _gvf_copy(data, tmp_path / "avg.h5", pool="avg", encoder="r2plus1d_34-tac_on_kinetics")
     argv = [a if a != str(data["gvf"]) else str(avg) for a in train_argv(data, tmp_path / "run", "--epochs", "1")]
     with pytest.raises(TspVideoError, match="avg-pooled .* --gvf-pool max"):
-        train.train(parse(argv + ["--gvf-pool", "max"]))
+        tiny_train(parse(argv + ["--gvf-pool", "max"]))
     with pytest.raises(TspVideoError, match="avg-pooled"):  # the max-GVF recipe asks for max too
-        train.train(parse(argv + ["--recipe", "tsp-activitynet", "--label-map", str(data["label_map"])]))
+        tiny_train(parse(argv + ["--recipe", "tsp-activitynet", "--label-map", str(data["label_map"])]))
     assert cli_main(["train", *argv, "--gvf-pool", "max"]) == 2
-    train.train(parse(argv))  # unset: the file's pooling
+    tiny_train(parse(argv))  # unset: the file's pooling
     assert read_checkpoint(tmp_path / "run" / "best.pth")["model_config"]["gvf"] == "avg"
     # a file without attributes (the original's released GVFs) still loads, as max unless told
     assert train_run.gvf_attributes(reference_data_dir / "thumos14_r2plus1d_34-max_gvf.h5") == {}
-    train.train(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
+    tiny_train(parse(train_argv(data, tmp_path / "plain", "--epochs", "1", "--gvf-pool", "avg")))
     assert read_checkpoint(tmp_path / "plain" / "best.pth")["model_config"]["gvf"] == "avg"
 
 
@@ -437,12 +360,11 @@ def test_every_train_flag_is_a_config_field_and_back():
     assert dests == set(train.TrainConfig.__dataclass_fields__)
 
 
-def test_train_takes_a_config_and_leaves_it_unchanged(data, tmp_path, monkeypatch):
+def test_train_takes_a_config_and_leaves_it_unchanged(data, tmp_path):
     """``train(config)`` fills recipe options on a copy: the caller's config can be reused for another run."""
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
     config = train_config(data, tmp_path / "run", epochs=1, no_gvf=True, gvf=None)
     before = config.to_dict()
-    result = train.train(config)
+    result = tiny_train(config)
     assert config.to_dict() == before and config.fc_lr is None
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pth")["args"]["fc_lr"] == 2e-3
     assert result["best"]["epoch"] == 0

@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 
 import torch
-from test_train import data, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
+from helpers import tiny_create_model, train_argv
 
 from tspvideo.models.weights import read_checkpoint
 
+# `tspvideo train` with the tiny model (no BatchNorm: per-process batch statistics would differ from one process's)
 WORKER = """
 import sys
 sys.path.insert(0, {tests!r})
-import test_train
-test_train.patch_tiny_model()  # no BatchNorm: per-process batch statistics would differ from one process's
-from tspvideo.train import train
-train(test_train.parse(sys.argv[1:]))
+import helpers
+import tspvideo.commands.train as command
+command.train = helpers.tiny_train
+from tspvideo.cli import main
+sys.exit(main(["train", *sys.argv[1:]]))
 """
 
 
@@ -28,7 +30,7 @@ def _run(command: list[str], cwd: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_two_gloo_processes_match_one_process(data, tmp_path):  # noqa: F811
+def test_two_gloo_processes_match_one_process(data, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests=str(Path(__file__).parent)))
     # The default action term is a mean over each process's own foreground clips (as the original under DDP),

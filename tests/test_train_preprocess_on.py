@@ -7,11 +7,9 @@ import json
 
 import pytest
 import torch
-from test_train import data, parse, tiny_create_model, train_argv  # noqa: F401  (data is a fixture)
+from helpers import parse, tiny_create_model, tiny_train, train_argv
 
-import tspvideo.train as train
 import tspvideo.train.loop as train_loop
-import tspvideo.train.run as train_run
 from tspvideo.cli import main as cli_main
 from tspvideo.extract.run import resolve_preprocess_on
 from tspvideo.models import weights
@@ -26,8 +24,7 @@ def _rows(path) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
 
 
-def test_device_input_trains_resumes_and_matches_the_worker_path(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_device_input_trains_resumes_and_matches_the_worker_path(data, tmp_path, tiny_train_command):
     workers, device = tmp_path / "workers", tmp_path / "device"
     assert cli_main(["train", *train_argv(data, workers, "--epochs", "2", "--preprocess-on", "workers", *COMMON)]) == 0
     # one epoch on the device path, then resume it for the second
@@ -45,17 +42,15 @@ def test_device_input_trains_resumes_and_matches_the_worker_path(data, tmp_path,
     assert "preprocessed on the device" in (device / "train.log").read_text()
 
 
-def test_auto_preprocesses_in_the_workers_on_cpu(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
-    train.train(parse(train_argv(data, tmp_path, "--epochs", "1")))
+def test_auto_preprocesses_in_the_workers_on_cpu(data, tmp_path):
+    tiny_train(parse(train_argv(data, tmp_path, "--epochs", "1")))
     checkpoint = read_checkpoint(tmp_path / "checkpoint.pth")
     assert checkpoint["args"]["preprocess_on"] == "auto" and checkpoint["preprocess_on"] == "workers"
 
 
-def test_evaluate_on_the_device_gives_the_workers_accuracies(data, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(train_run, "create_model", tiny_create_model)
+def test_evaluate_on_the_device_gives_the_workers_accuracies(data, tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "TSPModel", lambda c: tiny_create_model(c.backbone, c.num_classes, c.heads, c.gvf))
-    train.train(parse(train_argv(data, tmp_path / "run", "--epochs", "1", *COMMON)))
+    tiny_train(parse(train_argv(data, tmp_path / "run", "--epochs", "1", *COMMON)))
     results = {}
     for where in ("workers", "device"):
         out = tmp_path / f"{where}.json"
@@ -69,7 +64,7 @@ def test_evaluate_on_the_device_gives_the_workers_accuracies(data, tmp_path, mon
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
-def test_bad_preprocess_on_exits_2(data, tmp_path, capsys, command):  # noqa: F811
+def test_bad_preprocess_on_exits_2(data, tmp_path, capsys, command):
     argv = (train_argv(data, tmp_path, "--preprocess-on", "gpu") if command == "train" else
             ["--checkpoint", "x.pth", "--valid-csv", str(data["valid"]), "--video-dir", str(data["videos"]),
              "--preprocess-on", "gpu"])

@@ -21,7 +21,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,8 @@ from tspvideo.models.backbones import (
     require_gradient_checkpointing,
     set_batchnorm_momentum,
 )
-from tspvideo.models.tsp import HEAD_CHOICES, TSPModel, create_model
+from tspvideo.models.tsp import HEAD_CHOICES, TSPModel
+from tspvideo.models.tsp import create_model as create_tsp_model
 from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
 from tspvideo.train.checkpoint import (
     BEST_NAME,
@@ -77,6 +78,10 @@ BASE_WEIGHTS = {
     "r3d_18": "r3d_18-kinetics400",
     **{name: f"{name}-kinetics400" for name in ("s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b")},
 }
+
+# What builds the model: called as ``create_model(backbone, num_classes=..., heads=..., gvf=...)``, as
+# :func:`tspvideo.models.tsp.create_model` (the default); tests pass one with a tiny backbone.
+ModelFactory = Callable[..., TSPModel]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -223,8 +228,10 @@ def _gvf_pool(gvf: str | Path, asked: str | None, wanted_encoder: str | None) ->
 
 
 def build_model(backbone: str, heads: tuple[str, ...], num_classes: int, gvf_pool: str | None, *,
-                weights: str | None = "auto", seed: int = 0, grad_checkpointing: bool = False) -> TSPModel:
-    """The model to train, its backbone initialised from ``weights`` (auto: Kinetics; none: at random)."""
+                weights: str | None = "auto", seed: int = 0, grad_checkpointing: bool = False,
+                create_model: ModelFactory = create_tsp_model) -> TSPModel:
+    """The model to train, made by ``create_model``, its backbone initialised from ``weights`` (auto: Kinetics;
+    none: at random)."""
     torch.manual_seed(seed)  # the same random heads (and backbone, without weights) on every process
     model = create_model(backbone, num_classes=num_classes, heads=heads, gvf=gvf_pool)
     weights = BASE_WEIGHTS.get(backbone) if weights == "auto" else weights
@@ -271,8 +278,11 @@ def model_checkpoint(model: TSPModel, label_map: list[str] | None, recipe: Input
 # ----------------------------------------------------------------------------------------------------
 
 
-def train(config: TrainConfig) -> dict:
-    """Train as configured; returns the best epoch's validation metrics, the per-epoch metrics and the files."""
+def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model) -> dict:
+    """Train as configured; returns the best epoch's validation metrics, the per-epoch metrics and the files.
+
+    ``create_model`` builds the model (default: the TSP model of :mod:`tspvideo.models.tsp`).
+    """
     config, resolved = apply_recipe(config)
     info = init_distributed(config.device)
     out_dir = Path(config.out)
@@ -282,7 +292,7 @@ def train(config: TrainConfig) -> dict:
     handlers = setup_logging(out_dir, info.is_main)
     try:
         log.info("hyper-parameters: %s", resolved.describe(config))
-        return _run(config, resolved, info, out_dir)
+        return _run(config, resolved, info, out_dir, create_model)
     finally:
         teardown_logging(handlers)
         cleanup(info)
@@ -330,7 +340,8 @@ def _loaders(config: TrainConfig, info: DistInfo, train_set: SegmentClipDataset,
     return sampler, train_loader, valid_loader
 
 
-def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path) -> dict:
+def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
+         create_model: ModelFactory) -> dict:
     device = info.device
     heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
     if config.epochs < 1 or config.batch_size < 1:
@@ -368,7 +379,7 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
                                                    balance=not config.no_balance and "region" in heads)
 
     model = build_model(config.backbone, heads, len(label_map) if label_map else 0, gvf_pool, weights=config.weights,
-                        seed=config.seed, grad_checkpointing=config.grad_checkpointing)
+                        seed=config.seed, grad_checkpointing=config.grad_checkpointing, create_model=create_model)
     if config.bn_momentum is not None:
         layers = set_batchnorm_momentum(model, config.bn_momentum, config.backbone)
         log.info("batch-norm momentum %g in %d layers (not %s's own)", config.bn_momentum, layers, config.backbone)
