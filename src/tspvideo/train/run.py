@@ -22,6 +22,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -298,51 +299,88 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
         cleanup(info)
 
 
-def _datasets(config: TrainConfig, label_map, spec: ClipSpec, prep: Preprocessing, gvf_pool: str | None,
-              foreground_only: bool, preprocess_on: str) -> tuple[SegmentClipDataset, SegmentClipDataset | None]:
-    """The training dataset and the validation one (None without ``valid_csv``), their sizes logged."""
-    common = {"label_map": label_map, "spec": spec, "prep": prep, "gvf_path": config.gvf if gvf_pool else None,
-              "foreground_only": foreground_only, "seed": config.seed, "decode_threads": config.decode_threads,
-              "preprocess_on": preprocess_on, "frame_cache_mb": config.frame_cache_mb,
-              "frame_cache_dir": config.frame_cache_dir}
-    train_set = SegmentClipDataset(read_segment_table(config.train_csv), config.video_dir, train=True,
-                                   source=config.train_csv, **common)
-    valid_set = None
-    if config.valid_csv:
-        valid_set = SegmentClipDataset(read_segment_table(config.valid_csv), config.video_dir, train=False,
-                                       source=config.valid_csv, **common)
-    for name, dataset in (("train", train_set), ("valid", valid_set)):
-        if dataset is not None:
-            counts = dataset.num_clips()
-            log.info("%s: %d segments -> %d foreground + %d background clips; dropped %d segment(s) shorter than "
-                     "one clip%s", name, len(dataset.segments), counts["foreground"], counts["background"],
-                     dataset.dropped["too_short"],
-                     f" and {dataset.dropped['background']} background segment(s) (TAC)" if foreground_only else "")
-    return train_set, valid_set
-
-
-def _loaders(config: TrainConfig, info: DistInfo, train_set: SegmentClipDataset,
-             valid_set: SegmentClipDataset | None, balance: bool) -> tuple[BalancedSampler, DataLoader,
-                                                                           DataLoader | None]:
-    """The training sampler and loader (balanced or all clips, sharded over processes) and the validation loader."""
-    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=config.seed, balance=balance)
-    train_loader = make_loader(train_set, sampler, config.batch_size, config.workers, info.device, train=True)
-    if len(train_loader) == 0:
-        raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
-                            f"{config.batch_size} x {info.world_size} process(es); lower --batch-size")
-    valid_loader = None
-    if valid_set is not None:
-        valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), config.batch_size,
-                                   config.workers, info.device, train=False)
-    log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
-             "balanced" if sampler.balance else "all", len(train_loader), config.batch_size,
-             info.world_size)
-    return sampler, train_loader, valid_loader
-
-
 def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
          create_model: ModelFactory) -> dict:
-    device = info.device
+    """Prepare the run, fit the epochs left (each saved), then name the best epoch."""
+    run = _prepare(config, resolved, info, out_dir, create_model)
+    _fit(config, info, out_dir, run)
+    best = run.history.best
+    if best["epoch"] >= 0:
+        log.info("best epoch: %d (valid mean clip accuracy %s); model in %s", best["epoch"] + 1,
+                 f"{best['acc_mean']:.4f}" if run.loaders.valid is not None else "n/a", out_dir / BEST_NAME)
+    return {"best": best, "metrics": run.history.rows, "out": str(out_dir),
+            "files": [str(out_dir / n) for n in (CHECKPOINT_NAME, BEST_NAME, METRICS_NAME, "train.log")]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Prepare: the input, the data, the model and its optimizer, and where a resumed run stands
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """What a run trains on, fixed before its first epoch and recorded in its checkpoints."""
+
+    heads: tuple[str, ...]
+    gvf_pool: str | None  # None: no GVF
+    foreground_only: bool  # TAC on foreground clips only
+    label_map: list[str] | None  # None without an action head
+    recipe: InputRecipe
+    spec: ClipSpec
+    prep: Preprocessing
+    preprocess_on: str  # "workers" or "device"
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """The training sampler (its epoch is set before each epoch) and the two loaders."""
+
+    sampler: BalancedSampler
+    train: DataLoader
+    valid: DataLoader | None  # None without ``valid_csv``
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """The model being trained and what updates it."""
+
+    model: torch.nn.Module  # wrapped in DistributedDataParallel under torchrun
+    bare_model: TSPModel  # the model itself: validated and saved
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+
+
+@dataclass
+class History:
+    """The epochs done: where the run starts, its best epoch so far and one metrics row per epoch."""
+
+    start_epoch: int
+    best: dict
+    rows: list[dict]
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Everything :func:`_fit` needs, built in this order by :func:`_prepare`."""
+
+    input: RunInput
+    loaders: Loaders
+    trainer: Trainer
+    history: History
+
+
+def _prepare(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
+             create_model: ModelFactory) -> PreparedRun:
+    run_input = _resolve_input(config, resolved, info)
+    seed_everything(config.seed, info.rank, 0)
+    loaders = _prepare_data(config, info, run_input)
+    trainer = _prepare_model(config, info, run_input, len(loaders.train), create_model)
+    return PreparedRun(run_input, loaders, trainer, _start_history(config, out_dir, trainer, run_input.recipe))
+
+
+def _resolve_input(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo) -> RunInput:
+    """The variant, classes and clip input of the run, checked before any data is read; logged."""
     heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
     if config.epochs < 1 or config.batch_size < 1:
         raise TspVideoError("--epochs and --batch-size must be at least 1")
@@ -357,110 +395,183 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
     log.info("input: %d frames at %g fps, resize %s, crop %s, mean %s, std %s", spec.clip_len, spec.fps,
              "x".join(map(str, prep.resize)), "x".join(map(str, prep.crop)), prep.mean, prep.std)
     log.info("tspvideo %s: %s, heads %s, GVF %s, %d process(es) on %s", __version__, config.backbone,
-             "+".join(heads), gvf_pool or "none", info.world_size, device)
+             "+".join(heads), gvf_pool or "none", info.world_size, info.device)
+    return RunInput(heads, gvf_pool, foreground_only, label_map, recipe, spec, prep,
+                    _where_to_preprocess(config, info.device))
 
+
+def _where_to_preprocess(config: TrainConfig, device: torch.device) -> str:
+    """``workers`` or ``device``, logged with the frame cache in use."""
     preprocess_on = resolve_preprocess_on(config.preprocess_on, device)
     log.info("clips preprocessed %s", "on the device from raw uint8 clips" if preprocess_on == "device"
              else "in the loader workers")
     if config.frame_cache_dir or config.frame_cache_mb:
         log.info("frame cache: %s", f"each video decoded once into {config.frame_cache_dir}, then memory-mapped"
                  if config.frame_cache_dir else f"up to {config.frame_cache_mb} MB of decoded videos per loader worker")
+    return preprocess_on
 
-    seed_everything(config.seed, info.rank, 0)
-    train_set, valid_set = _datasets(config, label_map, spec, prep, gvf_pool, foreground_only, preprocess_on)
+
+def _prepare_data(config: TrainConfig, info: DistInfo, run_input: RunInput) -> Loaders:
+    """The datasets (their GVFs checked against the backbone) and their loaders."""
+    train_set, valid_set = _datasets(config, run_input)
     feature_dim = backbone_spec(config.backbone).feature_dim
-    if gvf_pool and train_set.gvf_dim != feature_dim:
+    if run_input.gvf_pool and train_set.gvf_dim != feature_dim:
         raise TspVideoError(f"{config.gvf}: GVFs have {train_set.gvf_dim} values, the {config.backbone} feature has "
                             f"{feature_dim}: compute the GVF with the initial {config.backbone} encoder "
                             f"(`tspvideo gvf --videos ... --model {BASE_WEIGHTS.get(config.backbone, 'WEIGHTS')}`)")
-
     # TAC uses every clip of the table, as the original (which never balances); TSP balances by default.
-    sampler, train_loader, valid_loader = _loaders(config, info, train_set, valid_set,
-                                                   balance=not config.no_balance and "region" in heads)
+    return _loaders(config, info, train_set, valid_set, balance=not config.no_balance and "region" in run_input.heads)
 
-    model = build_model(config.backbone, heads, len(label_map) if label_map else 0, gvf_pool, weights=config.weights,
-                        seed=config.seed, grad_checkpointing=config.grad_checkpointing, create_model=create_model)
+
+def _datasets(config: TrainConfig, run_input: RunInput) -> tuple[SegmentClipDataset, SegmentClipDataset | None]:
+    """The training dataset and the validation one (None without ``valid_csv``), their sizes logged."""
+    common = {"label_map": run_input.label_map, "spec": run_input.spec, "prep": run_input.prep,
+              "gvf_path": config.gvf if run_input.gvf_pool else None, "foreground_only": run_input.foreground_only,
+              "seed": config.seed, "decode_threads": config.decode_threads, "preprocess_on": run_input.preprocess_on,
+              "frame_cache_mb": config.frame_cache_mb, "frame_cache_dir": config.frame_cache_dir}
+    train_set = SegmentClipDataset(read_segment_table(config.train_csv), config.video_dir, train=True,
+                                   source=config.train_csv, **common)
+    valid_set = None
+    if config.valid_csv:
+        valid_set = SegmentClipDataset(read_segment_table(config.valid_csv), config.video_dir, train=False,
+                                       source=config.valid_csv, **common)
+    for name, dataset in (("train", train_set), ("valid", valid_set)):
+        if dataset is not None:
+            counts = dataset.num_clips()
+            log.info("%s: %d segments -> %d foreground + %d background clips; dropped %d segment(s) shorter than "
+                     "one clip%s", name, len(dataset.segments), counts["foreground"], counts["background"],
+                     dataset.dropped["too_short"], f" and {dataset.dropped['background']} background segment(s) "
+                     "(TAC)" if run_input.foreground_only else "")
+    return train_set, valid_set
+
+
+def _loaders(config: TrainConfig, info: DistInfo, train_set: SegmentClipDataset,
+             valid_set: SegmentClipDataset | None, balance: bool) -> Loaders:
+    """The training sampler and loader (balanced or all clips, sharded over processes) and the validation loader."""
+    sampler = BalancedSampler(train_set, info.world_size, info.rank, seed=config.seed, balance=balance)
+    train_loader = make_loader(train_set, sampler, config.batch_size, config.workers, info.device, train=True)
+    if len(train_loader) == 0:
+        raise TspVideoError(f"an epoch has {sampler.epoch_size()} clips, fewer than one batch of "
+                            f"{config.batch_size} x {info.world_size} process(es); lower --batch-size")
+    valid_loader = None
+    if valid_set is not None:
+        valid_loader = make_loader(valid_set, ShardSampler(valid_set, info.world_size, info.rank), config.batch_size,
+                                   config.workers, info.device, train=False)
+    log.info("epoch: %d clips (%s), %d steps of %d clips x %d process(es)", sampler.epoch_size(),
+             "balanced" if sampler.balance else "all", len(train_loader), config.batch_size,
+             info.world_size)
+    return Loaders(sampler, train_loader, valid_loader)
+
+
+def _prepare_model(config: TrainConfig, info: DistInfo, run_input: RunInput, steps_per_epoch: int,
+                   create_model: ModelFactory) -> Trainer:
+    """The model on its device (wrapped for DDP under torchrun), its optimizer, schedule and grad scaler."""
+    label_map = run_input.label_map
+    model = build_model(config.backbone, run_input.heads, len(label_map) if label_map else 0, run_input.gvf_pool,
+                        weights=config.weights, seed=config.seed, grad_checkpointing=config.grad_checkpointing,
+                        create_model=create_model)
     if config.bn_momentum is not None:
         layers = set_batchnorm_momentum(model, config.bn_momentum, config.backbone)
         log.info("batch-norm momentum %g in %d layers (not %s's own)", config.bn_momentum, layers, config.backbone)
     if config.sync_bn and info.distributed:
-        if device.type != "cuda":
+        if info.device.type != "cuda":
             log.warning("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); ignored")
         else:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # linear scaling rule, as the paper (2 GPUs); the groups are made before DDP wraps the model
     groups = parameter_groups(model, config.backbone_lr * info.world_size, config.fc_lr * info.world_size,
                               config.freeze_stem)
-    model.to(device)
+    model.to(info.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     bare_model = model
     if info.distributed:
+        device = info.device
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer, scheduler, scaler = make_optimizer(groups, config, info.world_size, len(train_loader), device)
+    optimizer, scheduler, scaler = make_optimizer(groups, config, info.world_size, steps_per_epoch, info.device)
+    return Trainer(model, bare_model, optimizer, scheduler, scaler)
 
-    start_epoch, best, rows = 0, {"epoch": -1, "acc_mean": -math.inf}, []
-    if config.resume:
-        path = out_dir / CHECKPOINT_NAME if config.resume == "auto" else Path(config.resume)
-        checkpoint = resume(path, bare_model, optimizer, scheduler, scaler, recipe, config.bn_momentum)
-        start_epoch = int(checkpoint["epoch"]) + 1
-        best = checkpoint.get("best", best)
-        rows = read_metrics(out_dir / METRICS_NAME, start_epoch)
-        log.info("resumed from %s: epoch %d of %d done", path, start_epoch, config.epochs)
 
+def _start_history(config: TrainConfig, out_dir: Path, trainer: Trainer, recipe: InputRecipe) -> History:
+    """A new run's empty history, or a resumed one's: its checkpoint loaded into ``trainer``, its metrics rows."""
+    history = History(start_epoch=0, best={"epoch": -1, "acc_mean": -math.inf}, rows=[])
+    if not config.resume:
+        return history
+    path = out_dir / CHECKPOINT_NAME if config.resume == "auto" else Path(config.resume)
+    checkpoint = resume(path, trainer.bare_model, trainer.optimizer, trainer.scheduler, trainer.scaler, recipe,
+                        config.bn_momentum)
+    start_epoch = int(checkpoint["epoch"]) + 1
+    history = History(start_epoch, checkpoint.get("best", history.best), read_metrics(out_dir / METRICS_NAME,
+                                                                                      start_epoch))
+    log.info("resumed from %s: epoch %d of %d done", path, start_epoch, config.epochs)
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fit: the epochs left, each trained, validated, logged and saved
+# ----------------------------------------------------------------------------------------------------
+
+
+def _fit(config: TrainConfig, info: DistInfo, out_dir: Path, run: PreparedRun) -> None:
+    """Every epoch left; the main process saves after each, and every process waits for it."""
     writer = _tensorboard(out_dir) if info.is_main else None
     show_progress = info.is_main and not config.no_progress
-    for epoch in range(start_epoch, config.epochs):
-        started = time.perf_counter()
-        seed_everything(config.seed, info.rank, epoch)
-        sampler.set_epoch(epoch)
-        lrs = [group["lr"] for group in optimizer.param_groups]
-        train_stats = train_one_epoch(
-            model, train_loader, optimizer, scheduler, scaler, device, epoch=epoch, epochs=config.epochs,
-            batch_size=config.batch_size, alpha_action=config.alpha_action, alpha_region=config.alpha_region,
-            action_norm=config.action_loss_norm, amp=config.amp, channels_last=config.channels_last,
-            world_size=info.world_size, show_progress=show_progress)
-        valid_stats = {}
-        if valid_loader is not None:
-            valid_stats = evaluate(bare_model, valid_loader, device, config.amp, config.channels_last, show_progress)
-        score = valid_stats.get("acc_mean", float(epoch))  # without validation the last epoch is the best
-        if math.isnan(score):
-            score = -math.inf
-        is_best = score > best["acc_mean"]
-        if is_best:
-            best = {"epoch": epoch, "acc_mean": score, **{f"valid_{k}": v for k, v in valid_stats.items()}}
-        row = {"epoch": epoch + 1, "lr_backbone": lrs[0], "lr_heads": lrs[1],
-               **{f"train_{k}": v for k, v in train_stats.items()},
-               **{f"valid_{k}": v for k, v in valid_stats.items()}, "seconds": time.perf_counter() - started}
-        row["train_clips_per_s"] = train_stats["clips_per_s"]
-        rows.append(row)
-        log.info("epoch %d/%d: loss %.4f (action %.4f, region %.4f), train acc %s, valid acc %s; %.1f clips/s; "
-                 "%d + %d undecodable clip(s) replaced", epoch + 1, config.epochs, train_stats["loss"],
-                 train_stats["loss_action"], train_stats["loss_region"], _format_acc(train_stats),
-                 _format_acc(valid_stats) if valid_stats else "-", train_stats["clips_per_s"],
-                 train_stats["replaced"], valid_stats.get("replaced", 0))
+    for epoch in range(run.history.start_epoch, config.epochs):
+        metrics, is_best = _fit_epoch(config, info, run, epoch, show_progress)
         if info.is_main:
-            checkpoint = model_checkpoint(bare_model, label_map, recipe, spec, prep, config, epoch,
-                                          {"train": train_stats, "valid": valid_stats}, preprocess_on)
-            if is_best:  # model-only file first, so a crash leaves the previous best or the new one, whole
-                save_checkpoint(out_dir / BEST_NAME, checkpoint)
-            checkpoint.update({"optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-                               "scaler": scaler.state_dict(), "rng": rng_states(), "best": best})
-            save_checkpoint(out_dir / CHECKPOINT_NAME, checkpoint)
-            write_metrics(out_dir / METRICS_NAME, rows)
+            _save_epoch(config, out_dir, run, epoch, metrics, is_best)
             if writer is not None:
-                for key, value in row.items():
-                    if key != "epoch" and isinstance(value, (int, float)) and not math.isnan(value):
-                        writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
-                writer.flush()
+                _write_scalars(writer, run.history.rows[-1], epoch)
         barrier()
     if writer is not None:
         writer.close()
-    if best["epoch"] >= 0:
-        log.info("best epoch: %d (valid mean clip accuracy %s); model in %s", best["epoch"] + 1,
-                 f"{best['acc_mean']:.4f}" if valid_loader is not None else "n/a", out_dir / BEST_NAME)
-    return {"best": best, "metrics": rows, "out": str(out_dir),
-            "files": [str(out_dir / n) for n in (CHECKPOINT_NAME, BEST_NAME, METRICS_NAME, "train.log")]}
+
+
+def _fit_epoch(config: TrainConfig, info: DistInfo, run: PreparedRun, epoch: int,
+               show_progress: bool) -> tuple[dict, bool]:
+    """Train and validate one epoch; its row goes to the history. Returns its metrics and whether it is the best."""
+    started = time.perf_counter()
+    seed_everything(config.seed, info.rank, epoch)
+    run.loaders.sampler.set_epoch(epoch)
+    trainer = run.trainer
+    lrs = [group["lr"] for group in trainer.optimizer.param_groups]
+    train_stats = train_one_epoch(
+        trainer.model, run.loaders.train, trainer.optimizer, trainer.scheduler, trainer.scaler, info.device,
+        epoch=epoch, epochs=config.epochs, batch_size=config.batch_size, alpha_action=config.alpha_action,
+        alpha_region=config.alpha_region, action_norm=config.action_loss_norm, amp=config.amp,
+        channels_last=config.channels_last, world_size=info.world_size, show_progress=show_progress)
+    valid_stats = {}
+    if run.loaders.valid is not None:
+        valid_stats = evaluate(trainer.bare_model, run.loaders.valid, info.device, config.amp, config.channels_last,
+                               show_progress)
+    is_best = _update_best(run.history, epoch, valid_stats)
+    row = {"epoch": epoch + 1, "lr_backbone": lrs[0], "lr_heads": lrs[1],
+           **{f"train_{k}": v for k, v in train_stats.items()},
+           **{f"valid_{k}": v for k, v in valid_stats.items()}, "seconds": time.perf_counter() - started}
+    row["train_clips_per_s"] = train_stats["clips_per_s"]
+    run.history.rows.append(row)
+    _log_epoch(epoch, config.epochs, train_stats, valid_stats)
+    return {"train": train_stats, "valid": valid_stats}, is_best
+
+
+def _update_best(history: History, epoch: int, valid_stats: dict) -> bool:
+    """Whether ``epoch`` beats the best so far on the validation mean accuracy (without validation the last epoch is
+    the best); if so it becomes the history's best."""
+    score = valid_stats.get("acc_mean", float(epoch))
+    if math.isnan(score):
+        score = -math.inf
+    if not score > history.best["acc_mean"]:
+        return False
+    history.best = {"epoch": epoch, "acc_mean": score, **{f"valid_{k}": v for k, v in valid_stats.items()}}
+    return True
+
+
+def _log_epoch(epoch: int, epochs: int, train_stats: dict, valid_stats: dict) -> None:
+    log.info("epoch %d/%d: loss %.4f (action %.4f, region %.4f), train acc %s, valid acc %s; %.1f clips/s; "
+             "%d + %d undecodable clip(s) replaced", epoch + 1, epochs, train_stats["loss"],
+             train_stats["loss_action"], train_stats["loss_region"], _format_acc(train_stats),
+             _format_acc(valid_stats) if valid_stats else "-", train_stats["clips_per_s"],
+             train_stats["replaced"], valid_stats.get("replaced", 0))
 
 
 def _format_acc(stats: dict) -> str:
@@ -468,3 +579,30 @@ def _format_acc(stats: dict) -> str:
     if len(parts) > 1:
         parts.append(f"mean {stats['acc_mean']:.3f}")
     return ", ".join(parts) or "-"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoint: best.pth, checkpoint.pth and metrics.csv after each epoch (main process)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _save_epoch(config: TrainConfig, out_dir: Path, run: PreparedRun, epoch: int, metrics: dict,
+                is_best: bool) -> None:
+    """``best.pth`` when the epoch is the best so far, then ``checkpoint.pth`` (to resume) and ``metrics.csv``."""
+    run_input, trainer = run.input, run.trainer
+    checkpoint = model_checkpoint(trainer.bare_model, run_input.label_map, run_input.recipe, run_input.spec,
+                                  run_input.prep, config, epoch, metrics, run_input.preprocess_on)
+    if is_best:  # model-only file first, so a crash leaves the previous best or the new one, whole
+        save_checkpoint(out_dir / BEST_NAME, checkpoint)
+    checkpoint.update({"optimizer": trainer.optimizer.state_dict(), "lr_scheduler": trainer.scheduler.state_dict(),
+                       "scaler": trainer.scaler.state_dict(), "rng": rng_states(), "best": run.history.best})
+    save_checkpoint(out_dir / CHECKPOINT_NAME, checkpoint)
+    write_metrics(out_dir / METRICS_NAME, run.history.rows)
+
+
+def _write_scalars(writer, row: dict, epoch: int) -> None:
+    """The epoch's metrics row to TensorBoard (``train_loss`` -> ``train/loss``)."""
+    for key, value in row.items():
+        if key != "epoch" and isinstance(value, (int, float)) and not math.isnan(value):
+            writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
+    writer.flush()
