@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import load_model
 
@@ -32,10 +34,12 @@ MODES = {
 }
 
 
-def run(videos: list[Path], model, settings: ClipSettings, **kwargs) -> tuple[dict[str, np.ndarray], float]:
+def run(videos: list[Path], model, settings: ClipSettings, workers: int, amp: str = "fp32",
+        **options) -> tuple[dict[str, np.ndarray], float]:
     with tempfile.TemporaryDirectory() as out:
-        report = extract_dataset(videos, out, model, {"weights": "benchmark"}, settings, progress=False,
-                                 batch_size=8, **kwargs)
+        report = extract_dataset(videos, out, Encoder.of_module(model, weights="benchmark"),
+                                 ExtractOptions.for_grid(settings, progress=False, batch_size=8, workers=workers,
+                                                         amp=amp, **options))
         assert not report.failed, report.failed
         features = {p.stem: np.load(p) for p in Path(out).glob("*.npy")}
     return features, report.clips / report.seconds
@@ -62,7 +66,7 @@ def main() -> None:
         weights = f"{args.backbone}, seeded random weights"
     model = model.features.eval()
     settings = ClipSettings(16, 15.0, args.stride)
-    reference, _ = run(videos, model, settings, num_workers=args.workers)
+    reference, _ = run(videos, model, settings, workers=args.workers)
     print(f"\n{weights}; videos: {', '.join(v.name for v in videos)}; stride {args.stride}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}")
     print("| mode | clips | mean cosine | min cosine | max abs diff | max abs feature | clips/s |")
@@ -70,7 +74,7 @@ def main() -> None:
     for name, kwargs in MODES.items():
         rates = []
         for _ in range(args.repeats):
-            features, rate = run(videos, model, settings, num_workers=args.workers, **kwargs)
+            features, rate = run(videos, model, settings, workers=args.workers, **kwargs)
             rates.append(rate)
         a = np.concatenate([reference[k] for k in sorted(reference)])
         b = np.concatenate([features[k] for k in sorted(reference)])

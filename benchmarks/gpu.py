@@ -43,8 +43,10 @@ from extract import PerClipDataset, write_test_video  # noqa: E402
 from tspvideo.commands import add_num_videos  # noqa: E402
 from tspvideo.core.grid import num_clips  # noqa: E402
 from tspvideo.core.precision import autocast, resolve_precision  # noqa: E402
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset, stream_features  # noqa: E402
 from tspvideo.extract.streaming import WorkUnit  # noqa: E402
+from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model  # noqa: E402
 from tspvideo.video.nvdec import nvdec_problem  # noqa: E402
 
@@ -140,11 +142,14 @@ def end_to_end(videos, model, device, stride: int, batch_size: int, workers: int
     the defaults for the device)."""
     model = model.to(memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format)
     with tempfile.TemporaryDirectory() as out:
-        report = extract_dataset(videos, out, model, {"weights": "random"}, ClipSettings(16, 15.0, stride),
-                                 batch_size=batch_size, device=str(device), num_workers=workers, amp=amp,
-                                 channels_last=channels_last, decoder_resize=decoder_resize,
-                                 raw_frames=raw_frames, colour=colour, backend=backend, nvdec_sessions=sessions,
-                                 progress=False)
+        report = extract_dataset(videos, out, Encoder.of_module(model, weights="random"),
+                                 ExtractOptions.for_grid(ClipSettings(16, 15.0, stride), batch_size=batch_size,
+                                                         device=str(device), workers=workers, amp=amp or "fp32",
+                                                         channels_last=channels_last, decoder_resize=decoder_resize,
+                                                         preprocess_on={None: "auto", True: "device",
+                                                                        False: "workers"}[raw_frames],
+                                                         colour=colour or "auto", backend=backend,
+                                                         nvdec_sessions=sessions, progress=False))
     if report.failed:
         sys.exit(f"extraction failed: {report.failed}")
     return report.clips / report.seconds, report.clips

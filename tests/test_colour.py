@@ -12,8 +12,10 @@ import torch
 from test_extract import TinyEncoder
 
 from tspvideo.core.errors import TspVideoError
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, stream_features
 from tspvideo.extract.streaming import ClipSettings, FrameStream, WorkUnit
+from tspvideo.models.encoder import Encoder
 from tspvideo.video.colour import PlanarFrame, pack_planes, planes_to_rgb
 from tspvideo.video.decode import iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
@@ -93,12 +95,16 @@ def test_features_with_device_colour_match_the_reference_and_are_recorded(tmp_pa
     assert cosine.min() > 0.9999
     # The sidecar says what ran; folders of the reference path are not mixed with device-converted features.
     out = tmp_path / "feats"
-    extract_dataset([video], out, TinyEncoder(), {}, settings, raw_frames=True, colour="device", progress=False)
+    extract_dataset([video], out, Encoder.of_module(TinyEncoder()),
+                    ExtractOptions.for_grid(settings, preprocess_on="device", colour="device", progress=False,
+                                            workers=0, batch_size=32, amp="fp32"))
     sidecar = json.loads((out / "bikes.json").read_text())
     assert sidecar["colour_conversion"] == "device"
     assert sidecar["provenance"]["settings"]["colour_conversion"] == "device"
     with pytest.raises(TspVideoError, match="other settings"):
-        extract_dataset([video], out, TinyEncoder(), {}, settings, raw_frames=True, colour="decoder", progress=False)
+        extract_dataset([video], out, Encoder.of_module(TinyEncoder()),
+                        ExtractOptions.for_grid(settings, preprocess_on="device", colour="decoder", progress=False,
+                                                workers=0, batch_size=32, amp="fp32"))
 
 
 def test_default_colour_follows_where_frames_are_preprocessed(tmp_path):
@@ -106,7 +112,9 @@ def test_default_colour_follows_where_frames_are_preprocessed(tmp_path):
     settings = ClipSettings(clip_len=8, fps=15, stride=8)
     for raw, expected in ((False, "decoder"), (True, "device")):
         out = tmp_path / f"raw{raw}"
-        extract_dataset([tmp_path / "v.mp4"], out, TinyEncoder(), {}, settings, raw_frames=raw, progress=False)
+        extract_dataset([tmp_path / "v.mp4"], out, Encoder.of_module(TinyEncoder()),
+                        ExtractOptions.for_grid(settings, preprocess_on=("device" if raw else "workers"),
+                                                progress=False, workers=0, batch_size=32, amp="fp32"))
         assert json.loads((out / "v.json").read_text())["colour_conversion"] == expected
 
 

@@ -14,10 +14,12 @@ import torch
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.transforms import preprocess_clip
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
 from tspvideo.features.folder import merge_to_h5
 from tspvideo.features.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.localization.export import export_features
+from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames
 from tspvideo.video.synthetic import write_index_video
@@ -47,10 +49,13 @@ def videos(tmp_path_factory):
     return folder
 
 
-def run_extract(videos, out, **kwargs):
-    settings = kwargs.pop("settings", ClipSettings(clip_len=8, fps=15, stride=5))
-    return extract_dataset(find_videos([videos]), out, TinyEncoder(), {"weights": "tiny"}, settings,
-                           progress=False, **kwargs)
+GRID = ClipSettings(clip_len=8, fps=15, stride=5)
+
+
+def run_extract(videos, out, settings=GRID, num_workers=0, batch_size=32, amp="fp32", **options):
+    return extract_dataset(find_videos([videos]), out, Encoder.of_module(TinyEncoder(), weights="tiny"),
+                           ExtractOptions.for_grid(settings, progress=False, workers=num_workers, batch_size=batch_size,
+                                                   amp=amp, **options))
 
 
 def load_all(folder):
@@ -210,11 +215,11 @@ def test_gvf_cli_defaults_to_the_tac_on_kinetics_encoder(videos, tmp_path, monke
 
     chosen = []
 
-    def build(args):
-        chosen.append(args.model)
-        return TinyEncoder(), {"weights": args.model}
+    def load(args, choice):
+        chosen.append(choice.source)
+        return Encoder.of_module(TinyEncoder(), weights=choice.source)
 
-    monkeypatch.setattr(gvf_command, "build_encoder", build)
+    monkeypatch.setattr(gvf_command, "load_chosen", load)
     grid = ["--clip-len", "4", "--workers", "0", "--no-progress"]
     assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "g.h5"), *grid]) == 0
     assert main(["gvf", "--videos", str(videos / "a.mp4"), "--out", str(tmp_path / "avg.h5"),
@@ -235,20 +240,25 @@ def test_gvf_cli_from_videos_with_an_encoder(videos, tmp_path):
 
 
 def test_default_decode_workers_follow_the_device(monkeypatch):
-    import argparse
     import os
 
-    from tspvideo.commands import _model_args
+    from tspvideo.extract import options
+
+    def workers(**given) -> int:
+        return ExtractOptions(**given).resolve().workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(options.torch.cuda, "is_available", lambda: True)  # "cuda" resolves without a GPU here
+    monkeypatch.setattr(options, "resolve_precision", lambda *a: options.Precision(None, False, "test"))
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cpu")) == 1
-    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cuda:0")) == 14
+    assert workers(device="cpu") == 1
+    assert workers(device="cuda:0") == 14
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun with 4 ranks on this machine: 4 cores each
-    assert _model_args.decode_workers(argparse.Namespace(workers=None, device="cuda:0")) == 2
-    assert _model_args.decode_workers(argparse.Namespace(workers=3, device="cuda")) == 3
+    assert workers(device="cuda:0") == 2
+    assert workers(device="cuda", workers=3) == 3
+    assert workers(device="cuda:0", backend="nvdec") == 0
     with pytest.raises(TspVideoError, match="--workers"):
-        _model_args.decode_workers(argparse.Namespace(workers=-1, device="cpu"))
+        workers(device="cpu", workers=-1)
 
 
 def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path):
@@ -322,26 +332,49 @@ def test_resume_refuses_a_float32_folder_under_a_bf16_default_and_exact_continue
 
 
 def test_clip_grid_flag_then_checkpoint_then_weights_recipe():
-    import argparse
-
-    from tspvideo.commands._model_args import clip_settings, preprocessing
+    from tspvideo.models.inputs import InputOverrides, resolve_input
     from tspvideo.models.weights import default_recipe
 
     swin = default_recipe("swin3d_t")
-    unset = {"clip_len": None, "fps": None, "stride": None, "sampling": None, "force": False}
-    weights_only = {"recipe": swin.to_dict()}
-    settings = clip_settings(argparse.Namespace(**unset), weights_only)
-    assert (settings.clip_len, settings.fps, settings.stride) == (swin.clip_len, swin.fps, swin.clip_len)
-    assert weights_only["input"]["from"] == "swin3d_t input recipe"  # the sidecar says where the grid came from
-    trained = {"recipe": swin.to_dict(), "file": "run.pth",
-               "trained_input": {"clip_len": 4, "fps": 10.0, "sampling": "timestamp", "resize": [40, 40],
-                                 "crop": [32, 32]}}
-    settings = clip_settings(argparse.Namespace(**unset), trained)
-    assert (settings.clip_len, settings.fps, settings.sampling) == (4, 10.0, "timestamp")
-    prep = preprocessing(trained)  # the checkpoint's sizes, the recipe's normalisation
+    resolved = resolve_input(swin)
+    grid = resolved.grid
+    assert (grid.clip_len, grid.fps, grid.stride) == (swin.clip_len, swin.fps, swin.clip_len)
+    assert resolved.record()["input"]["from"] == "swin3d_t input recipe"  # the sidecar says where it came from
+    trained = {"clip_len": 4, "fps": 10.0, "sampling": "timestamp", "resize": [40, 40], "crop": [32, 32]}
+    resolved = resolve_input(swin, trained, name="run.pth")
+    assert (resolved.grid.clip_len, resolved.grid.fps, resolved.grid.sampling) == (4, 10.0, "timestamp")
+    prep = resolved.prep  # the checkpoint's sizes, the recipe's normalisation
     assert (prep.resize, prep.crop, prep.mean) == ((40, 40), (32, 32), tuple(swin.mean))
     with pytest.raises(TspVideoError, match=r"run.pth: --clip-len 8 \(trained with 4\)"):
-        clip_settings(argparse.Namespace(**{**unset, "clip_len": 8}), dict(trained))
-    forced = dict(trained)
-    settings = clip_settings(argparse.Namespace(**{**unset, "clip_len": 8, "force": True}), forced)
-    assert settings.clip_len == 8 and forced["input_overrides"] == {"clip_len": {"checkpoint": 4, "used": 8}}
+        resolve_input(swin, trained, InputOverrides(clip_len=8), name="run.pth")
+    forced = resolve_input(swin, trained, InputOverrides(clip_len=8, force=True))
+    assert forced.grid.clip_len == 8
+    assert forced.record()["input_overrides"] == {"clip_len": {"checkpoint": 4, "used": 8}}
+
+
+def test_python_extraction_uses_the_encoders_own_input_and_equals_the_cli(videos, tmp_path):
+    """An S3D checkpoint extracted from Python gets its recipe's clip length and crop, not the paper's 16 x 112,
+    and the same features as `tspvideo extract --checkpoint`."""
+    from tspvideo.extract.run import extract_dataset
+    from tspvideo.models.encoder import load_encoder
+    from tspvideo.models.tsp import create_model
+    from tspvideo.models.weights import InputRecipe
+
+    torch.manual_seed(0)
+    model = create_model("s3d", heads=("region",), gvf=None)
+    recipe = InputRecipe("s3d", clip_len=8, fps=15.0, resize=(40, 53), crop=(32, 32), mean=(0.5, 0.5, 0.5),
+                         std=(0.25, 0.25, 0.25))
+    checkpoint = tmp_path / "s3d.pth"
+    torch.save({"model": model.state_dict(), "model_config": model.config.to_dict(), "recipe": recipe.to_dict()},
+               checkpoint)
+    encoder = load_encoder(checkpoint)
+    assert encoder.recipe == recipe
+    options = ExtractOptions(stride=20, workers=0, batch_size=2, amp="fp32", progress=False)
+    report = extract_dataset([videos / "a.mp4"], tmp_path / "py", encoder, options)
+    assert report.written and not report.failed
+    sidecar = json.loads((tmp_path / "py" / "a.json").read_text(encoding="utf-8"))
+    assert sidecar["clip_len"] == 8 and sidecar["preprocessing"]["crop"] == [32, 32]
+    assert sidecar["preprocessing"]["mean"] == [0.5, 0.5, 0.5] and sidecar["input"]["from"] == "s3d input recipe"
+    assert main(["extract", str(videos / "a.mp4"), "--out", str(tmp_path / "cli"), "--checkpoint", str(checkpoint),
+                 "--stride", "20", "--workers", "0", "--batch-size", "2", "--amp", "fp32", "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "py" / "a.npy"), np.load(tmp_path / "cli" / "a.npy"))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import tspvideo.commands.extract as command
+from tspvideo.models.encoder import Encoder, WeightsChoice
 
 
 class Tiny(torch.nn.Module):
@@ -43,7 +44,8 @@ class Tiny(torch.nn.Module):
         return clips.mean(dim=(3, 4)).flatten(1) @ self.weight
 
 
-command.build_encoder = lambda args: (Tiny(), {"weights": "tiny"})
+command.weights_choice = lambda args: WeightsChoice("tiny")
+command.load_chosen = lambda args, choice: Encoder.of_module(Tiny(), weights="tiny")
 stall_at = int(os.environ.get("STALL_AT_SAVE", "0"))
 real_save, calls = np.save, [0]
 

@@ -21,6 +21,7 @@ import tspvideo.train as train
 import tspvideo.train.loop as train_loop
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
+from tspvideo.models.encoder import Encoder, WeightsChoice
 from tspvideo.models.weights import read_checkpoint
 from tspvideo.video.synthetic import write_index_video
 
@@ -44,14 +45,16 @@ def no_model(monkeypatch):
     def build(*args, **kwargs):
         raise AssertionError("the model was built before the error")
 
-    monkeypatch.setattr(extract_command, "build_encoder", build)
-    monkeypatch.setattr(gvf_command, "build_encoder", build)
+    monkeypatch.setattr(extract_command, "load_chosen", build)
+    monkeypatch.setattr(gvf_command, "load_chosen", build)
     monkeypatch.setattr(train_command, "train", lambda config: train.train(config, create_model=build))
 
 
 @pytest.fixture
 def tiny_encoder(monkeypatch):
-    monkeypatch.setattr(extract_command, "build_encoder", lambda args: (TinyEncoder(), {"weights": "tiny"}))
+    monkeypatch.setattr(extract_command, "weights_choice", lambda args: WeightsChoice("tiny"))
+    monkeypatch.setattr(extract_command, "load_chosen", lambda args, choice: Encoder.of_module(TinyEncoder(),
+                                                                                             weights="tiny"))
 
 
 def _one_line_error(capsys, *words: str) -> str:

@@ -32,8 +32,10 @@ from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import Segment
 from tspvideo.datasets.transforms import preprocess_clip
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
 from tspvideo.features.gvf import read_gvf
+from tspvideo.models.encoder import Encoder, WeightsChoice
 from tspvideo.video.decode import iter_sampled_frames, read_frames
 from tspvideo.video.metadata import read_video_metadata, read_videos_metadata
 from tspvideo.video.synthetic import read_frame_index, write_index_video
@@ -191,8 +193,8 @@ def extracted(faults, tmp_path_factory):
     out = tmp_path_factory.mktemp("features")
     with pytest.MonkeyPatch.context() as mp:
         deny_unreadable(mp)
-        report = extract_dataset(list(faults.values()), out, TinyEncoder(), {"weights": "tiny"}, SETTINGS,
-                                 batch_size=3, progress=False)
+        report = extract_dataset(list(faults.values()), out, Encoder.of_module(TinyEncoder(), weights="tiny"),
+                                 ExtractOptions.for_grid(SETTINGS, batch_size=3, progress=False, workers=0, amp="fp32"))
     return report, out
 
 
@@ -252,8 +254,8 @@ def test_split_across_workers_fails_and_succeeds_the_same_videos(faults, extract
     deny_unreadable(monkeypatch)
     monkeypatch.setattr(extract_module, "plan_units",
                         lambda videos, settings, workers, **kw: plan_units(videos, settings, 100, part_frames=8))
-    split = extract_dataset(list(faults.values()), tmp_path, TinyEncoder(), {"weights": "tiny"}, SETTINGS,
-                            batch_size=3, num_workers=2, progress=False)
+    split = extract_dataset(list(faults.values()), tmp_path, Encoder.of_module(TinyEncoder(), weights="tiny"),
+                            ExtractOptions.for_grid(SETTINGS, batch_size=3, workers=2, progress=False, amp="fp32"))
     assert split.failed.keys() == report.failed.keys()
     assert sorted(split.written) == sorted(report.written)
     for path in split.written:
@@ -315,11 +317,12 @@ def test_unreadable_file_without_root(faults):
 @pytest.fixture
 def tiny_encoder_cli(monkeypatch):
     """`tspvideo extract` / `gvf` running the tiny encoder (and the simulated unreadable file)."""
-    def build(args):
-        return TinyEncoder(), {"weights": "tiny"}
+    def load(args, choice):
+        return Encoder.of_module(TinyEncoder(), weights="tiny")
 
-    monkeypatch.setattr(extract_command, "build_encoder", build)
-    monkeypatch.setattr(gvf_command, "build_encoder", build)
+    for command in (extract_command, gvf_command):
+        monkeypatch.setattr(command, "weights_choice", lambda args: WeightsChoice("tiny"))
+        monkeypatch.setattr(command, "load_chosen", load)
     deny_unreadable(monkeypatch)
 
 

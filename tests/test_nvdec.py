@@ -21,8 +21,10 @@ from test_extract import TinyEncoder
 
 import tspvideo.extract.run as extract_module
 import tspvideo.video.nvdec as nvdec
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, stream_features
 from tspvideo.extract.streaming import ClipSettings
+from tspvideo.models.encoder import Encoder
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.synthetic import read_frame_index, write_index_video
 
@@ -150,8 +152,10 @@ def test_pipeline_with_nvdec_matches_pyav_and_falls_back_per_video(stand_in, tmp
     for workers in (0, 1):
         out = tmp_path / f"nvdec{workers}"
         with caplog.at_level(logging.WARNING, logger="tspvideo.extract.streaming"):
-            report = extract_dataset(videos, out, TinyEncoder(), {}, settings, backend="nvdec", raw_frames=True,
-                                     colour="decoder", num_workers=workers, nvdec_sessions=2, progress=False)
+            report = extract_dataset(videos, out, Encoder.of_module(TinyEncoder()),
+                                     ExtractOptions.for_grid(settings, backend="nvdec", preprocess_on="device",
+                                                             colour="decoder", workers=workers, nvdec_sessions=2,
+                                                             progress=False, batch_size=32, amp="fp32"))
         assert sorted(report.written) == sorted(map(str, videos)) and not report.failed
         for video in videos:
             np.testing.assert_allclose(np.load(out / f"{video.stem}.npy"), reference[video.name], atol=1e-6)
@@ -166,9 +170,10 @@ def test_a_failure_after_frames_were_used_fails_the_video(monkeypatch, tmp_path)
     write_index_video(tmp_path / "v.mp4", num_frames=200, fps=30, size=(64, 48))
     monkeypatch.setattr(nvdec, "open_decoder", lambda p, gpu: StandInDecoder(p, gpu, drop=150))
     monkeypatch.setattr(extract_module, "nvdec_problem", lambda device: None)
-    report = extract_dataset([tmp_path / "v.mp4"], tmp_path / "out", TinyEncoder(), {},
-                             ClipSettings(clip_len=4, fps=15, stride=4), backend="nvdec", raw_frames=True,
-                             progress=False)
+    report = extract_dataset([tmp_path / "v.mp4"], tmp_path / "out", Encoder.of_module(TinyEncoder()),
+                             ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=4), backend="nvdec",
+                                                     preprocess_on="device", progress=False, workers=0,
+                                                     batch_size=32, amp="fp32"))
     [message] = report.failed.values()
     assert "frame 150" in message and "--backend pyav" in message
     assert not (tmp_path / "out" / "v.npy").exists()
@@ -198,11 +203,8 @@ def test_decode_workers_forked_after_an_nvdec_run_work(stand_in, tmp_path):
 
 
 def test_nvdec_runs_without_pyav_workers_unless_asked():
-    import argparse
+    from tspvideo.extract.options import default_decode_workers
 
-    from tspvideo.commands._model_args import decode_workers
-
-    args = argparse.Namespace(workers=None, backend="nvdec", device="cuda")
-    assert decode_workers(args) == 0
-    assert decode_workers(argparse.Namespace(workers=3, backend="nvdec", device="cuda")) == 3
-    assert decode_workers(argparse.Namespace(workers=None, backend="pyav", device="cuda")) >= 1
+    assert default_decode_workers("cuda", "nvdec", 16) == 0
+    assert ExtractOptions(workers=3, backend="nvdec", device="cpu").resolve().workers == 3
+    assert default_decode_workers("cuda", "pyav", 16) >= 1

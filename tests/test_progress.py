@@ -8,8 +8,10 @@ import re
 import pytest
 from helpers import ChannelMeanEncoder
 
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.progress import ClipProgress, expected_clips
 from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.models.encoder import Encoder
 from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
@@ -46,8 +48,8 @@ def test_bar_moves_within_a_video_and_knows_the_total(videos):
 
 
 def test_extract_progress_counts_clips_with_rate(videos, tmp_path, capsys):
-    report = extract_dataset(videos, tmp_path, ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=4,
-                             progress=True)
+    report = extract_dataset(videos, tmp_path, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
+                             ExtractOptions.for_grid(SETTINGS, batch_size=4, progress=True, workers=0, amp="fp32"))
     assert report.clips == 20
     err = capsys.readouterr().err
     assert re.search(r"20/20 \[.*clip/s", err), err

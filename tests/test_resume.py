@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,8 +20,12 @@ from helpers import ChannelMeanEncoder
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.models.encoder import Encoder
+from tspvideo.models.inputs import PAPER_BACKBONE
 from tspvideo.models.tsp import create_model
+from tspvideo.models.weights import InputRecipe
 from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
@@ -35,9 +40,15 @@ def videos(tmp_path):
     return folder
 
 
-def extract(videos, out, description=None, settings=SETTINGS, **kwargs):
-    return extract_dataset(find_videos([videos]), out, ChannelMeanEncoder(), description or {"weights": "tiny"},
-                           settings, batch_size=3, progress=False, **kwargs)
+def extract(videos, out, description=None, settings=SETTINGS, prep=None, amp="fp32", **options):
+    description = description or {"weights": "tiny"}
+    recipe = None if prep is None else InputRecipe(PAPER_BACKBONE, settings.clip_len, settings.fps, prep.resize,
+                                                   prep.crop, prep.mean, prep.std)
+    encoder = replace(Encoder.of_module(ChannelMeanEncoder(), recipe, description["weights"]),
+                      sha256=description.get("sha256"))
+    return extract_dataset(find_videos([videos]), out, encoder,
+                           ExtractOptions.for_grid(settings, batch_size=3, progress=False, workers=0, amp=amp,
+                                                   **options))
 
 
 def stamps(out):
@@ -85,13 +96,15 @@ def test_overwrite_of_some_videos_says_the_folder_mixes_settings(videos, tmp_pat
     out = tmp_path / "out"
     extract(videos, out)
     capsys.readouterr()
-    only_a = extract_dataset([videos / "a.mp4"], out, ChannelMeanEncoder(), {"weights": "tiny"},
-                             ClipSettings(clip_len=4, fps=15, stride=2), progress=False, overwrite=True)
+    only_a = extract_dataset([videos / "a.mp4"], out, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
+                             ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=2), progress=False,
+                                                     overwrite=True, workers=0, batch_size=32, amp="fp32"))
     assert only_a.written == [str(videos / "a.mp4")]
     assert "1 feature file(s)" in capsys.readouterr().out  # b.json still has stride 4
     with pytest.raises(TspVideoError, match="b.json: --stride 4 there, 2 now"):
-        extract_dataset([videos / "a.mp4"], out, ChannelMeanEncoder(), {"weights": "tiny"},
-                        ClipSettings(clip_len=4, fps=15, stride=2), progress=False)
+        extract_dataset([videos / "a.mp4"], out, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
+                        ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=2), progress=False, workers=0,
+                                                batch_size=32, amp="fp32"))
 
 
 def test_weights_are_identified_by_file_hash_not_name(videos, tmp_path):
@@ -236,13 +249,15 @@ def test_h5_in_a_folder_still_to_create_is_fine(videos, tmp_path):
 
 
 def test_cpu_batch_default_is_small(monkeypatch):
-    import argparse
+    from tspvideo.extract import options
 
-    from tspvideo.commands import _model_args
+    def batch(**given) -> int:
+        return ExtractOptions(**given).resolve().batch_size
 
-    assert _model_args.batch_size(argparse.Namespace(batch_size=None, device="cpu")) == _model_args.CPU_BATCH_SIZE
-    assert _model_args.batch_size(argparse.Namespace(batch_size=None, device="cuda:0")) == 32
-    assert _model_args.batch_size(argparse.Namespace(batch_size=5, device="cpu")) == 5
-    assert _model_args.CPU_BATCH_SIZE < 32
+    monkeypatch.setattr(options, "resolve_precision", lambda *a: options.Precision(None, False, "test"))
+    assert batch(device="cpu") == options.CPU_BATCH_SIZE
+    assert batch(device="cuda:0") == 32
+    assert batch(device="cpu", batch_size=5) == 5
+    assert options.CPU_BATCH_SIZE < 32
     with pytest.raises(TspVideoError, match="--batch-size"):
-        _model_args.batch_size(argparse.Namespace(batch_size=0, device="cpu"))
+        batch(device="cpu", batch_size=0)

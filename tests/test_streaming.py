@@ -11,8 +11,10 @@ import torch
 from test_extract import TinyEncoder
 
 import tspvideo.extract.run as extract_module
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, find_videos, stream_features
 from tspvideo.extract.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
+from tspvideo.models.encoder import Encoder
 from tspvideo.video.synthetic import write_index_video
 
 
@@ -80,10 +82,11 @@ def test_plan_splits_long_videos_only_when_workers_would_idle(videos):
 def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monkeypatch):
     settings = ClipSettings(clip_len=8, fps=15, stride=3)
     paths = find_videos([videos])
-    extract_dataset(paths, tmp_path / "one", TinyEncoder(), {}, settings, batch_size=4, progress=False)
+    extract_dataset(paths, tmp_path / "one", Encoder.of_module(TinyEncoder()),
+                    ExtractOptions.for_grid(settings, batch_size=4, progress=False, workers=0, amp="fp32"))
     monkeypatch.setattr(extract_module, "plan_units", functools.partial(plan_units, part_frames=12))
-    report = extract_dataset(paths, tmp_path / "split", TinyEncoder(), {}, settings, batch_size=5,
-                             num_workers=2, progress=False)
+    report = extract_dataset(paths, tmp_path / "split", Encoder.of_module(TinyEncoder()),
+                             ExtractOptions.for_grid(settings, batch_size=5, workers=2, progress=False, amp="fp32"))
     assert sorted(report.written) == sorted(map(str, paths)) and not report.failed
     for name in ("long", "short"):
         np.testing.assert_array_equal(np.load(tmp_path / "split" / f"{name}.npy"),
@@ -106,10 +109,12 @@ def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(v
     """Workers sending uint8 frames, preprocessed by the model's process, give the same features."""
     settings = ClipSettings(clip_len=8, fps=15, stride=3)
     paths = find_videos([videos])
-    extract_dataset(paths, tmp_path / "workers", TinyEncoder(), {}, settings, batch_size=4, raw_frames=False,
-                    progress=False)
-    extract_dataset(paths, tmp_path / "device", TinyEncoder(), {}, settings, batch_size=4, raw_frames=True,
-                    num_workers=1, progress=False, colour="decoder")
+    extract_dataset(paths, tmp_path / "workers", Encoder.of_module(TinyEncoder()),
+                    ExtractOptions.for_grid(settings, batch_size=4, preprocess_on="workers", progress=False,
+                    workers=0, amp="fp32"))
+    extract_dataset(paths, tmp_path / "device", Encoder.of_module(TinyEncoder()),
+                    ExtractOptions.for_grid(settings, batch_size=4, preprocess_on="device", workers=1, progress=False,
+                                            colour="decoder", amp="fp32"))
     for name in ("long", "short"):
         # The same operations; only CPU kernels split over another number of threads may round differently.
         device, workers = np.load(tmp_path / "device" / f"{name}.npy"), np.load(tmp_path / "workers" / f"{name}.npy")

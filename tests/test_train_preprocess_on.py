@@ -11,7 +11,7 @@ from helpers import parse, tiny_create_model, tiny_train, train_argv
 
 import tspvideo.train.loop as train_loop
 from tspvideo.cli import main as cli_main
-from tspvideo.extract.run import resolve_preprocess_on
+from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.models import weights
 from tspvideo.models.weights import read_checkpoint
 

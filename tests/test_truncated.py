@@ -21,7 +21,9 @@ from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TruncatedVideoError
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.models.encoder import Encoder
 from tspvideo.video.decode import declared_duration, iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
 
@@ -153,11 +155,12 @@ def test_truncated_video_split_over_workers_reports_the_same(files, tmp_path, mo
     short = cut(full["mp4"], 0.3)
     monkeypatch.setattr(extract_module, "plan_units",
                         lambda videos, settings, workers, **kw: plan_units(videos, settings, 100, part_frames=8))
-    report = extract_dataset([short], tmp_path, ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS, batch_size=3,
-                             num_workers=2, progress=False)
+    report = extract_dataset([short], tmp_path, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
+                             ExtractOptions.for_grid(SETTINGS, batch_size=3, workers=2, progress=False, amp="fp32"))
     assert "truncated?" in report.failed[str(short)]
-    kept = extract_dataset([short], tmp_path / "kept", ChannelMeanEncoder(), {"weights": "tiny"}, SETTINGS,
-                           batch_size=3, num_workers=0, progress=False, accept_short=True)
+    kept = extract_dataset([short], tmp_path / "kept", Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
+                           ExtractOptions.for_grid(SETTINGS, batch_size=3, workers=0, progress=False,
+                                                   accept_short=True, amp="fp32"))
     assert kept.written == [str(short)] and str(short) in kept.short
     _, decoded = header_and_decoded(short)
     sidecar = json.loads((tmp_path / "kept" / f"{short.stem}.json").read_text(encoding="utf-8"))

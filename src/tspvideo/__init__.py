@@ -4,6 +4,7 @@ The names a notebook needs are here (loaded on first use, so ``import tspvideo``
 
 - :func:`load_encoder` / :class:`Encoder`: a model with the input recipe its weights were trained on;
 - :func:`video_features`: the features of one video, in memory, and the time of each;
+- :func:`extract_dataset` / :class:`ExtractOptions`: a folder of features, resumable, with the encoder's input;
 - :class:`ClipGrid` and the paper's defaults (:mod:`tspvideo.core.grid`);
 - :class:`TrainConfig` and :func:`pretrain`: one training run (``tspvideo.train.train``; the package
   ``tspvideo.train`` holds its pieces, so the function has its own name here).
@@ -17,9 +18,11 @@ __version__ = "0.1.0"
 
 # public name -> (module, name there)
 _PUBLIC = {
-    "Encoder": ("tspvideo.api", "Encoder"),
-    "load_encoder": ("tspvideo.api", "load_encoder"),
+    "Encoder": ("tspvideo.models.encoder", "Encoder"),
+    "load_encoder": ("tspvideo.models.encoder", "load_encoder"),
     "video_features": ("tspvideo.api", "video_features"),
+    "ExtractOptions": ("tspvideo.extract.options", "ExtractOptions"),
+    "extract_dataset": ("tspvideo.extract.run", "extract_dataset"),
     "ClipGrid": ("tspvideo.core.grid", "ClipGrid"),
     "DEFAULT_CLIP_LEN": ("tspvideo.core.grid", "DEFAULT_CLIP_LEN"),
     "DEFAULT_FPS": ("tspvideo.core.grid", "DEFAULT_FPS"),

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from tspvideo.commands import add_decode_threads, add_device, add_workers
-from tspvideo.core.errors import TspVideoError
-from tspvideo.core.precision import PRECISIONS, Precision, exact_float32, resolve_precision
-from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.extract.run import PREPROCESS_ON_CHOICES, ClipSettings, failures_path
-from tspvideo.extract.streaming import cpu_share
-from tspvideo.models.backbones import available_backbones, check_input_size
-from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import WEIGHTS, InputRecipe, default_recipe, load_model, read_checkpoint, resolve_weights
+from tspvideo.core.devices import PREPROCESS_ON_CHOICES
+from tspvideo.core.grid import DEFAULT_SAMPLING, SAMPLING_RULES
+from tspvideo.core.precision import PRECISIONS
+from tspvideo.extract.options import CPU_BATCH_SIZE, GPU_BATCH_SIZE, ExtractOptions
+from tspvideo.extract.run import failures_path
+from tspvideo.models.backbones import available_backbones
+from tspvideo.models.encoder import Encoder, WeightsChoice, choose_weights
 from tspvideo.video.colour import COLOUR_CONVERSIONS
-from tspvideo.video.decode import BACKENDS, DEFAULT_SAMPLING, SAMPLING_RULES
-
-# Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
-# at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.
-GPU_BATCH_SIZE = 32
-CPU_BATCH_SIZE = 8
+from tspvideo.video.decode import BACKENDS
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -118,198 +108,31 @@ def report_extraction(command: str, report, out_dir: Path, shard_id: int = 0, nu
         print(f"{command}: failures listed in {failures_path(out_dir, shard_id, num_shards)}")
 
 
-def build_encoder(args: argparse.Namespace) -> tuple[TSPModel, dict]:
-    """The model chosen by the arguments and its description for sidecars."""
-    if args.random_init:
-        print(f"warning: {args.random_init} with random weights: features are for testing only", file=sys.stderr)
-        with torch.random.fork_rng():  # fixed random weights: a resumed run must continue with the same model
-            torch.manual_seed(0)
-            model = create_model(args.random_init, heads=("region",), gvf=None)
-        return model.eval(), {"weights": "random-init", "backbone": args.random_init,
-                              "model_config": model.config.to_dict(),
-                              "recipe": default_recipe(args.random_init).to_dict()}
-    source = args.model or args.checkpoint
-    if not source:
-        raise TspVideoError("choose the weights: --model NAME, --checkpoint PATH or --random-init BACKBONE")
-    return load_model(source, gvf=args.gvf_pool)
+def weights_choice(args: argparse.Namespace) -> WeightsChoice:
+    """The weights the flags name (a checkpoint file is read here, once)."""
+    return choose_weights(model=args.model, checkpoint=args.checkpoint, random_init=args.random_init)
 
 
-def _device_type(name: str) -> str:
-    """``cpu`` or ``cuda`` (...) of a ``--device`` value; ``auto`` is the GPU when there is one."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name).type
+def load_chosen(args: argparse.Namespace, choice: WeightsChoice) -> Encoder:
+    """Build the chosen encoder (saying when its weights are random)."""
+    if choice.random_backbone:
+        print(f"warning: {choice.random_backbone} with random weights: features are for testing only", file=sys.stderr)
+    return choice.load(gvf_pool=args.gvf_pool)
 
 
-def decode_workers(args: argparse.Namespace) -> int:
-    """``--workers``, or its default for the device: cores - 2 on a GPU (measured best), else 1; none beside
-    NVDEC (``--backend nvdec``), which ran faster alone than with 14 PyAV workers on an H200 (the model's
-    process, which receives both, was the bottleneck; benchmarks/RESULTS.md).
-
-    Cores are this process's share (see :func:`cpu_share`), so torchrun ranks split the machine.
-    """
-    if args.workers is not None:
-        if args.workers < 0:
-            raise TspVideoError(f"--workers must be 0 or more, got {args.workers}")
-        return args.workers
-    if getattr(args, "backend", None) == "nvdec":
-        return 0
-    if _device_type(args.device) == "cpu":
-        return 1
-    return max(1, cpu_share() - 2)
+def extract_options(args: argparse.Namespace, **run: object) -> ExtractOptions:
+    """:class:`ExtractOptions` from the encoder and runtime flags (``run``: the command's own, e.g. shards)."""
+    return ExtractOptions(
+        clip_len=args.clip_len, fps=args.fps, stride=args.stride, sampling=args.sampling, force=args.force,
+        device=args.device, batch_size=args.batch_size, workers=args.workers, decode_threads=args.decode_threads,
+        backend=args.backend, nvdec_sessions=args.nvdec_sessions, amp=args.amp, channels_last=args.channels_last,
+        exact=args.exact, decoder_resize=args.decoder_resize, preprocess_on=args.preprocess_on, colour=args.colour,
+        progress=not args.no_progress, **run)
 
 
-def batch_size(args: argparse.Namespace) -> int:
-    """``--batch-size``, or its default for the device (smaller on a CPU, to keep a laptop's memory safe)."""
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise TspVideoError(f"--batch-size must be 1 or more, got {args.batch_size}")
-        return args.batch_size
-    return CPU_BATCH_SIZE if _device_type(args.device) == "cpu" else GPU_BATCH_SIZE
-
-
-def runtime_options(args: argparse.Namespace, description: dict) -> dict:
-    """Keyword arguments of :func:`tspvideo.extract.run.extract_dataset` from the runtime flags.
-
-    Under torchrun each rank takes the GPU of its ``LOCAL_RANK``.
-    """
-    device = args.device
-    if device == "auto":  # this process's GPU when there is one: the default of every command
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
-    precision = precision_of(args, device)
-    # stdout, with the command's other reports: stderr carries only warnings and the one-line error.
-    print(f"{getattr(args, 'command', None) or 'tspvideo'}: model runs in {precision.describe()}")
-    return {"batch_size": batch_size(args), "device": device, "num_workers": decode_workers(args),
-            "amp": precision.amp, "channels_last": precision.channels_last, "backend": args.backend,
-            "decode_threads": args.decode_threads, "decoder_resize": args.decoder_resize,
-            "raw_frames": {"auto": None, "workers": False, "device": True}[args.preprocess_on],
-            "colour": colour_of(args), "nvdec_sessions": args.nvdec_sessions,
-            "prep": preprocessing(description), "progress": not args.no_progress}
-
-
-def colour_of(args: argparse.Namespace) -> str | None:
-    """``--colour``: None for auto (the pipeline's default), ``decoder`` under ``--exact``."""
-    if args.exact:
-        if args.colour == "device":
-            raise TspVideoError("--exact runs the reference path, with RGB from the decoder; drop --colour device")
-        return "decoder"
-    return None if args.colour == "auto" else args.colour
-
-
-def precision_of(args: argparse.Namespace, device: str) -> Precision:
-    """The precision and layout the flags ask for on ``device``; ``--exact`` excludes the other choices."""
-    if args.exact:
-        clashes = [flag for flag, given in (("--amp", args.amp != "auto"), ("--channels-last", args.channels_last),
-                                            ("--decoder-resize", args.decoder_resize)) if given]
-        if clashes:
-            raise TspVideoError(f"--exact runs the float32 reference path; drop {' and '.join(clashes)}")
-        exact_float32()
-        return Precision(None, False, "--exact: the reference path, TF32 off")
-    return resolve_precision(device, args.amp, args.channels_last)
-
-
-def _same(given: object, stored: object) -> bool:
-    return given == stored if isinstance(given, str) else float(given) == float(stored)
-
-
-def planned_recipe(args: argparse.Namespace) -> InputRecipe | None:
-    """The weights' recipe when it is known before loading them (random init, registered names), else None."""
-    if args.random_init:
-        return default_recipe(args.random_init)
-    if args.model in WEIGHTS:
-        return WEIGHTS[args.model].recipe
-    return None
-
-
-def checkpoint_input(args: argparse.Namespace) -> dict:
-    """``{"trained_input": ..., "file": ...}`` of a ``--checkpoint`` written by ``tspvideo train`` (else empty).
-
-    Read before the model is built, so that a bad grid fails fast; it extends the weights' description.
-    """
-    if not getattr(args, "checkpoint", None):
-        return {}
-    path, _ = resolve_weights(args.checkpoint)
-    trained = read_checkpoint(path).get("input")
-    return {"trained_input": dict(trained), "file": path.name} if isinstance(trained, dict) else {}
-
-
-def early_clip_settings(args: argparse.Namespace, grid: dict) -> ClipSettings | None:
-    """Validate the grid options before any weights are loaded (``grid``: :func:`checkpoint_input`); the grid
-    itself when already known (else the weights' recipe decides it once they are loaded)."""
-    recipe = planned_recipe(args)
-    description = {**grid, "recipe": recipe.to_dict()} if recipe else dict(grid)
-    settings = clip_settings(args, description)
-    trained = grid.get("trained_input") or {}
-    known = (recipe is not None or (args.clip_len is not None or "clip_len" in trained)
-             and (args.fps is not None or "fps" in trained))
-    return settings if known else None
-
-
-def encoder_clip_settings(args: argparse.Namespace, model: torch.nn.Module, description: dict) -> ClipSettings:
-    """The grid for the loaded encoder (see :func:`clip_settings`), checked against its architecture:
-    an input it cannot take fails here, not once per video."""
-    settings = clip_settings(args, description)
-    if isinstance(model, TSPModel):
-        check_input_size(model.config.backbone, settings.clip_len, preprocessing(description).crop)
-    return settings
-
-
-def encoder_recipe(description: dict) -> InputRecipe | None:
-    """The input recipe of the weights: recorded, else their backbone's default; None for a bare module."""
-    if description.get("recipe"):
-        return InputRecipe.from_dict(description["recipe"])
-    backbone = description.get("backbone") or (description.get("model_config") or {}).get("backbone")
-    return default_recipe(backbone) if backbone else None
-
-
-def clip_settings(args: argparse.Namespace, description: dict | None = None) -> ClipSettings:
-    """The clip grid: explicit flags, else the checkpoint's training input, else the weights' recipe
-    (the paper's 16 frames at 15 fps for a bare module), validated.
-
-    A flag that contradicts the checkpoint's input needs ``--force``; the contradiction is then recorded
-    in ``description`` (``input_overrides``), which goes into every sidecar. ``description["input"]``
-    records the grid and frame sizes used and where they came from.
-    """
-    description = description if description is not None else {}
-    trained = description.get("trained_input") or {}
-    recipe = encoder_recipe(description)
-    source = "checkpoint" if trained else f"{recipe.backbone} input recipe" if recipe else "paper defaults"
-    recipe = recipe or default_recipe("r2plus1d_34")
-    defaults = {"clip_len": recipe.clip_len, "fps": recipe.fps, "sampling": DEFAULT_SAMPLING}
-    chosen, overrides = {}, {}
-    for key, default in defaults.items():
-        given, stored = getattr(args, key), trained.get(key)
-        if given is not None and stored is not None and not _same(given, stored):
-            overrides[key] = {"checkpoint": stored, "used": given}
-        chosen[key] = given if given is not None else stored if stored is not None else default
-    if overrides and not getattr(args, "force", False):
-        flags = ", ".join(f"--{k.replace('_', '-')} {v['used']:g} (trained with {v['checkpoint']:g})"
-                          if k != "sampling" else f"--sampling {v['used']} (trained with {v['checkpoint']})"
-                          for k, v in overrides.items())
-        raise TspVideoError(f"{description.get('file', 'the checkpoint')}: {flags} contradicts the input the model "
-                            "was trained on; drop the flag to use the checkpoint's, or add --force")
-    stride = args.stride if args.stride is not None else int(chosen["clip_len"])
-    settings = ClipSettings(clip_len=int(chosen["clip_len"]), fps=float(chosen["fps"]), stride=stride,
-                            sampling=chosen["sampling"])
-    prep = preprocessing(description)
-    description["input"] = {"clip_len": settings.clip_len, "fps": settings.fps, "sampling": settings.sampling,
-                            "resize": list(prep.resize),
-                            "crop": list(prep.crop), "from": source}
-    if overrides:
-        description["input_overrides"] = overrides
-    return settings
-
-
-def preprocessing(description: dict) -> Preprocessing:
-    """Frame transforms of the weights' recipe (the paper's for a bare module), at the frame sizes a tspvideo
-    checkpoint was trained on."""
-    recipe = encoder_recipe(description)
-    prep = recipe.preprocessing if recipe else Preprocessing()
-    trained = description.get("trained_input") or {}
-    if trained.get("resize") and trained.get("crop"):
-        crop = trained["crop"]
-        crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
-        prep = replace(prep, resize=tuple(trained["resize"]), crop=crop)
-    return prep
+def resolve_options(command: str, options: ExtractOptions) -> ExtractOptions:
+    """The options resolved for the device, saying what the model runs in (stdout, with the command's other
+    reports: stderr carries only warnings and the one-line error)."""
+    resolved = options.resolve()
+    print(f"{command}: model runs in {options.precision.describe()}")
+    return resolved

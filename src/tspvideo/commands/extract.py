@@ -10,14 +10,12 @@ from tspvideo.commands import add_command
 from tspvideo.commands._model_args import (
     add_accept_short_arg,
     add_encoder_args,
-    build_encoder,
-    checkpoint_input,
-    early_clip_settings,
-    encoder_clip_settings,
+    extract_options,
+    load_chosen,
     report_extraction,
-    runtime_options,
+    resolve_options,
+    weights_choice,
 )
-from tspvideo.core.errors import TspVideoError
 from tspvideo.extract.run import (
     check_clip_fits,
     check_file_writable,
@@ -49,40 +47,35 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def shard_from_env(args: argparse.Namespace) -> tuple[int, int]:
-    """Shard id and count from the flags, else from torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+def shards(args: argparse.Namespace) -> dict[str, int]:
+    """Shard id and count from the flags, else from torchrun's RANK/WORLD_SIZE, else one shard."""
     num_shards = args.num_shards if args.num_shards is not None else int(os.environ.get("WORLD_SIZE", 1))
     shard_id = args.shard_id if args.shard_id is not None else int(os.environ.get("RANK", 0))
-    if num_shards < 1:
-        raise TspVideoError(f"--num-shards must be >= 1, got {num_shards}")
-    if not 0 <= shard_id < num_shards:
-        raise TspVideoError(f"--shard-id must be in 0..{num_shards - 1}, got {shard_id}")
-    return shard_id, num_shards
+    return {"shard_id": shard_id, "num_shards": num_shards}
 
 
 def run(args: argparse.Namespace) -> int:
     """Extract features; returns 1 when some videos failed."""
-    shard_id, num_shards = shard_from_env(args)
+    options = extract_options(args, **shards(args), overwrite=args.overwrite, accept_short=args.accept_short)
+    options.check()  # bad shards before any file is read
     videos = find_videos(args.inputs)
-    grid = checkpoint_input(args)  # a tspvideo checkpoint's own clip grid and sizes unless told otherwise
-    planned = early_clip_settings(args, grid)
+    choice = weights_choice(args)
+    planned = choice.planned_input(options.input_overrides)  # a bad grid fails before the weights load
     if planned is not None:
-        check_clip_fits(videos, planned)
+        check_clip_fits(videos, planned.grid)
     # Every output location before any long work (inputs first: bad inputs create nothing).
-    if args.h5 and num_shards == 1:
+    if args.h5 and options.num_shards == 1:
         check_file_writable(args.h5)
     check_folder_writable(args.out)
-    model, description = build_encoder(args)
-    description.update(grid)
-    settings = encoder_clip_settings(args, model, description)
-    if settings != planned:
-        check_clip_fits(videos, settings)
-    report = extract_dataset(videos, args.out, model, description, settings, shard_id=shard_id,
-                             num_shards=num_shards, overwrite=args.overwrite, accept_short=args.accept_short,
-                             **runtime_options(args, description))
-    report_extraction("extract", report, Path(args.out), shard_id, num_shards)
+    encoder = load_chosen(args, choice)
+    grid = encoder.resolve_input(options.input_overrides).grid
+    if planned is None or grid != planned.grid:
+        check_clip_fits(videos, grid)
+    options = resolve_options("extract", options)
+    report = extract_dataset(videos, args.out, encoder, options)
+    report_extraction("extract", report, Path(args.out), options.shard_id, options.num_shards)
     if args.h5:
-        if num_shards > 1:
+        if options.num_shards > 1:
             print("extract: --h5 is skipped in a sharded run; rerun without sharding once all shards are done "
                   "(finished videos are skipped) to write it")
         else:

@@ -9,12 +9,11 @@ from tspvideo.commands import add_command
 from tspvideo.commands._model_args import (
     add_accept_short_arg,
     add_encoder_args,
-    build_encoder,
-    checkpoint_input,
-    early_clip_settings,
-    encoder_clip_settings,
+    extract_options,
+    load_chosen,
     report_extraction,
-    runtime_options,
+    resolve_options,
+    weights_choice,
 )
 from tspvideo.core.errors import TspVideoError
 from tspvideo.extract.run import (
@@ -71,30 +70,29 @@ def run(args: argparse.Namespace) -> int:
             raise TspVideoError("give either FEATURE_DIR or --videos, not both")
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
-        grid = checkpoint_input(args)
-        planned = early_clip_settings(args, grid)
+        options = extract_options(args, overwrite=args.overwrite, accept_short=args.accept_short)
+        choice = weights_choice(args)
+        planned = choice.planned_input(options.input_overrides)
         if planned is not None:
-            check_clip_fits(videos, planned)
+            check_clip_fits(videos, planned.grid)
         check_file_writable(out)  # every output location before the extraction
         check_folder_writable(feature_dir)
-        model, description = build_encoder(args)
-        description.update(grid)
-        settings = encoder_clip_settings(args, model, description)
-        if settings != planned:
-            check_clip_fits(videos, settings)
-        report = extract_dataset(videos, feature_dir, model, description, settings, overwrite=args.overwrite,
-                                 accept_short=args.accept_short, **runtime_options(args, description))
+        encoder = load_chosen(args, choice)
+        grid = encoder.resolve_input(options.input_overrides).grid
+        if planned is None or grid != planned.grid:
+            check_clip_fits(videos, grid)
+        report = extract_dataset(videos, feature_dir, encoder, resolve_options("gvf", options))
         report_extraction("gvf", report, feature_dir)
         failed = len(report.failed)
         if failed:
             print(f"gvf: {failed} videos failed; pooled the others")
         stems = [v.stem for v in videos if str(v) not in report.failed]
     elif args.feature_dir:
-        feature_dir, stems, description = Path(args.feature_dir), None, None
+        feature_dir, stems, encoder = Path(args.feature_dir), None, None
         check_file_writable(out)
     else:
         raise TspVideoError("give FEATURE_DIR or --videos")
-    count = write_gvf(feature_dir, out, args.pool, stems, encoder=description and description.get("weights"),
-                      backbone=description and description.get("backbone"))
+    count = write_gvf(feature_dir, out, args.pool, stems, encoder=encoder and encoder.weights,
+                      backbone=encoder and encoder.backbone)
     print(f"gvf: {count} videos -> {out} ({args.pool} pooling)")
     return 1 if failed else 0

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tspvideo.core.errors import TspVideoError
+
 DEFAULT_CLIP_LEN = 16
 DEFAULT_FPS = 15.0
 DEFAULT_STRIDE = DEFAULT_CLIP_LEN  # one feature per clip length, as the released features
+# Which source frame is "sampled frame j" (implemented in tspvideo.video.decode): the original's rule by default.
+SAMPLING_RULES = ("ffmpeg-fps", "timestamp")
+DEFAULT_SAMPLING = "ffmpeg-fps"
 
 
 def num_clips(num_frames: int, clip_len: int, stride: int) -> int:
@@ -32,11 +37,31 @@ def clip_centers(count: int, clip_len: int = DEFAULT_CLIP_LEN, stride: int = DEF
 
 @dataclass(frozen=True)
 class ClipGrid:
-    """A complete grid: ``clip_len`` frames at ``fps``, one clip every ``stride`` frames."""
+    """A complete grid, checked: ``clip_len`` frames at ``fps``, one clip every ``stride`` frames, the source
+    frames chosen by the ``sampling`` rule (see :mod:`tspvideo.video.decode`)."""
 
     clip_len: int = DEFAULT_CLIP_LEN
     fps: float = DEFAULT_FPS
     stride: int = DEFAULT_STRIDE
+    sampling: str = DEFAULT_SAMPLING
+
+    def __post_init__(self) -> None:
+        if self.clip_len <= 0:
+            raise TspVideoError(f"clip length must be positive, got {self.clip_len}")
+        if self.stride <= 0:
+            raise TspVideoError(f"stride must be positive, got {self.stride}")
+        if self.fps <= 0:
+            raise TspVideoError(f"fps must be positive, got {self.fps}")
+        if self.sampling not in SAMPLING_RULES:
+            raise TspVideoError(f"unknown sampling rule {self.sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
+
+    def first_frame(self, clip: int) -> int:
+        """Index of the first sampled frame of clip ``clip``."""
+        return clip * self.stride
+
+    def needs(self, frame: int) -> bool:
+        """Whether some clip covers sampled frame ``frame`` (not so between clips when stride > clip_len)."""
+        return self.stride <= self.clip_len or frame % self.stride < self.clip_len
 
     def num_clips(self, num_frames: int) -> int:
         """Clips in ``num_frames`` sampled frames."""

@@ -24,11 +24,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
+from tspvideo.core.devices import preprocess_on_device
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path, write_error
 from tspvideo.core.grid import clip_centers
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
+from tspvideo.extract.options import ExtractOptions, colour_conversion
 from tspvideo.extract.progress import ClipProgress
 from tspvideo.extract.provenance import (
     check_folder_settings,
@@ -51,6 +53,7 @@ from tspvideo.extract.streaming import (
     plan_units,
 )
 from tspvideo.features.folder import feature_paths, write_video_features
+from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import TSPModel
 from tspvideo.video.decode import is_video_file, num_sampled_frames
 from tspvideo.video.nvdec import nvdec_problem
@@ -67,10 +70,6 @@ class ExtractionReport:
     short: dict[str, str] = field(default_factory=dict)  # kept although shorter than declared (accept_short)
     clips: int = 0
     seconds: float = 0.0
-
-
-# --preprocess-on: where frames become model input (extract, gvf, train, eval clips)
-PREPROCESS_ON_CHOICES = ("auto", "workers", "device")
 
 
 def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -268,30 +267,6 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
         yield from run_model(flush=True)
 
 
-def preprocess_on_device(device: torch.device, backend: str = "pyav") -> bool:
-    """Whether frames go to ``device`` raw by default: on CUDA (decode workers are the bottleneck there, so
-    preprocessing moves to the GPU) and with NVDEC (frames are decoded there), not on CPU (the model's cores
-    would preprocess instead of the workers')."""
-    return device.type == "cuda" or backend == "nvdec"
-
-
-def resolve_preprocess_on(choice: str, device: torch.device | str) -> str:
-    """``"device"`` or ``"workers"`` for a ``--preprocess-on`` choice on ``device`` (auto: device on CUDA)."""
-    if choice not in PREPROCESS_ON_CHOICES:
-        raise TspVideoError(f"--preprocess-on takes {', '.join(PREPROCESS_ON_CHOICES)}, got {choice!r}")
-    if choice == "auto":
-        return "device" if preprocess_on_device(torch.device(device)) else "workers"
-    return choice
-
-
-def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
-    """Where YUV becomes RGB by default: on the device when raw frames go there from PyAV's decoder (the
-    conversion costs a worker more than decoding; features within the cosine measured in
-    ``benchmarks/gpu.py``), else in the decoder (swscale, the reference path). With NVDEC this concerns the
-    PyAV workers beside it (NVDEC converts its own frames)."""
-    return "device" if raw_frames and backend in ("pyav", "nvdec") and not decoder_resize else "decoder"
-
-
 def check_nvdec(device: torch.device, raw_frames: bool) -> None:
     """Raise :class:`TspVideoError` when NVDEC decoding cannot run as asked."""
     if problem := nvdec_problem(device):
@@ -301,33 +276,33 @@ def check_nvdec(device: torch.device, raw_frames: bool) -> None:
                             "--preprocess-on workers")
 
 
-def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, model: torch.nn.Module,
-                    model_description: dict, settings: ClipSettings = ClipSettings(), *,
-                    batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
-                    shard_id: int = 0, num_shards: int = 1, amp: str | None = None,
-                    channels_last: bool = False, backend: str = "pyav", decode_threads: int = 0,
-                    decoder_resize: bool = False, raw_frames: bool | None = None,
-                    prep: Preprocessing = PREPROCESSING["tsp"], progress: bool = True,
-                    overwrite: bool = False, accept_short: bool = False,
-                    colour: str | None = None, nvdec_sessions: int = 4) -> ExtractionReport:
+def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder: Encoder,
+                    options: ExtractOptions = ExtractOptions()) -> ExtractionReport:
     """Extract features of this shard's videos into ``out_dir`` and return what happened.
 
-    ``model`` is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any module
-    mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]``. ``model_description`` goes into each sidecar (model,
-    weights...). A video is skipped when its sidecar records the same settings and the same source file
-    (see :mod:`tspvideo.extract.provenance`); features of other settings in ``out_dir`` are an error raised before
-    any work, unless ``overwrite``. A file that ends well before its declared duration fails, unless
-    ``accept_short`` (then its sidecar says so). ``raw_frames``, ``colour``, ``backend`` and ``nvdec_sessions`` as
-    in :func:`stream_features`.
+    ``encoder``'s model is a :class:`TSPModel` (its backbone gives the features; heads are not run) or any
+    module mapping a batch ``[B, 3, L, h, w]`` to ``[B, C]`` (:meth:`Encoder.of_module`); its input (clip grid,
+    frame sizes, normalisation) is the encoder's own unless ``options`` says otherwise. A video is skipped
+    when its sidecar records the same settings and the same source file (see
+    :mod:`tspvideo.extract.provenance`); features of other settings in ``out_dir`` are an error raised before
+    any work, unless ``options.overwrite``. A file that ends well before its declared duration fails, unless
+    ``options.accept_short`` (then its sidecar says so).
     """
+    options = options.resolve()
+    resolved = encoder.resolve_input(options.input_overrides)
+    settings, prep = resolved.grid, resolved.prep
+    model, model_description = encoder.model, {**encoder.description(), **resolved.record()}
+    batch_size, device, num_workers = options.batch_size, options.device, options.workers
+    amp = None if options.amp == "fp32" else options.amp
+    channels_last, backend, decode_threads = options.channels_last, options.backend, options.decode_threads
+    decoder_resize, raw_frames, colour = options.decoder_resize, options.preprocess_on == "device", options.colour
+    nvdec_sessions, overwrite, accept_short = options.nvdec_sessions, options.overwrite, options.accept_short
+    shard_id, num_shards, progress = options.shard_id, options.num_shards, options.progress
     out_dir = Path(out_dir)
     check_writable(out_dir)
     report = ExtractionReport()
-    if raw_frames is None:
-        raw_frames = preprocess_on_device(torch.device(device), backend)
     if backend == "nvdec":  # before anything is read or written
         check_nvdec(torch.device(device), raw_frames)
-    colour = colour_conversion(raw_frames, backend, decoder_resize) if colour is None else colour
     current = feature_settings(settings, model_description, prep, amp=amp, backend=backend,
                                decoder_resize=decoder_resize, colour=colour)
     sidecars = dict(iter_sidecars(out_dir))

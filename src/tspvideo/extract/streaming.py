@@ -41,8 +41,6 @@ from tspvideo.core.grid import ClipGrid, num_clips
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, preprocess_frames
 from tspvideo.video.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
 from tspvideo.video.decode import (
-    DEFAULT_SAMPLING,
-    SAMPLING_RULES,
     SamplingClock,
     iter_sampled_frames,
     num_sampled_frames,
@@ -90,31 +88,8 @@ def cpu_share() -> int:
     return max(1, cores // ranks)
 
 
-@dataclass(frozen=True)
-class ClipSettings(ClipGrid):
-    """The time grid of the features (:class:`tspvideo.core.grid.ClipGrid`: clips of ``clip_len`` frames at ``fps``,
-    every ``stride`` frames), checked, with the source frames chosen by the ``sampling`` rule (see
-    :mod:`tspvideo.video.decode`)."""
-
-    sampling: str = DEFAULT_SAMPLING
-
-    def __post_init__(self) -> None:
-        if self.clip_len <= 0:
-            raise TspVideoError(f"clip length must be positive, got {self.clip_len}")
-        if self.stride <= 0:
-            raise TspVideoError(f"stride must be positive, got {self.stride}")
-        if self.fps <= 0:
-            raise TspVideoError(f"fps must be positive, got {self.fps}")
-        if self.sampling not in SAMPLING_RULES:
-            raise TspVideoError(f"unknown sampling rule {self.sampling!r} (choose from {', '.join(SAMPLING_RULES)})")
-
-    def first_frame(self, clip: int) -> int:
-        """Index of the first sampled frame of clip ``clip``."""
-        return clip * self.stride
-
-    def needs(self, frame: int) -> bool:
-        """Whether some clip covers sampled frame ``frame`` (not so between clips when stride > clip_len)."""
-        return self.stride <= self.clip_len or frame % self.stride < self.clip_len
+# The features' time grid with its sampling rule (one type: :class:`tspvideo.core.grid.ClipGrid`).
+ClipSettings = ClipGrid
 
 
 @dataclass(frozen=True)

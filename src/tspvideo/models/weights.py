@@ -287,14 +287,14 @@ def extract_state_dict(checkpoint: dict, path: str | os.PathLike = "checkpoint")
     return to_released_layout({k.removeprefix("module."): v for k, v in state.items()})
 
 
-def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
-    """Build a model from weights (registered name, URL or path) and load them strictly.
+def model_from_checkpoint(checkpoint: dict, path: Path, info: WeightsInfo | None = None,
+                          gvf: str | None = None) -> tuple[TSPModel, InputRecipe]:
+    """The model (in eval mode) holding a checkpoint's weights, loaded strictly, and its input recipe.
 
-    Returns the model (in eval mode) and a description (name, file, config, label map) for sidecars.
-    ``gvf`` overrides how the GVF is pooled when the file does not say (released files do not).
+    The architecture: the checkpoint's ``model_config`` (a tspvideo run), else the registered weights' (``info``),
+    else inferred from the keys. ``gvf`` overrides how the GVF is pooled when the file does not say (released
+    files do not). Use :func:`tspvideo.models.encoder.load_encoder` to load weights by name, URL or path.
     """
-    path, info = resolve_weights(source)
-    checkpoint = read_checkpoint(path)
     state_dict = extract_state_dict(checkpoint, path)
     if "model_config" in checkpoint:
         config = ModelConfig.from_dict(checkpoint["model_config"])
@@ -307,16 +307,19 @@ def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
     model = _model_with_weights(config, state_dict, path)
     model.eval()
     recipe = info.recipe if info else checkpoint_recipe(checkpoint, config.backbone)
-    description = {
-        "weights": info.name if info else str(source),
-        "file": path.name,
-        "sha256": file_digests(path)[0],  # identifies the weights in sidecars, whatever the file is called
-        "backbone": config.backbone,
-        "model_config": config.to_dict(),
-        "label_map": info.label_map if info else checkpoint.get("label_map"),
-        "recipe": recipe.to_dict(),
-    }
-    if isinstance(checkpoint.get("input"), dict):  # a tspvideo run's clip grid and sizes: extract uses them
+    return model, recipe
+
+
+def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
+    """The model and its description for sidecars (see :meth:`tspvideo.models.encoder.Encoder.description`)."""
+    path, info = resolve_weights(source)
+    checkpoint = read_checkpoint(path)
+    model, recipe = model_from_checkpoint(checkpoint, path, info, gvf)
+    description = {"weights": info.name if info else str(source), "file": path.name,
+                   "sha256": file_digests(path)[0], "backbone": model.config.backbone,
+                   "model_config": model.config.to_dict(),
+                   "label_map": info.label_map if info else checkpoint.get("label_map"), "recipe": recipe.to_dict()}
+    if isinstance(checkpoint.get("input"), dict):
         description["trained_input"] = dict(checkpoint["input"])
     return model, description
 

@@ -120,8 +120,14 @@ def extract_folder(videos: list[Path], out_dir: Path, model: torch.nn.Module, de
                    settings: ClipSettings, prep: Preprocessing, device: str, workers: int = 0,
                    batch_size: int = 16, progress: bool = True, overwrite: bool = False) -> ExtractionReport:
     """Features of ``videos`` into ``out_dir``; a failed video is an error (these datasets are generated)."""
-    report = extract_dataset(videos, out_dir, model, description, settings, batch_size=batch_size, device=device,
-                             num_workers=workers, prep=prep, progress=progress, overwrite=overwrite)
+    backbone = (description.get("model_config") or {}).get("backbone") or PAPER_BACKBONE
+    recipe = InputRecipe(backbone, settings.clip_len, settings.fps, tuple(prep.resize), tuple(prep.crop),
+                         tuple(prep.mean), tuple(prep.std))
+    encoder = Encoder(model, recipe, weights=description.get("weights", "custom"))  # the grid and sizes as given
+    options = ExtractOptions(clip_len=settings.clip_len, fps=settings.fps, stride=settings.stride,
+                             sampling=settings.sampling, force=True, batch_size=batch_size, device=device,
+                             workers=workers, progress=progress, overwrite=overwrite)
+    report = extract_dataset(videos, out_dir, encoder, options)
     if report.failed:
         raise TspVideoError(f"feature extraction failed for {len(report.failed)} video(s): "
                             f"{next(iter(report.failed.items()))}")

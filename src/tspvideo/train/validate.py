@@ -12,15 +12,16 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.clips import SegmentClipDataset, ShardSampler
 from tspvideo.datasets.segments import read_label_map, read_segment_table
-from tspvideo.extract.run import resolve_preprocess_on
-from tspvideo.models.weights import InputRecipe, load_model, read_checkpoint, resolve_weights
+from tspvideo.models.encoder import load_encoder
+from tspvideo.models.inputs import InputOverrides
+from tspvideo.models.weights import InputRecipe
 from tspvideo.train.loop import evaluate
-from tspvideo.train.run import clip_spec_from, input_recipe, log, make_loader, setup_logging, teardown_logging
-from tspvideo.video.decode import DEFAULT_SAMPLING
+from tspvideo.train.run import clip_spec_from, log, make_loader, setup_logging, teardown_logging
 
 CLIPS_PER_SEGMENT = 5  # the original's evaluation clips per segment
 
@@ -57,24 +58,19 @@ def evaluate_checkpoint(config: ClipAccuracyConfig) -> dict:
     info = init_distributed(config.device)
     handlers = setup_logging(None, info.is_main)
     try:
-        model, description = load_model(config.checkpoint, gvf=config.gvf_pool)
-        path, _ = resolve_weights(config.checkpoint)
-        trained = read_checkpoint(path).get("input") or {}
-
-        def chosen(key: str):
-            value = getattr(config, key)
-            return value if value is not None else trained.get(key)
-
-        crop = chosen("crop")
-        # what neither the flags nor the checkpoint's input say: the weights' recipe
-        recipe = input_recipe(InputRecipe.from_dict(description["recipe"]), chosen("clip_len"), chosen("fps"),
-                              chosen("resize"), crop[0] if isinstance(crop, list) else crop)
-        spec, prep = clip_spec_from(recipe, chosen("clips_per_segment") or CLIPS_PER_SEGMENT,
-                                    chosen("sampling") or DEFAULT_SAMPLING)
+        encoder = load_encoder(config.checkpoint, gvf_pool=config.gvf_pool)
+        model = encoder.model
+        resolved = encoder.resolve_input(InputOverrides(clip_len=config.clip_len, fps=config.fps,
+                                                        sampling=config.sampling, resize=config.resize,
+                                                        crop=config.crop, force=True))  # flags are asked for
+        recipe = InputRecipe(encoder.recipe.backbone, resolved.grid.clip_len, resolved.grid.fps,
+                             resolved.prep.resize, resolved.prep.crop, resolved.prep.mean, resolved.prep.std)
+        clips = config.clips_per_segment or (encoder.trained_input or {}).get("clips_per_segment") or CLIPS_PER_SEGMENT
+        spec, prep = clip_spec_from(recipe, clips, resolved.grid.sampling)
         model_config = model.config
         label_map = None
         if "action" in model_config.heads:
-            source = config.label_map or description.get("label_map")
+            source = config.label_map or encoder.label_map
             if source is None:
                 raise TspVideoError(f"{config.checkpoint} does not name its classes: give --label-map")
             label_map = list(source) if isinstance(source, list) else read_label_map(source)

@@ -39,12 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
-from tspvideo.core.grid import DEFAULT_FPS
+from tspvideo.core.grid import DEFAULT_FPS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.video.colour import PlanarFrame, pack_planes
 
 BACKENDS = ("pyav", "torchcodec")
-SAMPLING_RULES = ("ffmpeg-fps", "timestamp")
-DEFAULT_SAMPLING = "ffmpeg-fps"
 REENCODE_FPS = 30  # the constant rate the original re-encoded every video to before sampling
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
