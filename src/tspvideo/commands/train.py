@@ -41,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     """Train; exit code 0."""
     result = train(config_from_args(args))
     best = result["best"]
-    if best["epoch"] >= 0 and "valid_acc_mean" in best:
+    # Under torchrun every process gets here: only rank 0 speaks, the whole line at once (not glued to another's).
+    if result.get("rank", 0) == 0 and best["epoch"] >= 0 and "valid_acc_mean" in best:
         print(f"train: best epoch {best['epoch'] + 1}, valid mean clip accuracy {best['valid_acc_mean']:.4f} "
-              f"-> {result['out']}/best.pth")
+              f"-> {result['out']}/best.pth", flush=True)
     return 0
 
 

@@ -31,7 +31,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
-from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.batch_transforms import collate_raw_clips
@@ -45,6 +44,7 @@ from tspvideo.datasets.clips import (
 )
 from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.run import resolve_preprocess_on
 from tspvideo.features.gvf import gvf_attributes
 from tspvideo.models.backbones import (
     backbone_spec,
@@ -158,12 +158,23 @@ def parameter_groups(model: TSPModel, backbone_lr: float, fc_lr: float, freeze_s
             {"params": heads, "lr": fc_lr, "name": "heads"}]
 
 
-def setup_logging(out_dir: Path | None, is_main: bool) -> list[logging.Handler]:
-    """Log lines to stdout (and ``OUT/train.log`` on the main process); returns the handlers to remove."""
+def setup_logging(out_dir: Path | None, is_main: bool, rank: int = 0) -> list[logging.Handler]:
+    """Where the ``tspvideo`` log lines go; returns the handlers to remove.
+
+    The main process logs to stdout (and ``OUT/train.log``). Under torchrun the other processes print nothing, so
+    that each line and warning is shown once: their warnings go to ``OUT/train.rank<N>.log``, a file made only
+    when there is one to write (and only where ``OUT`` exists: another node may not share the folder).
+    """
     logger = logging.getLogger("tspvideo")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if out_dir is not None and is_main:
-        handlers.append(logging.FileHandler(out_dir / "train.log", encoding="utf-8"))
+    handlers: list[logging.Handler]
+    if is_main:
+        handlers = [logging.StreamHandler(sys.stdout)]
+        if out_dir is not None:
+            handlers.append(logging.FileHandler(out_dir / "train.log", encoding="utf-8"))
+    elif out_dir is not None and Path(out_dir).is_dir():
+        handlers = [logging.FileHandler(Path(out_dir) / f"train.rank{rank}.log", encoding="utf-8", delay=True)]
+    else:
+        handlers = [logging.NullHandler()]  # without a handler, Python would print warnings to stderr
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
@@ -280,7 +291,8 @@ def model_checkpoint(model: TSPModel, label_map: list[str] | None, recipe: Input
 
 
 def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model) -> dict:
-    """Train as configured; returns the best epoch's validation metrics, the per-epoch metrics and the files.
+    """Train as configured; returns the best epoch's validation metrics, the per-epoch metrics, the files and this
+    process's rank (under torchrun every process returns; rank 0 is the one that reports).
 
     ``create_model`` builds the model (default: the TSP model of :mod:`tspvideo.models.tsp`).
     """
@@ -290,7 +302,7 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier()
-    handlers = setup_logging(out_dir, info.is_main)
+    handlers = setup_logging(out_dir, info.is_main, info.rank)
     try:
         log.info("hyper-parameters: %s", resolved.describe(config))
         return _run(config, resolved, info, out_dir, create_model)
@@ -309,7 +321,8 @@ def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir
         log.info("best epoch: %d (valid mean clip accuracy %s); model in %s", best["epoch"] + 1,
                  f"{best['acc_mean']:.4f}" if run.loaders.valid is not None else "n/a", out_dir / BEST_NAME)
     return {"best": best, "metrics": run.history.rows, "out": str(out_dir),
-            "files": [str(out_dir / n) for n in (CHECKPOINT_NAME, BEST_NAME, METRICS_NAME, "train.log")]}
+            "files": [str(out_dir / n) for n in (CHECKPOINT_NAME, BEST_NAME, METRICS_NAME, "train.log")],
+            "rank": info.rank}
 
 
 # ----------------------------------------------------------------------------------------------------
