@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
+from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets.batch_transforms import collate_raw_clips
@@ -44,7 +45,6 @@ from tspvideo.datasets.clips import (
 )
 from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.extract.run import resolve_preprocess_on
 from tspvideo.features.gvf import gvf_attributes
 from tspvideo.models.backbones import (
     backbone_spec,
