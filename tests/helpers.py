@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import av
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +15,7 @@ from tspvideo.commands.train import add_train_arguments, config_from_args
 from tspvideo.datasets.segments import ACTION, NO_ACTION, Segment
 from tspvideo.models.tsp import ModelConfig, TSPModel
 from tspvideo.train import TrainConfig, train
+from tspvideo.video.synthetic import read_frame_index
 
 
 class ChannelMeanEncoder(torch.nn.Module):
@@ -25,11 +29,71 @@ class ChannelMeanEncoder(torch.nn.Module):
         return clips.mean(dim=(2, 3, 4)) @ self.weight
 
 
+class TinyEncoder(torch.nn.Module):
+    """A cheap deterministic encoder: per-frame channel means (clips of up to 16 frames) through a fixed linear map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.weight = torch.randn(3 * 16, 8, generator=generator)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:  # [B, 3, L, h, w] -> [B, 8]
+        means = clips.mean(dim=(3, 4)).flatten(1)
+        means = torch.nn.functional.pad(means, (0, 3 * 16 - means.shape[1]))
+        return means @ self.weight
+
+
 def table_segment(video: str, t_start: float, t_end: float, label: str | None, duration: float,
                   fps: float = 15.0) -> Segment:
     """A segment-table row of ``video.mp4`` (label None: background), as the importers write them."""
     return Segment(video, t_start, t_end, label, duration, f"{video}.mp4", fps, int(duration * fps),
                    ACTION if label else NO_ACTION)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Videos: index videos of several frame timings, noise videos encoded for real, and cut copies
+# ----------------------------------------------------------------------------------------------------
+
+# ``write_index_video`` settings: three constant frame rates and a variable one.
+INDEX_VIDEOS = {
+    "cfr30": dict(num_frames=61, fps=30),
+    "ntsc": dict(num_frames=50, fps=30000 / 1001),
+    "25fps": dict(num_frames=40, fps=25),
+    "vfr": dict(timestamps=[0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.34, 0.5, 0.61, 0.7, 0.9, 1.0, 1.07, 1.3, 1.31, 1.5]),
+}
+CONSTANT_RATE_KINDS = [kind for kind in INDEX_VIDEOS if "timestamps" not in INDEX_VIDEOS[kind]]
+
+
+def indices_shown(frames) -> list[tuple[int, int]]:
+    """(sampled index, index of the source frame written in the picture) of each frame of an index video."""
+    return [(j, read_frame_index(np.asarray(frame))) for j, frame in frames]
+
+
+NOISE_SECONDS, NOISE_FPS = 10, 10  # what encode() writes: 100 frames
+
+
+def encode(path: Path, container_format: str, codec: str, options: dict | None = None) -> Path:
+    """NOISE_SECONDS of noise frames at NOISE_FPS, encoded for real (noise: the data, not the header, is most of
+    the file)."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", format=container_format, options=options or {}) as container:
+        stream = container.add_stream(codec, rate=NOISE_FPS)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(NOISE_SECONDS * NOISE_FPS):
+            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def cut(path: Path, fraction: float) -> Path:
+    """A copy of ``path`` with only its first ``fraction`` of bytes, as a partial download leaves it."""
+    data = path.read_bytes()
+    target = path.with_name(f"{path.stem}-cut{round(fraction * 100)}{path.suffix}")
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target
 
 
 # ----------------------------------------------------------------------------------------------------

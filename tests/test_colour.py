@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from test_extract import TinyEncoder
+from helpers import TinyEncoder
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.extract.options import ExtractOptions

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from test_extract import TinyEncoder
+from helpers import CONSTANT_RATE_KINDS, INDEX_VIDEOS, TinyEncoder, indices_shown
 
 import tspvideo.extract.run as extract_module
 import tspvideo.video.nvdec as nvdec
@@ -26,7 +26,7 @@ from tspvideo.extract.run import extract_dataset, stream_features
 from tspvideo.extract.streaming import ClipSettings
 from tspvideo.models.encoder import Encoder
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
-from tspvideo.video.synthetic import read_frame_index, write_index_video
+from tspvideo.video.synthetic import write_index_video
 
 
 class StandInFrame:
@@ -68,26 +68,11 @@ def stand_in(monkeypatch):
     monkeypatch.setattr(extract_module, "nvdec_problem", lambda device: None)
 
 
-def indices_shown(frames) -> list[tuple[int, int]]:
-    return [(j, read_frame_index(np.asarray(frame))) for j, frame in frames]
-
-
-VIDEOS = {
-    "cfr30": dict(num_frames=61, fps=30),
-    "ntsc": dict(num_frames=50, fps=30000 / 1001),
-    "25fps": dict(num_frames=40, fps=25),
-    "vfr": dict(timestamps=[0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.34, 0.5, 0.61, 0.7, 0.9, 1.0, 1.07, 1.3, 1.31, 1.5]),
-}
-
-
-CONSTANT_RATE = [kind for kind in VIDEOS if "timestamps" not in VIDEOS[kind]]
-
-
 @pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
-@pytest.mark.parametrize("kind", CONSTANT_RATE)
+@pytest.mark.parametrize("kind", CONSTANT_RATE_KINDS)
 def test_same_source_frames_as_pyav(stand_in, tmp_path, kind, sampling):
     path = tmp_path / f"{kind}.mp4"
-    write_index_video(path, **VIDEOS[kind])
+    write_index_video(path, **INDEX_VIDEOS[kind])
     expected = indices_shown(iter_sampled_frames(path, 15, sampling=sampling))
     assert len(expected) > 5
     got = indices_shown(nvdec.iter_nvdec_frames(path, SamplingClock(15, sampling)))
@@ -98,7 +83,7 @@ def test_same_source_frames_as_pyav(stand_in, tmp_path, kind, sampling):
 
 def test_variable_frame_rate_goes_to_pyav_with_the_same_frames(stand_in, tmp_path):
     path = tmp_path / "vfr.mp4"
-    write_index_video(path, **VIDEOS["vfr"])
+    write_index_video(path, **INDEX_VIDEOS["vfr"])
     with pytest.raises(nvdec.NvdecUnsupported, match="variable frame rate"):
         list(nvdec.iter_nvdec_frames(path, SamplingClock(15)))
     settings = ClipSettings(clip_len=4, fps=15, stride=4)

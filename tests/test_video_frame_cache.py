@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import table_segment
-from test_truncated import cut, encode
+from helpers import cut, encode, table_segment
 
 from tspvideo.core.errors import VideoDecodeError
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
