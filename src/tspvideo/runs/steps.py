@@ -20,9 +20,12 @@ from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import write_segment_table
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, ExtractionReport, extract_dataset
+from tspvideo.models.encoder import Encoder
+from tspvideo.models.inputs import PAPER_BACKBONE
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import load_backbone_weights
+from tspvideo.models.weights import InputRecipe, load_backbone_weights
 from tspvideo.train import TrainConfig, save_checkpoint
 from tspvideo.video.synthetic import SyntheticConfig, generate_dataset
 
