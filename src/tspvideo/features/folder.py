@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from tspvideo.core.errors import TspVideoError
@@ -81,7 +80,7 @@ class VideoFeatures:
         """The ``[T, C]`` float32 array."""
         if self.key is None:
             return np.asarray(np.load(self.path), dtype=np.float32)
-        with h5py.File(self.path, "r") as h5:
+        with _h5py().File(self.path, "r") as h5:
             return np.asarray(h5[self.key][()], dtype=np.float32)
 
 
@@ -119,7 +118,7 @@ def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str |
     out_dir = Path(out_dir)
     written = 0
     shared: dict[str, object] | None = None
-    with atomic_path(h5_path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(h5_path) as tmp, _h5py().File(tmp, "w") as h5:
         for stem in sorted(stems):
             npy = out_dir / f"{stem}.npy"
             if not npy.is_file():
@@ -328,9 +327,17 @@ def _read_folder(folder: Path, grid: Grid | None, failures: list[tuple[str, str]
 # --------------------------------------------------------------------------------------------------
 
 
+def _h5py():
+    """h5py, imported when an HDF5 file is read or written: a folder of ``.npy`` features (every extraction,
+    export and evaluation of a folder) never needs it, and its import costs every such process."""
+    import h5py
+
+    return h5py
+
+
 def _open_h5(path: Path):
     try:
-        return h5py.File(path, "r")
+        return _h5py().File(path, "r")
     except OSError as error:
         raise TspVideoError(f"{path}: cannot read HDF5 file ({error})") from error
 
@@ -351,7 +358,7 @@ def _read_h5(path: Path, grid: Grid | None, failures: list[tuple[str, str]] | No
         file_attrs = {k: _plain(v) for k, v in h5.attrs.items()}
         for key in sorted(h5.keys()):
             item = h5[key]
-            if not isinstance(item, h5py.Dataset):
+            if not isinstance(item, _h5py().Dataset):
                 if failures is None:
                     raise TspVideoError(f"{path}:{key}: a group, not a [T, C] dataset")
                 failures.append((f"{path}:{key}", "a group, not a [T, C] dataset"))

@@ -14,10 +14,12 @@ and odd frame sizes arrive as RGB from the decoder, as in the reference path.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 PLANAR_FORMATS = {"yuv420p": False, "yuvj420p": True}  # pixel format -> full range
 COLOUR_CONVERSIONS = ("decoder", "device")
@@ -56,6 +58,8 @@ def pack_planes(frame) -> PlanarFrame | None:
 
 def planes_to_rgb(packed: torch.Tensor, height: int, width: int, full_range: bool) -> torch.Tensor:
     """uint8 ``[n, Y + U + V]`` packed 4:2:0 frames -> uint8 RGB ``[n, height, width, 3]`` on their device."""
+    # torch only here: decoding (video.decode packs planes) also runs where torch is never needed.
+    import torch
     chroma_h, chroma_w = height // 2, width // 2
     luma, chroma = height * width, chroma_h * chroma_w
     n = packed.shape[0]

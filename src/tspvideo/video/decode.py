@@ -35,8 +35,6 @@ from typing import NamedTuple
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 from tspvideo.core.grid import DEFAULT_FPS, DEFAULT_SAMPLING, SAMPLING_RULES
@@ -383,12 +381,16 @@ def sampled_source_frames(times: Sequence[Fraction], end: Fraction, clock: Sampl
 def _resize_batch(batch, size: tuple[int, int] | None):
     if size is None:
         return batch
+    # torch only on the torchcodec path: PyAV decoding (metadata, transcoding, workers) runs without it.
+    import torch.nn.functional as F
     batch = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False)
     return batch.round().clamp(0, 255).byte()
 
 
 def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_index: int | None,
                      size: tuple[int, int] | None, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    import torch  # the torchcodec backend's frames are tensors (see _resize_batch)
+
     try:
         from torchcodec.decoders import VideoDecoder
     except ImportError as error:
