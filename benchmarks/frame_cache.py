@@ -25,17 +25,18 @@ import torch
 from tspvideo.datasets.clips import BalancedSampler, SegmentClipDataset
 from tspvideo.datasets.segments import read_label_map, read_segment_table
 from tspvideo.models.weights import default_recipe
-from tspvideo.runs.experiment.run import PRESETS, _prepare_data
+from tspvideo.runs.experiment.config import PRESETS
+from tspvideo.runs.experiment.run import prepare_data
 from tspvideo.train.run import clip_spec_from, input_recipe, make_loader
 
 
-def epoch_rates(paths: dict, config, workers: int, epochs: int, cache_mb: int, batch_size: int,
+def epoch_rates(data, config, workers: int, epochs: int, cache_mb: int, batch_size: int,
                 cache_dir: Path | None = None) -> list[float]:
     """Clips/s of each epoch of the training loader."""
     recipe = input_recipe(default_recipe(config.backbone), config.clip_len, config.fps, config.resize, config.crop)
     spec, prep = clip_spec_from(recipe, config.clips_per_segment, "ffmpeg-fps")
-    dataset = SegmentClipDataset(read_segment_table(paths["train"]), paths["videos"], train=True,
-                                 label_map=read_label_map(paths["label_map"]), spec=spec, prep=prep,
+    dataset = SegmentClipDataset(read_segment_table(data.train), data.videos, train=True,
+                                 label_map=read_label_map(data.label_map), spec=spec, prep=prep,
                                  preprocess_on="device", frame_cache_mb=cache_mb,
                                  frame_cache_dir=cache_dir)
     sampler = BalancedSampler(dataset, seed=0)
@@ -60,16 +61,17 @@ def main() -> None:
     parser.add_argument("--cache-mb", type=int, default=1024)
     parser.add_argument("--data", default=None, help="folder for the videos (default: a temporary one)")
     args = parser.parse_args()
-    config = dataclasses.replace(PRESETS[args.preset], num_videos=args.videos, progress=False)
+    preset = PRESETS[args.preset]
+    config = dataclasses.replace(preset, data=dataclasses.replace(preset.data, num_videos=args.videos), progress=False)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = _prepare_data(Path(args.data or tmp), config)
-        print(f"{args.videos} synthetic videos {config.video_size[0]}x{config.video_size[1]}, clips of "
+        data = prepare_data(Path(args.data or tmp), config)
+        print(f"{args.videos} synthetic videos {config.data.width}x{config.data.height}, clips of "
               f"{config.clip_len} frames at {config.fps:g} fps, batch {args.batch_size}, {args.workers} worker(s), "
               f"{torch.get_num_threads()} thread(s), {args.epochs} epochs\n")
-        rows = {"none": epoch_rates(paths, config, args.workers, args.epochs, 0, args.batch_size),
-                f"memory, {args.cache_mb} MB per worker": epoch_rates(paths, config, args.workers, args.epochs,
+        rows = {"none": epoch_rates(data, config, args.workers, args.epochs, 0, args.batch_size),
+                f"memory, {args.cache_mb} MB per worker": epoch_rates(data, config, args.workers, args.epochs,
                                                                      args.cache_mb, args.batch_size),
-                "folder (memory-mapped)": epoch_rates(paths, config, args.workers, args.epochs, 0, args.batch_size,
+                "folder (memory-mapped)": epoch_rates(data, config, args.workers, args.epochs, 0, args.batch_size,
                                                       Path(tmp) / "frame_cache")}
     later = {name: statistics.median(rates[1:]) if len(rates) > 1 else rates[0] for name, rates in rows.items()}
     print("| frame cache | epoch 1 clips/s | later epochs clips/s (median) | later vs no cache |")

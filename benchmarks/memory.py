@@ -26,7 +26,9 @@ CHILD = r"""
 import json, os, resource, sys, threading, time
 import torch
 from pathlib import Path
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 
 class MeanEncoder(torch.nn.Module):  # cheap: the measurement is about decoding and buffering
@@ -71,8 +73,9 @@ else:
 before = pss_mib([os.getpid()])
 threading.Thread(target=sample, daemon=True).start()
 started = time.perf_counter()
-report = extract_dataset([Path(video)], out, model, {"weights": "random"}, ClipSettings(16, 15.0, stride),
-                         batch_size=batch, num_workers=workers, progress=False)
+report = extract_dataset([Path(video)], out, Encoder.of_module(model, weights="random"),
+                         ExtractOptions.for_grid(ClipSettings(16, 15.0, stride), batch_size=batch, workers=workers,
+                                                 amp="fp32", progress=False))
 seconds = time.perf_counter() - started
 assert not report.failed, report.failed
 peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

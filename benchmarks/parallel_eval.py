@@ -22,16 +22,19 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.runs.experiment.config import PRESETS
+from tspvideo.runs.experiment.evaluate import evaluate_features, read_ground_truth
 from tspvideo.runs.experiment.jobs import thread_environment
-from tspvideo.runs.experiment.run import PRESETS, _evaluate, _extract, _prepare_data
-from tspvideo.runs.steps import initial_encoder
+from tspvideo.runs.experiment.run import prepare_data
+from tspvideo.runs.experiment.seed import extract_features, input_recipe
+from tspvideo.runs.steps import PreparedDataset, initial_encoder
 
 
-def _evaluate_in_process(threads: int, folder: str, paths: dict, config, index: int, seconds) -> None:
+def _evaluate_in_process(threads: int, folder: str, data: PreparedDataset, config, index: int, seconds) -> None:
     torch.set_num_threads(threads)
     work = Path(folder) / f"eval_{threads}_{index}"
     started = time.perf_counter()
-    _evaluate("init", Path(folder) / "features", {k: Path(v) for k, v in paths.items()}, work, config, 0)
+    evaluate_features(Path(folder) / "features", work, data.annotations, read_ground_truth(data.annotations), config, 0)
     seconds[index] = time.perf_counter() - started
 
 
@@ -41,13 +44,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3, help="processes evaluating at once")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 16], help="threads per process, each a row")
     args = parser.parse_args()
-    config = dataclasses.replace(PRESETS["cpu"], num_videos=args.videos, progress=False, workers=0)
+    preset = PRESETS["cpu"]
+    config = dataclasses.replace(preset, data=dataclasses.replace(preset.data, num_videos=args.videos), progress=False,
+                                 workers=0)
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = _prepare_data(folder, config)
-        encoder, description = initial_encoder(config.backbone, None, 0)
-        _extract(sorted(Path(paths["videos"]).glob("*.mp4")), folder / "features", encoder, description, config, "cpu")
+        data = prepare_data(folder, config)
+        encoder = initial_encoder(config.backbone, None, 0, input_recipe(config))
+        extract_features(data.video_files(), folder / "features", encoder, config, "cpu")
         print(f"{args.videos} synthetic videos, {config.backbone} features; {args.jobs} processes at once on "
               f"{torch.get_num_threads()} thread(s) of this machine\n")
         print("| threads per process | seconds per process (median) |")
@@ -55,7 +60,7 @@ def main() -> None:
         for threads in args.threads:
             seconds = context.Array("d", args.jobs)
             processes = [context.Process(target=_evaluate_in_process,
-                                         args=(threads, str(folder), {k: str(v) for k, v in paths.items()}, config,
+                                         args=(threads, str(folder), data, config,
                                                index, seconds)) for index in range(args.jobs)]
             with thread_environment(threads):
                 for process in processes:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from tspvideo.cli import main as cli_main
-from tspvideo.models.weights import load_model
+from tspvideo.models.encoder import load_encoder
 from tspvideo.runs.demo import DemoConfig, format_summary, run_demo
 from tspvideo.video.decode import DEFAULT_SAMPLING
 
@@ -41,7 +41,9 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
 
     # The run's best.pth is a model other commands take: evaluate and extract.
     best = out / "run" / "best.pth"
-    model, description = load_model(str(best))
+    encoder = load_encoder(best)
+    model = encoder.model
+    description = encoder.description()
     assert model.config.heads == ("action", "region") and description["label_map"] == ["horizontal_oscillation",
                                                                                       "vertical_oscillation"]
     data = out / "data"

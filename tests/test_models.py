@@ -10,8 +10,9 @@ import torch
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.models.backbones import backbone_spec, create_backbone
+from tspvideo.models.encoder import load_encoder
 from tspvideo.models.tsp import ModelConfig, TSPModel, create_model, infer_config
-from tspvideo.models.weights import WEIGHTS, load_model, read_checkpoint, resolve_weights, weights_info
+from tspvideo.models.weights import WEIGHTS, read_checkpoint, resolve_weights, weights_info
 
 VARIANTS = {  # layout key -> (heads, gvf)
     "tsp_gvf": (("action", "region"), "max"),
@@ -84,7 +85,9 @@ def test_released_format_file_loads_and_gives_same_features(tmp_path):
     import argparse
     path = tmp_path / "r3d_18-tsp_on_custom.pth"
     torch.save({"model": model.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
-    loaded, description = load_model(str(path))
+    encoder = load_encoder(path)
+    loaded = encoder.model
+    description = encoder.description()
     clips = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded.features(clips), model.features(clips))
@@ -97,7 +100,8 @@ def test_torchvision_style_backbone_file_maps_to_released_layout(tmp_path):
     state["fc.weight"], state["fc.bias"] = torch.zeros(400, 512), torch.zeros(400)
     path = tmp_path / "kinetics.pth"
     torch.save(state, path)
-    model, _ = load_model(str(path))
+    encoder = load_encoder(path)
+    model = encoder.model
     assert model.config.backbone == "r2plus1d_18" and model.config.heads == ("action",)
     assert model.config.num_classes == 400
 
@@ -136,7 +140,9 @@ def test_cached_file_is_used_without_network(tmp_path, monkeypatch):
     info = weights_info("r3d_18-tac_on_kinetics")
     torch.save({"model": create_model("r3d_18", 400, heads=("action",), gvf=None).state_dict()},
                tmp_path / info.filename)
-    model, description = load_model("r3d_18-tac_on_kinetics")
+    encoder = load_encoder("r3d_18-tac_on_kinetics")
+    model = encoder.model
+    description = encoder.description()
     assert description["weights"] == "r3d_18-tac_on_kinetics" and description["label_map"] == "kinetics400"
     assert isinstance(model, TSPModel)
 

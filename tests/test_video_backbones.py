@@ -33,9 +33,10 @@ from tspvideo.models.backbones import (
     enable_gradient_checkpointing,
     set_batchnorm_momentum,
 )
+from tspvideo.models.encoder import load_encoder
 from tspvideo.models.flops import RECIPE_GFLOPS, clip_gflops
 from tspvideo.models.tsp import create_model
-from tspvideo.models.weights import WEIGHTS, default_recipe, load_model, read_checkpoint, resolve_weights
+from tspvideo.models.weights import WEIGHTS, default_recipe, read_checkpoint, resolve_weights
 from tspvideo.runs.steps import prepare_synthetic_dataset
 from tspvideo.train import build_model, parameter_groups
 
@@ -165,7 +166,9 @@ def _torchvision_file(cache, name: str, seed: int = 0) -> torch.nn.Module:
 def test_cached_torchvision_file_loads_with_its_classifier_as_the_tac_head(name, clips, tmp_path, monkeypatch):
     monkeypatch.setenv("TSPVIDEO_CACHE", str(tmp_path))
     reference = _torchvision_file(tmp_path, name)
-    model, description = load_model(name)
+    encoder = load_encoder(name)
+    model = encoder.model
+    description = encoder.description()
     assert model.config.backbone == WEIGHTS[name].backbone and model.config.heads == ("action",)
     assert description["backbone"] == WEIGHTS[name].backbone
     assert description["recipe"] == WEIGHTS[name].recipe.to_dict()
@@ -177,11 +180,14 @@ def test_cached_torchvision_file_loads_with_its_classifier_as_the_tac_head(name,
 def test_mvit_file_maps_its_head_and_renamed_files_are_recognised(tmp_path, monkeypatch):
     monkeypatch.setenv("TSPVIDEO_CACHE", str(tmp_path))
     reference = _torchvision_file(tmp_path, "mvit_v2_s-kinetics400")
-    model, _ = load_model("mvit_v2_s-kinetics400")
+    encoder = load_encoder("mvit_v2_s-kinetics400")
+    model = encoder.model
     assert torch.equal(model.fc.weight, reference.head[1].weight)
     renamed = tmp_path / "my_encoder.pth"  # unregistered name: the architecture comes from the parameters
     (tmp_path / WEIGHTS["mvit_v2_s-kinetics400"].filename).rename(renamed)
-    model, description = load_model(str(renamed))
+    encoder = load_encoder(renamed)
+    model = encoder.model
+    description = encoder.description()
     assert model.config.backbone == "mvit_v2_s" and model.config.num_classes == 400
     assert description["recipe"] == default_recipe("mvit_v2_s").to_dict()
 
@@ -302,7 +308,9 @@ def test_train_resume_load_and_extract(backbone, data, tmp_path, capsys):
     assert changed  # the second step trained the backbone
 
     # The checkpoint loads back with its architecture and the recipe it was trained with.
-    model, description = load_model(str(out / "best.pth"))
+    encoder = load_encoder(out / "best.pth")
+    model = encoder.model
+    description = encoder.description()
     assert model.config.backbone == backbone and model.config.heads == ("action", "region")
     recipe = default_recipe(backbone)
     inputs = TEST_INPUTS[backbone]
@@ -335,7 +343,9 @@ def test_tac_trains_with_the_same_code_path(data, tmp_path, capsys):
     out = tmp_path / "tac"
     assert cli_main(train_argv(data, "swin3d_t", out, None, "--heads", "action", "--epochs", "1",
                                "--grad-checkpointing")) == 0
-    model, description = load_model(str(out / "best.pth"))
+    encoder = load_encoder(out / "best.pth")
+    model = encoder.model
+    description = encoder.description()
     assert model.config.heads == ("action",) and model.fc.in_features == 768
     assert description["recipe"]["clip_len"] == 4
     # Resuming with another input recipe would silently train on other clips: refused.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.core.download import Expected, download, file_digests
+from tspvideo.core.download import Expected, download
 from tspvideo.core.errors import TspVideoError, lookup
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.transforms import Preprocessing
@@ -47,6 +47,11 @@ class InputRecipe:
     crop: tuple[int, int] = (112, 112)
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
+
+    @classmethod
+    def of(cls, backbone: str, clip_len: int, fps: float, prep: Preprocessing) -> InputRecipe:
+        """The recipe of clips of ``clip_len`` frames at ``fps`` transformed by ``prep``."""
+        return cls(backbone, clip_len, fps, tuple(prep.resize), tuple(prep.crop), tuple(prep.mean), tuple(prep.std))
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -308,20 +313,6 @@ def model_from_checkpoint(checkpoint: dict, path: Path, info: WeightsInfo | None
     model.eval()
     recipe = info.recipe if info else checkpoint_recipe(checkpoint, config.backbone)
     return model, recipe
-
-
-def load_model(source: str, gvf: str | None = None) -> tuple[TSPModel, dict]:
-    """The model and its description for sidecars (see :meth:`tspvideo.models.encoder.Encoder.description`)."""
-    path, info = resolve_weights(source)
-    checkpoint = read_checkpoint(path)
-    model, recipe = model_from_checkpoint(checkpoint, path, info, gvf)
-    description = {"weights": info.name if info else str(source), "file": path.name,
-                   "sha256": file_digests(path)[0], "backbone": model.config.backbone,
-                   "model_config": model.config.to_dict(),
-                   "label_map": info.label_map if info else checkpoint.get("label_map"), "recipe": recipe.to_dict()}
-    if isinstance(checkpoint.get("input"), dict):
-        description["trained_input"] = dict(checkpoint["input"])
-    return model, description
 
 
 def _model_with_weights(config: ModelConfig, state_dict: dict[str, torch.Tensor], path: Path) -> TSPModel:

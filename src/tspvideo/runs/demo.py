@@ -23,12 +23,13 @@ from pathlib import Path
 
 from tspvideo.core.distributed import resolve_device
 from tspvideo.core.fileio import save_json_atomic
-from tspvideo.core.grid import DEFAULT_FPS
+from tspvideo.core.grid import DEFAULT_FPS, ClipGrid
 from tspvideo.datasets.segments import read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.extract.streaming import ClipSettings
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.features.gvf import write_gvf
-from tspvideo.models.weights import load_model
+from tspvideo.models.encoder import Encoder, load_encoder
+from tspvideo.models.weights import InputRecipe
 from tspvideo.runs.steps import (
     PreparedDataset,
     dataset_train_config,
@@ -97,13 +98,12 @@ def train_config(data: PreparedDataset, run_dir: Path, gvf_path: Path, config: D
         workers=config.workers, device=config.device, seed=config.seed, no_progress=not config.progress)
 
 
-def _extract(videos: list[Path], out_dir: Path, model, description: dict, config: DemoConfig, device: str,
-             stride: int):
+def _extract(videos: list[Path], out_dir: Path, encoder: Encoder, config: DemoConfig, device: str, stride: int):
     # Every demo run rebuilds its data and retrains, so features of an earlier run are replaced, not resumed.
-    return extract_folder(videos, out_dir, model, description,
-                          settings=ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=stride),
-                          prep=config.preprocessing, device=device, workers=config.workers, progress=config.progress,
-                          overwrite=True)
+    grid = ClipGrid(clip_len=config.clip_len, fps=config.fps, stride=stride)
+    return extract_folder(videos, out_dir, encoder,
+                          ExtractOptions.for_grid(grid, device=device, workers=config.workers, batch_size=16,
+                                                  amp="fp32", progress=config.progress, overwrite=True))
 
 
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
@@ -133,11 +133,12 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     step("gvf", f"2/5 global video features from the initial encoder ({config.weights or 'random weights'})")
     if not config.weights:
         print("   no download here: the initial encoder is randomly initialised (pass --weights for Kinetics ones)")
-    encoder, description = initial_encoder(config.backbone, config.weights, config.seed)
+    recipe = InputRecipe.of(config.backbone, config.clip_len, config.fps, config.preprocessing)
+    encoder = initial_encoder(config.backbone, config.weights, config.seed, recipe)
     initial_path = out / "initial_encoder.pth"
-    save_initial_encoder(initial_path, encoder)
+    save_initial_encoder(initial_path, encoder.model)
     videos = data.video_files()
-    _extract(videos, out / "gvf_features", encoder, description, config, device, config.gvf_stride)
+    _extract(videos, out / "gvf_features", encoder, config, device, config.gvf_stride)
     gvf_path = out / "gvf.h5"
     count = write_gvf(out / "gvf_features", gvf_path, "max", [v.stem for v in videos])
     print(f"   {count} videos, max-pooled -> {gvf_path}")
@@ -150,8 +151,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     done("train")
 
     step("extract", "4/5 features of every video with the trained encoder (run/best.pth)")
-    model, model_description = load_model(str(run_dir / BEST_NAME))
-    report = _extract(videos, out / "features", model, model_description, config, device,
+    report = _extract(videos, out / "features", load_encoder(run_dir / BEST_NAME), config, device,
                       config.feature_stride or config.clip_len)
     print(f"   {len(report.written) + len(report.skipped)} videos -> {out / 'features'} "
           f"({report.clips} clips, {report.clips / max(report.seconds, 1e-9):.1f} clips/s)")

@@ -19,13 +19,11 @@ import torch
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.segments import write_segment_table
-from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, ExtractionReport, extract_dataset
-from tspvideo.models.encoder import Encoder
-from tspvideo.models.inputs import PAPER_BACKBONE
+from tspvideo.extract.run import ExtractionReport, extract_dataset
+from tspvideo.models.encoder import RANDOM_INIT, Encoder
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import InputRecipe, load_backbone_weights
+from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
 from tspvideo.train import TrainConfig, save_checkpoint
 from tspvideo.video.synthetic import SyntheticConfig, generate_dataset
 
@@ -98,19 +96,18 @@ def prepare_synthetic_dataset(out_dir: str | Path, *, num_videos: int = 12, num_
     return {field.name: getattr(dataset, field.name) for field in dataclasses.fields(dataset)}
 
 
-def initial_encoder(backbone: str, weights: str | None = None, seed: int = 0) -> tuple[TSPModel, dict]:
-    """The encoder the GVF comes from (and training starts from): ``weights``, or seeded random ones.
-
-    Returns the model (in eval mode) and its description for feature sidecars.
-    """
+def initial_encoder(backbone: str, weights: str | None = None, seed: int = 0,
+                    recipe: InputRecipe | None = None) -> Encoder:
+    """The encoder the GVF comes from (and training starts from): ``weights``, or seeded random ones; its input
+    is ``recipe`` (default: the backbone's)."""
     torch.manual_seed(seed)
     model = create_model(backbone, heads=("region",), gvf=None)
     if weights:
         info = load_backbone_weights(model, weights)
         name = info.name if info else weights
     else:
-        name = "random-init"
-    return model.eval(), {"weights": name, "model_config": model.config.to_dict()}
+        name = RANDOM_INIT
+    return Encoder(model.eval(), recipe or default_recipe(backbone), name)
 
 
 def save_initial_encoder(path: str | Path, model: TSPModel) -> None:
@@ -119,17 +116,8 @@ def save_initial_encoder(path: str | Path, model: TSPModel) -> None:
                                  "preprocessing": "tsp"})
 
 
-def extract_folder(videos: list[Path], out_dir: Path, model: torch.nn.Module, description: dict, *,
-                   settings: ClipSettings, prep: Preprocessing, device: str, workers: int = 0,
-                   batch_size: int = 16, progress: bool = True, overwrite: bool = False) -> ExtractionReport:
+def extract_folder(videos: list[Path], out_dir: Path, encoder: Encoder, options: ExtractOptions) -> ExtractionReport:
     """Features of ``videos`` into ``out_dir``; a failed video is an error (these datasets are generated)."""
-    backbone = (description.get("model_config") or {}).get("backbone") or PAPER_BACKBONE
-    recipe = InputRecipe(backbone, settings.clip_len, settings.fps, tuple(prep.resize), tuple(prep.crop),
-                         tuple(prep.mean), tuple(prep.std))
-    encoder = Encoder(model, recipe, weights=description.get("weights", "custom"))  # the grid and sizes as given
-    options = ExtractOptions(clip_len=settings.clip_len, fps=settings.fps, stride=settings.stride,
-                             sampling=settings.sampling, force=True, batch_size=batch_size, device=device,
-                             workers=workers, progress=progress, overwrite=overwrite)
     report = extract_dataset(videos, out_dir, encoder, options)
     if report.failed:
         raise TspVideoError(f"feature extraction failed for {len(report.failed)} video(s): "

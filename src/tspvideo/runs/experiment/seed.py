@@ -17,9 +17,11 @@ from typing import Any
 from tspvideo.core.distributed import resolve_device
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ClipSettings
 from tspvideo.features.gvf import write_gvf
-from tspvideo.models.weights import load_model
+from tspvideo.models.encoder import Encoder, load_encoder
+from tspvideo.models.weights import InputRecipe
 from tspvideo.runs.experiment.config import TRAINED_VARIANTS, VARIANT_TITLES, VARIANTS, ExperimentConfig
 from tspvideo.runs.experiment.evaluate import evaluate_features, read_ground_truth, similarity_figures
 from tspvideo.runs.experiment.plots import plot_training_curves
@@ -122,17 +124,20 @@ def train_variant(variant: str, base: TrainConfig, folder: Path) -> TrainResult:
     return result
 
 
-def extract_features(videos: list[Path], out_dir: Path, model: Any, description: Any, config: ExperimentConfig,
-                     device: str) -> None:
-    """Features of ``videos`` on the experiment's grid and input size; videos already done are skipped.
+def input_recipe(config: ExperimentConfig) -> InputRecipe:
+    """The experiment's input: its clip grid and frame sizes, the paper's normalisation."""
+    prep = Preprocessing(resize=tuple(config.resize), crop=(config.crop, config.crop))
+    return InputRecipe.of(config.backbone, config.clip_len, config.fps, prep)
 
-    ``model`` and ``description`` are what :func:`~tspvideo.runs.steps.initial_encoder` or the checkpoint
-    loader return, passed on to :func:`~tspvideo.runs.steps.extract_folder` as they are.
-    """
-    extract_folder(videos, out_dir, model, description,
-                   settings=ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=config.stride),
-                   prep=Preprocessing(resize=tuple(config.resize), crop=(config.crop, config.crop)), device=device,
-                   workers=config.workers, batch_size=EXTRACT_BATCH_SIZE, progress=config.progress)
+
+def extract_features(videos: list[Path], out_dir: Path, encoder: Encoder, config: ExperimentConfig,
+                     device: str) -> None:
+    """Features of ``videos`` on the experiment's grid and input size, in float32; videos already done are
+    skipped."""
+    grid = ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=config.stride)
+    extract_folder(videos, out_dir, encoder,
+                   ExtractOptions.for_grid(grid, device=device, workers=config.workers, batch_size=EXTRACT_BATCH_SIZE,
+                                           amp="fp32", progress=config.progress))
 
 
 def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConfig) -> dict[str, dict[str, Any]]:
@@ -143,11 +148,11 @@ def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConf
     videos = data.video_files()
 
     say(f"seed {seed}: initial encoder ({config.weights or 'seeded random weights'}) and its features")
-    encoder, description = initial_encoder(config.backbone, config.weights, seed)
+    encoder = initial_encoder(config.backbone, config.weights, seed, input_recipe(config))
     initial_path = folder / "initial_encoder.pth"
     if not initial_path.is_file():
-        save_initial_encoder(initial_path, encoder)
-    extract_features(videos, folder / "features" / "init", encoder, description, config, device)
+        save_initial_encoder(initial_path, encoder.model)
+    extract_features(videos, folder / "features" / "init", encoder, config, device)
     if not (folder / "gvf.h5").is_file():
         # GVF = max-pool of the initial encoder's clip features, frozen during training (the paper's setup)
         write_gvf(folder / "features" / "init", folder / "gvf.h5", "max", [v.stem for v in videos])
@@ -158,8 +163,8 @@ def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConf
         say(f"seed {seed}: train {VARIANT_TITLES[variant]} ({config.epochs} epochs)")
         training[variant] = train_variant(variant, base, folder)
         say(f"seed {seed}: features with the {VARIANT_TITLES[variant]} encoder")
-        model, model_description = load_model(str(folder / "runs" / variant / BEST_NAME))
-        extract_features(videos, folder / "features" / variant, model, model_description, config, device)
+        extract_features(videos, folder / "features" / variant, load_encoder(folder / "runs" / variant / BEST_NAME),
+                         config, device)
 
     ground_truth = read_ground_truth(data.annotations)
     results: dict[str, dict[str, Any]] = {}
