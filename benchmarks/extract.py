@@ -34,8 +34,9 @@ import av
 import numpy as np
 import torch
 
+from tspvideo.core.choices import PRECISIONS
 from tspvideo.core.grid import num_clips
-from tspvideo.core.precision import PRECISIONS, autocast, resolve_precision
+from tspvideo.core.precision import autocast, resolve_precision
 from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.extract.run import ClipSettings, stream_features
 from tspvideo.extract.streaming import WorkUnit

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import TinyEncoder
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
@@ -23,20 +24,6 @@ from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames
 from tspvideo.video.synthetic import write_index_video
-
-
-class TinyEncoder(torch.nn.Module):
-    """A cheap deterministic encoder: per-frame channel means through a fixed linear map."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.weight = torch.randn(3 * 16, 8, generator=generator)
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:  # [B, 3, L, h, w] -> [B, 8]
-        means = clips.mean(dim=(3, 4)).flatten(1)
-        means = torch.nn.functional.pad(means, (0, 3 * 16 - means.shape[1]))
-        return means @ self.weight
 
 
 @pytest.fixture(scope="module")

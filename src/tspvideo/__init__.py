@@ -12,7 +12,7 @@ The names a notebook needs are here (loaded on first use, so ``import tspvideo``
 
 from __future__ import annotations
 
-import importlib
+from tspvideo.core.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -34,12 +34,4 @@ _PUBLIC = {
 __all__ = ["__version__", *_PUBLIC]
 
 
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'tspvideo' has no attribute {name!r}")
-    module, attribute = _PUBLIC[name]
-    return getattr(importlib.import_module(module), attribute)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names("tspvideo", _PUBLIC, also=("__version__",))

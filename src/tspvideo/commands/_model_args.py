@@ -1,21 +1,31 @@
-"""Arguments shared by commands that run an encoder (extract, gvf): which weights, how to run them."""
+"""Arguments shared by commands that run an encoder (extract, gvf): which weights, how to run them.
+
+The parser's choices come from :mod:`tspvideo.core.choices`; the library is imported in the functions that
+run a command, so that building the parser (every ``tspvideo`` call, ``--help``) loads no torch or PyAV.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tspvideo.commands import add_decode_threads, add_device, add_workers
-from tspvideo.core.devices import PREPROCESS_ON_CHOICES
+from tspvideo.core.choices import (
+    BACKBONES,
+    COLOUR_CONVERSIONS,
+    CPU_BATCH_SIZE,
+    DECODE_BACKENDS,
+    GPU_BATCH_SIZE,
+    PRECISIONS,
+    PREPROCESS_ON_CHOICES,
+)
 from tspvideo.core.grid import DEFAULT_SAMPLING, SAMPLING_RULES
-from tspvideo.core.precision import PRECISIONS
-from tspvideo.extract.options import CPU_BATCH_SIZE, GPU_BATCH_SIZE, ExtractOptions
-from tspvideo.extract.run import failures_path
-from tspvideo.models.backbones import available_backbones
-from tspvideo.models.encoder import Encoder, WeightsChoice, choose_weights
-from tspvideo.video.colour import COLOUR_CONVERSIONS
-from tspvideo.video.decode import BACKENDS
+
+if TYPE_CHECKING:
+    from tspvideo.extract.options import ExtractOptions
+    from tspvideo.models.encoder import Encoder, WeightsChoice
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +33,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="registered weights name (see `tspvideo models`) or a URL")
     source.add_argument("--checkpoint", help="local checkpoint file (released layout or a tspvideo run)")
-    source.add_argument("--random-init", metavar="BACKBONE", choices=available_backbones(),
+    source.add_argument("--random-init", metavar="BACKBONE", choices=BACKBONES,
                         help="random weights (for trying the pipeline; features are meaningless)")
     parser.add_argument("--gvf-pool", choices=["max", "avg"], default=None,
                         help="GVF pooling of an unregistered TSP checkpoint (not stored in released files)")
@@ -52,7 +62,7 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     add_workers(run, None, "decoding worker processes (default: CPU cores - 2 with a GPU, whose model outruns "
                            "decoding, else 1, as the model needs the cores; none beside --backend nvdec)")
     add_decode_threads(run, 0, "per decoder (0: CPU cores / workers)")
-    run.add_argument("--backend", choices=[*BACKENDS, "nvdec"], default="pyav",
+    run.add_argument("--backend", choices=[*DECODE_BACKENDS, "nvdec"], default="pyav",
                      help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "
                           'needs `pip install "tspvideo[nvdec]"`; a video NVDEC cannot decode, or of variable frame '
                           "rate, is decoded with PyAV, with a warning; --workers N adds N PyAV workers beside it, "
@@ -105,11 +115,15 @@ def report_extraction(command: str, report, out_dir: Path, shard_id: int = 0, nu
         print(f"{command}: {len(report.short)} video(s) shorter than their files declare kept (--accept-short); "
               "their sidecars say so")
     if report.failed:
+        from tspvideo.extract.run import failures_path
+
         print(f"{command}: failures listed in {failures_path(out_dir, shard_id, num_shards)}")
 
 
 def weights_choice(args: argparse.Namespace) -> WeightsChoice:
     """The weights the flags name (a checkpoint file is read here, once)."""
+    from tspvideo.models.encoder import choose_weights
+
     return choose_weights(model=args.model, checkpoint=args.checkpoint, random_init=args.random_init)
 
 
@@ -122,6 +136,8 @@ def load_chosen(args: argparse.Namespace, choice: WeightsChoice) -> Encoder:
 
 def extract_options(args: argparse.Namespace, **run: object) -> ExtractOptions:
     """:class:`ExtractOptions` from the encoder and runtime flags (``run``: the command's own, e.g. shards)."""
+    from tspvideo.extract.options import ExtractOptions
+
     return ExtractOptions(
         clip_len=args.clip_len, fps=args.fps, stride=args.stride, sampling=args.sampling, force=args.force,
         device=args.device, batch_size=args.batch_size, workers=args.workers, decode_threads=args.decode_threads,

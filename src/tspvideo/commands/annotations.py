@@ -17,7 +17,14 @@ from tspvideo.commands import add_command
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.datasets import annotations as ann
-from tspvideo.datasets.segments import REGION_LABELS, read_label_map, write_segment_table
+from tspvideo.datasets.segments import (
+    BACKGROUND_RULES,
+    CLIP_SECONDS,
+    MIN_BACKGROUND,
+    REGION_LABELS,
+    read_label_map,
+    write_segment_table,
+)
 
 MAX_PRINTED_PER_KIND = 20
 
@@ -31,10 +38,10 @@ def _add_build_arguments(parser: argparse.ArgumentParser, dataset: str) -> None:
                         help="metadata CSV(s) in the original format (filename,video-duration,fps,video-frames) "
                              "instead of probing, e.g. the original published ones; repeat for several")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--background-rule", choices=ann.BACKGROUND_RULES, default="merged",
+    parser.add_argument("--background-rule", choices=BACKGROUND_RULES, default="merged",
                         help="merged: gaps between merged instances, never overlapping an action; original: "
                              "reproduce the original published files (see docs/datasets.md)")
-    parser.add_argument("--min-background", type=float, default=ann.MIN_BACKGROUND[dataset],
+    parser.add_argument("--min-background", type=float, default=MIN_BACKGROUND[dataset],
                         help="shortest background segment kept, seconds")
     parser.add_argument("--drop-bad-videos", action="store_true",
                         help="leave videos with a bad annotation (reversed or malformed segment, missing label...) "
@@ -84,7 +91,7 @@ def register(subparsers) -> None:
     p.add_argument("--video-dir", action="append", default=[], metavar="DIR",
                    help="check that every filename exists in this folder (repeatable)")
     p.add_argument("--probe", action="store_true", help="also open each video and compare its metadata")
-    p.add_argument("--clip-seconds", type=float, default=ann.CLIP_SECONDS,
+    p.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
                    help="clip length; shorter segments are reported")
     p.add_argument("--workers", type=int, default=8, help="parallel probes")
     p.set_defaults(func=run_check)
@@ -133,7 +140,7 @@ def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
         table = out / f"{args.name}_{split}_tsp_groundtruth.csv"
         write_segment_table(segments, table)
         n_fg = sum(s.is_action for s in segments)
-        short = sum(s.is_action and s.duration < ann.CLIP_SECONDS for s in segments)
+        short = sum(s.is_action and s.duration < CLIP_SECONDS for s in segments)
         print(f"{table}: {len(result.metadata[split])} videos, {n_fg} action segments "
               f"({short} shorter than one clip), {len(segments) - n_fg} background segments")
     save_json_atomic(out / f"{args.name}_action_label_mapping.json", list(label_map))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from tspvideo.commands import add_command, add_device, add_num_videos
-from tspvideo.runs.demo import DemoConfig, run_demo
 
 
 def register(subparsers) -> None:
@@ -29,6 +28,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its summary; exit code 0."""
+    from tspvideo.runs.demo import DemoConfig, run_demo
+
     config = DemoConfig(num_videos=args.num_videos, epochs=args.epochs, backbone=args.backbone, weights=args.weights,
                         device=args.device, seed=args.seed, progress=not args.no_progress)
     run_demo(args.out, config)

@@ -9,11 +9,14 @@ import argparse
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from tspvideo.commands import _DeprecatedAlias, add_command, add_device
 from tspvideo.commands.train import add_data_arguments
 from tspvideo.core.fileio import save_json_atomic
-from tspvideo.train.validate import ClipAccuracyConfig, evaluate_checkpoint
+
+if TYPE_CHECKING:
+    from tspvideo.train.validate import ClipAccuracyConfig
 
 DESCRIPTION = ("Accuracy of each head on evenly spaced clips of every segment (action head: foreground clips only) "
                "and their mean, the model-selection score of the paper. Clip length, fps, clips per segment and "
@@ -56,6 +59,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser, deprecated_command: 
 
 def config_from_args(args: argparse.Namespace) -> ClipAccuracyConfig:
     """The parsed flags as a :class:`ClipAccuracyConfig`."""
+    from tspvideo.train.validate import ClipAccuracyConfig
+
     names = ClipAccuracyConfig.__dataclass_fields__
     return ClipAccuracyConfig(**{name: getattr(args, name) for name in names})
 
@@ -68,6 +73,8 @@ def run_deprecated(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Print the accuracies (and write --out); exit code 0."""
+    from tspvideo.train.validate import evaluate_checkpoint
+
     stats = evaluate_checkpoint(config_from_args(args))
     if os.environ.get("RANK", "0") != "0":  # under torchrun every process has the same summed numbers
         return 0

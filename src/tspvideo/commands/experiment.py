@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
-from tspvideo.runs.experiment import PRESETS, ExperimentConfig, run_experiment
+from tspvideo.runs.experiment.config import PRESETS, ExperimentConfig
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "epochs": "epochs", "backbone": "backbone", "clip_len": "clip_len", "fps": "fps",
@@ -91,6 +91,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the experiment and print its table; exit code 0."""
+    from tspvideo.runs.experiment import run_experiment
+
 
     quick = args.quick or args.preset == "quick"
     if quick:

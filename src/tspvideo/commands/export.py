@@ -8,7 +8,7 @@ from pathlib import Path
 from tspvideo.commands import add_command
 from tspvideo.commands._feature_args import SOURCE_HELP, add_grid_args, grid_from_args
 from tspvideo.core.errors import TspVideoError
-from tspvideo.localization.export import DEFAULT_TRAIN_SUBSETS, FORMATS, export_features
+from tspvideo.localization.export import FORMATS
 
 
 def register(subparsers) -> None:
@@ -41,6 +41,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Export; 0 on success, 1 when some feature files failed (listed in failures.txt)."""
+    from tspvideo.localization.export import DEFAULT_TRAIN_SUBSETS, export_features
+
     label_map = None
     if args.label_map:
         try:

@@ -16,14 +16,6 @@ from tspvideo.commands._model_args import (
     resolve_options,
     weights_choice,
 )
-from tspvideo.extract.run import (
-    check_clip_fits,
-    check_file_writable,
-    check_folder_writable,
-    extract_dataset,
-    find_videos,
-)
-from tspvideo.features.folder import merge_to_h5
 
 
 def register(subparsers) -> None:
@@ -56,6 +48,15 @@ def shards(args: argparse.Namespace) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Extract features; returns 1 when some videos failed."""
+    from tspvideo.extract.run import (
+        check_clip_fits,
+        check_file_writable,
+        check_folder_writable,
+        extract_dataset,
+        find_videos,
+    )
+    from tspvideo.features.folder import merge_to_h5
+
     options = extract_options(args, **shards(args), overwrite=args.overwrite, accept_short=args.accept_short)
     options.check()  # bad shards before any file is read
     videos = find_videos(args.inputs)

@@ -15,15 +15,8 @@ from tspvideo.commands._model_args import (
     resolve_options,
     weights_choice,
 )
+from tspvideo.core.choices import GVF_POOLS
 from tspvideo.core.errors import TspVideoError
-from tspvideo.extract.run import (
-    check_clip_fits,
-    check_file_writable,
-    check_folder_writable,
-    extract_dataset,
-    find_videos,
-)
-from tspvideo.features.gvf import POOLS, write_gvf
 from tspvideo.train.recipes import GVF_ENCODER, RECIPES, recipe_names
 
 
@@ -43,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--videos", nargs="+", help="videos, folders or lists to extract from first")
     parser.add_argument("--features-out", help="where --videos features go (default: OUT without suffix + _features)")
     parser.add_argument("--out", required=True, help="output HDF5 file")
-    parser.add_argument("--pool", choices=POOLS, default=None,
+    parser.add_argument("--pool", choices=GVF_POOLS, default=None,
                         help="pooling over a video's clips (default: the --recipe's, else max)")
     parser.add_argument("--recipe", choices=[n for n in recipe_names() if RECIPES[n].gvf_encoder],
                         help="the `tspvideo train --recipe` this GVF is for: its encoder and pooling")
@@ -57,6 +50,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the GVF file; returns 1 when some videos failed to extract."""
+    from tspvideo.extract.run import (
+        check_clip_fits,
+        check_file_writable,
+        check_folder_writable,
+        extract_dataset,
+        find_videos,
+    )
+    from tspvideo.features.gvf import write_gvf
+
     out = Path(args.out)
     failed = 0
     recipe = RECIPES[args.recipe] if args.recipe else None

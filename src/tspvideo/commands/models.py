@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from tspvideo.commands import add_command
-from tspvideo.models.backbones import available_backbones, backbone_spec
-from tspvideo.models.flops import RECIPE_GFLOPS
-from tspvideo.models.weights import WEIGHTS, cache_dir, default_recipe
 
 
 def register(subparsers) -> None:
@@ -25,6 +22,10 @@ def recipe_text(recipe) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the registry and whether each file is already in the cache."""
+    from tspvideo.models.backbones import available_backbones, backbone_spec
+    from tspvideo.models.flops import RECIPE_GFLOPS
+    from tspvideo.models.weights import WEIGHTS, cache_dir, default_recipe
+
     header = f"{'backbone':12} {'dim':>5} {'GFLOPs/clip':>11}  input recipe (frames @ fps, resize -> crop)"
     print(header)
     print("-" * len(header))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tspvideo.commands import add_command
 from tspvideo.commands._feature_args import SOURCE_HELP, add_grid_args, grid_from_args
-from tspvideo.localization.probe import ProbeConfig, run_probe
 
 
 def register(subparsers) -> None:
@@ -33,6 +32,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Train, predict, evaluate, print the metrics; 0 on success."""
+    from tspvideo.localization.probe import ProbeConfig, run_probe
+
     config = ProbeConfig(temporal_size=args.temporal_size or None)
     metrics = run_probe(args.feature_dir, args.annotations, args.out, seed=args.seed, epochs=args.epochs,
                         train_subset=args.train_subset, eval_subset=args.eval_subset, config=config,

@@ -12,17 +12,6 @@ from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE
 from tspvideo.evaluation.io import load_ground_truth
-from tspvideo.evaluation.similarity import (
-    compare_feature_sets,
-    format_comparison_table,
-    format_scores_table,
-    gt_video_lookup,
-    load_features,
-    plot_similarity,
-    temporal_sensitivity_scores,
-    video_segments,
-)
-from tspvideo.features.folder import FeatureSource, match_annotations
 
 
 def register(subparsers) -> None:
@@ -73,6 +62,9 @@ def _labels(paths: list[Path]) -> list[str]:
 
 def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, Any]:
     """(features, centre times) of ``video`` from a .npy file, or from an HDF5 / released file by key."""
+    from tspvideo.evaluation.similarity import load_features
+    from tspvideo.features.folder import FeatureSource, match_annotations
+
     if path.suffix == ".npy":
         return load_features(path, args.clip_len or DEFAULT_CLIP_LEN, args.fps or DEFAULT_FPS,
                              args.stride or DEFAULT_STRIDE)
@@ -89,6 +81,16 @@ def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, An
 
 def run(args: argparse.Namespace) -> int:
     """Score (and plot) one video's feature files, or compare feature folders over a dataset."""
+    from tspvideo.evaluation.similarity import (
+        compare_feature_sets,
+        format_comparison_table,
+        format_scores_table,
+        gt_video_lookup,
+        plot_similarity,
+        temporal_sensitivity_scores,
+        video_segments,
+    )
+
     if args.compare and args.features:
         raise TspVideoError("give either feature files or --compare folders, not both")
     if args.compare:

@@ -10,14 +10,10 @@ import argparse
 
 from tspvideo.commands import add_command, add_decode_threads, add_device, add_workers
 from tspvideo.commands._model_args import add_preprocess_on_arg
-from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
-from tspvideo.models.backbones import available_backbones
-from tspvideo.models.tsp import HEAD_CHOICES
-from tspvideo.train import TrainConfig, train
-from tspvideo.train.config import config_fields, field_default
+from tspvideo.core.choices import BACKBONES, HEAD_CHOICES, OPTIMIZERS
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, SAMPLING_RULES
+from tspvideo.train.config import TrainConfig, config_fields, field_default
 from tspvideo.train.recipes import recipe_names
-from tspvideo.train.run import OPTIMIZERS
-from tspvideo.video.decode import SAMPLING_RULES
 
 
 def register(subparsers) -> None:
@@ -35,6 +31,13 @@ def register(subparsers) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The parsed flags as a :class:`TrainConfig` (every field has its flag)."""
     return TrainConfig(**{name: getattr(args, name) for name in config_fields()})
+
+
+def train(config: TrainConfig) -> dict:
+    """:func:`tspvideo.train.run.train`, loaded when a training starts (building the parser loads no torch)."""
+    from tspvideo.train.run import train as train_run
+
+    return train_run(config)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +108,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the original code does not balance)")
     # Defaults are None so that a recipe can fill them; each help says the value without --recipe.
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default=None, choices=available_backbones(),
+    model.add_argument("--backbone", default=None, choices=BACKBONES,
                        help="encoder architecture (default without --recipe: r2plus1d_34)")
     model.add_argument("--weights", default=None,
                        help="initial backbone weights: auto (the Kinetics weights the paper starts from), a "

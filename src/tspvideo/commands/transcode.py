@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tspvideo.commands import add_command
 from tspvideo.core.errors import TspVideoError
-from tspvideo.video.decode import DEFAULT_SAMPLING, SAMPLING_RULES
-from tspvideo.video.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
+from tspvideo.core.grid import DEFAULT_SAMPLING, SAMPLING_RULES
 
 
 def register(subparsers) -> None:
@@ -38,6 +37,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Transcode the folder; print a summary."""
+    from tspvideo.video.transcode import FAILURES_FILE, TranscodeOptions, transcode_folder
+
     if args.fps <= 0 or args.short_side < 2 or args.gop < 1 or args.workers < 1:
         raise TspVideoError("--fps, --short-side (>= 2), --gop and --workers must be positive")
     options = TranscodeOptions(fps=args.fps, short_side=args.short_side, gop=args.gop, crf=args.crf,

@@ -11,9 +11,8 @@ import os
 
 import torch
 
+from tspvideo.core.choices import PREPROCESS_ON_CHOICES
 from tspvideo.core.errors import TspVideoError
-
-PREPROCESS_ON_CHOICES = ("auto", "workers", "device")
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> str:

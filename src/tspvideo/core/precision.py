@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.choices import PRECISIONS
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-PRECISIONS = ("auto", "fp32", *AMP_DTYPES)
 
 # CPU flags (Linux /proc/cpuinfo) that mean bf16 matrix products run in hardware.
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX-512 BF16, x86 AMX, Arm BF16

@@ -36,10 +36,11 @@ from pathlib import Path
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path
-from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.activitynet_json import database_of, is_finite_number, label_text, load_json, video_problems
 from tspvideo.datasets.segments import (
     ACTION,
+    BACKGROUND_RULES,
+    CLIP_SECONDS,
     METADATA_COLUMNS,
     NO_ACTION,
     REGION_LABELS,
@@ -48,13 +49,8 @@ from tspvideo.datasets.segments import (
     check_header,
     format_float,
 )
-from tspvideo.video.decode import VIDEO_EXTENSIONS, is_video_file
-from tspvideo.video.metadata import read_videos_metadata
+from tspvideo.video.files import VIDEO_EXTENSIONS, is_video_file
 
-CLIP_SECONDS = DEFAULT_CLIP_LEN / DEFAULT_FPS  # one clip of the paper's grid
-# The original minimum background lengths: five clips for ActivityNet, one clip for THUMOS14.
-MIN_BACKGROUND = {"activitynet": 5 * DEFAULT_CLIP_LEN / DEFAULT_FPS, "thumos14": CLIP_SECONDS, "generic": CLIP_SECONDS}
-BACKGROUND_RULES = ("merged", "original")
 ACTIVITYNET_SUBSETS = {"training": "train", "validation": "valid"}
 THUMOS14_SPLITS = {"val": "train", "test": "test"}  # the paper trains on THUMOS14 validation
 THUMOS14_AMBIGUOUS = "Ambiguous"
@@ -495,6 +491,8 @@ def metadata_from_videos(
         key = next((k for k in video.file_keys if k in index), None)
         if key is not None:
             wanted[key] = index[key]
+    from tspvideo.video.metadata import read_videos_metadata  # decodes: here, not at import (see commands)
+
     infos, failures = read_videos_metadata(wanted.values(), workers=workers, progress=progress)
     metadata: dict[str, VideoMeta] = {}
     for key, path in wanted.items():
@@ -739,6 +737,8 @@ def _check_video_files(video_dirs: Sequence[str | os.PathLike], probe: bool, wor
 
 
 def _check_probed_files(files: dict[str, Path], workers: int, found: _Findings) -> None:
+    from tspvideo.video.metadata import read_videos_metadata  # decodes: here, not at import (see commands)
+
     infos, failures = read_videos_metadata(files.values(), workers=workers, progress=False)
     for video, file in files.items():
         line, (duration, fps, _, _) = found.first_meta[video]

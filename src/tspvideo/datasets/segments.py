@@ -23,6 +23,13 @@ from pathlib import Path
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path
+from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
+
+# How background segments are cut from the gaps between instances (tspvideo.datasets.annotations builds them).
+CLIP_SECONDS = DEFAULT_CLIP_LEN / DEFAULT_FPS  # one clip of the paper's grid
+# The original minimum background lengths: five clips for ActivityNet, one clip for THUMOS14.
+MIN_BACKGROUND = {"activitynet": 5 * DEFAULT_CLIP_LEN / DEFAULT_FPS, "thumos14": CLIP_SECONDS, "generic": CLIP_SECONDS}
+BACKGROUND_RULES = ("merged", "original")
 
 SEGMENT_COLUMNS = [
     "video-name", "t-start", "t-end", "action-label", "video-duration",

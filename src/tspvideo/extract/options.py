@@ -17,18 +17,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from tspvideo.core.choices import COLOUR_CONVERSIONS, CPU_BATCH_SIZE, GPU_BATCH_SIZE, PRECISIONS
 from tspvideo.core.devices import resolve_device, resolve_preprocess_on
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.grid import ClipGrid
-from tspvideo.core.precision import PRECISIONS, Precision, exact_float32, resolve_precision
+from tspvideo.core.precision import Precision, exact_float32, resolve_precision
 from tspvideo.extract.streaming import cpu_share
 from tspvideo.models.inputs import InputOverrides
-from tspvideo.video.colour import COLOUR_CONVERSIONS
-
-# Clips per forward pass by default. On a CPU, extracting with R(2+1)D-18 at batch 32 peaked at 4.3 GiB,
-# at batch 8 at 1.7 GiB (benchmarks/RESULTS.md): 8 keeps a laptop safe; a GPU wants big batches.
-GPU_BATCH_SIZE = 32
-CPU_BATCH_SIZE = 8
 
 
 def default_decode_workers(device_type: str, backend: str, cores: int) -> int:

@@ -55,7 +55,8 @@ from tspvideo.extract.streaming import (
 from tspvideo.features.folder import feature_paths, write_video_features
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import TSPModel
-from tspvideo.video.decode import is_video_file, num_sampled_frames
+from tspvideo.video.decode import num_sampled_frames
+from tspvideo.video.files import is_video_file
 from tspvideo.video.nvdec import nvdec_problem
 
 

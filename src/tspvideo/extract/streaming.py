@@ -36,10 +36,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from tspvideo.core.choices import COLOUR_CONVERSIONS
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError
 from tspvideo.core.grid import ClipGrid, num_clips
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, preprocess_frames
-from tspvideo.video.colour import COLOUR_CONVERSIONS, PlanarFrame, planes_to_rgb
+from tspvideo.video.colour import PlanarFrame, planes_to_rgb
 from tspvideo.video.decode import (
     SamplingClock,
     iter_sampled_frames,

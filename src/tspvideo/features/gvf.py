@@ -17,11 +17,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tspvideo.core.choices import GVF_POOLS
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path
 from tspvideo.features.folder import FeatureSource, read_sidecar
 
-POOLS = ("max", "avg")
+POOLS = GVF_POOLS
 
 
 def pool_features(features: np.ndarray, pool: str = "max") -> np.ndarray:

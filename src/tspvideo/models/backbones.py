@@ -25,6 +25,7 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
+from tspvideo.core.choices import BACKBONES as BACKBONE_NAMES
 from tspvideo.core.errors import TspVideoError, lookup
 from tspvideo.models.small_backbones import SMALL_BACKBONES, SmallSpec
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
@@ -88,6 +89,10 @@ BACKBONES: dict[str, BackboneSpec | TorchvisionSpec | SmallSpec] = {
     **TORCHVISION_BACKBONES,
     **SMALL_BACKBONES,  # for experiments on a CPU; no pretrained weights
 }
+
+
+if set(BACKBONES) != set(BACKBONE_NAMES):  # the command line lists core.choices.BACKBONES without importing this
+    raise ImportError(f"core.choices.BACKBONES is out of date: the registry has {sorted(BACKBONES)}")
 
 
 def available_backbones() -> list[str]:

@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from tspvideo.core.choices import GVF_POOLS, HEAD_CHOICES
 from tspvideo.core.errors import TspVideoError
 from tspvideo.models.backbones import backbone_spec, build_on_meta, create_backbone
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES
 
-HEAD_CHOICES = ("action", "region")
-GVF_CHOICES = ("max", "avg")
+GVF_CHOICES = GVF_POOLS
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,23 @@ result = train(TrainConfig(train_csv="train.csv", valid_csv="valid.csv", video_d
 - :mod:`tspvideo.train.run`: ``train(config)``: data, model, optimizer, epochs.
 """
 
-from tspvideo.train.checkpoint import BEST_NAME, CHECKPOINT_NAME, METRICS_NAME, save_checkpoint
-from tspvideo.train.config import TrainConfig
-from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch, tsp_loss
-from tspvideo.train.run import BASE_WEIGHTS, build_model, parameter_groups, train
+from tspvideo.core.lazy import lazy_names
 
-__all__ = [
-    "BASE_WEIGHTS", "BEST_NAME", "CHECKPOINT_NAME", "METRICS_NAME", "TrainConfig", "WarmupMultiStep", "build_model",
-    "evaluate", "parameter_groups", "save_checkpoint", "train", "train_one_epoch", "tsp_loss",
-]
+# Loaded on first use: importing one light module of the package (e.g. its config) loads nothing else.
+_NAMES = {
+    "BEST_NAME": ("tspvideo.train.checkpoint", "BEST_NAME"),
+    "CHECKPOINT_NAME": ("tspvideo.train.checkpoint", "CHECKPOINT_NAME"),
+    "METRICS_NAME": ("tspvideo.train.checkpoint", "METRICS_NAME"),
+    "save_checkpoint": ("tspvideo.train.checkpoint", "save_checkpoint"),
+    "TrainConfig": ("tspvideo.train.config", "TrainConfig"),
+    "WarmupMultiStep": ("tspvideo.train.loop", "WarmupMultiStep"),
+    "evaluate": ("tspvideo.train.loop", "evaluate"),
+    "train_one_epoch": ("tspvideo.train.loop", "train_one_epoch"),
+    "tsp_loss": ("tspvideo.train.loop", "tsp_loss"),
+    "BASE_WEIGHTS": ("tspvideo.train.run", "BASE_WEIGHTS"),
+    "build_model": ("tspvideo.train.run", "build_model"),
+    "parameter_groups": ("tspvideo.train.run", "parameter_groups"),
+    "train": ("tspvideo.train.run", "train"),
+}
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspvideo.video.decode import DEFAULT_SAMPLING
+from tspvideo.core.grid import DEFAULT_SAMPLING
 
 
 @dataclass(kw_only=True)

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from tspvideo.core.choices import HEAD_CHOICES
 from tspvideo.core.distributed import all_reduce_sum
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
 from tspvideo.datasets.transforms import Preprocessing
-from tspvideo.models.tsp import HEAD_CHOICES
 
 
 def tsp_loss(outputs: dict[str, torch.Tensor], action: torch.Tensor, region: torch.Tensor,

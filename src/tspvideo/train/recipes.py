@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
-from tspvideo.models.weights import default_recipe
 from tspvideo.train.config import TrainConfig
 
 # The original's opts.py defaults, plus our options set to the original's behaviour.
@@ -126,6 +125,9 @@ class ResolvedOptions:
 
 def _backbone_input(backbone: str, keep: dict[str, object]) -> dict[str, object]:
     """Clip length, fps, resize and crop of ``backbone``'s input recipe, except the keys in ``keep``."""
+    # Here, not at the top: the weights registry loads torch, and the CLI lists recipes without it.
+    from tspvideo.models.weights import default_recipe
+
     recipe = default_recipe(backbone)
     values = {"clip_len": recipe.clip_len, "fps": recipe.fps, "resize": list(recipe.resize), "crop": recipe.crop[0]}
     return {key: value for key, value in values.items() if key not in keep}

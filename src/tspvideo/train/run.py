@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tspvideo import __version__
+from tspvideo.core.choices import HEAD_CHOICES
 from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
@@ -53,7 +54,7 @@ from tspvideo.models.backbones import (
     require_gradient_checkpointing,
     set_batchnorm_momentum,
 )
-from tspvideo.models.tsp import HEAD_CHOICES, TSPModel
+from tspvideo.models.tsp import TSPModel
 from tspvideo.models.tsp import create_model as create_tsp_model
 from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
 from tspvideo.train.checkpoint import (
@@ -130,7 +131,6 @@ def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: 
                       persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
 
 
-OPTIMIZERS = ("sgd", "adamw")
 
 
 def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float,

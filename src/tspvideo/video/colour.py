@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import torch
 
 PLANAR_FORMATS = {"yuv420p": False, "yuvj420p": True}  # pixel format -> full range
-COLOUR_CONVERSIONS = ("decoder", "device")
 
 
 class PlanarFrame(NamedTuple):

@@ -36,20 +36,13 @@ from typing import NamedTuple
 import av
 import numpy as np
 
+from tspvideo.core.choices import DECODE_BACKENDS
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 from tspvideo.core.grid import DEFAULT_FPS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.video.colour import PlanarFrame, pack_planes
 
-BACKENDS = ("pyav", "torchcodec")
+BACKENDS = DECODE_BACKENDS
 REENCODE_FPS = 30  # the constant rate the original re-encoded every video to before sampling
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
-
-
-def is_video_file(path: Path) -> bool:
-    """Whether a folder entry counts as a video: a visible regular file with a video extension."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".") and path.is_file()
-
-
 def _as_fraction(value: float | Fraction) -> Fraction:
     # 29.97 and friends are passed as floats; limit_denominator recovers 30000/1001.
     return value if isinstance(value, Fraction) else Fraction(value).limit_denominator(1001)

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from tqdm import tqdm
 
@@ -508,6 +507,8 @@ def encode_video(plan: VideoPlan, path: str | os.PathLike, crf: int = DEFAULT_CR
     clip is decoded from the keyframe before it.
     """
     with atomic_path(path) as tmp:
+        import av  # here, not at import: the CLI reads this module's defaults without PyAV
+
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = _open_h264_stream(container, plan.rate, plan.width, plan.height, crf, preset,
                                        gop_size=keyframe_interval)
@@ -821,6 +822,8 @@ def write_index_video(path: str | os.PathLike, timestamps: Sequence[float] | Non
         raise ValueError(f"at most {2**_INDEX_BITS} frames")
 
     with atomic_path(path) as tmp:
+        import av  # here, not at import: the CLI reads this module's defaults without PyAV
+
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = _open_h264_stream(container, rate, width, height, crf, preset, gop_size=gop_size)
             stream.time_base = time_base

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from tspvideo.core.errors import TspVideoError, VideoDecodeError
 from tspvideo.core.fileio import atomic_path
-from tspvideo.video.decode import DEFAULT_SAMPLING, SamplingClock, is_video_file
+from tspvideo.video.decode import DEFAULT_SAMPLING, SamplingClock
+from tspvideo.video.files import is_video_file
 
 FAILURES_FILE = "transcode_failures.csv"
 

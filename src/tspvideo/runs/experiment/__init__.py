@@ -23,7 +23,13 @@ side, one process each), ``report`` (results over seeds, the table), ``plots`` (
 (:func:`run_experiment`).
 """
 
-from tspvideo.runs.experiment.config import PRESETS, ExperimentConfig
-from tspvideo.runs.experiment.run import run_experiment
+from tspvideo.core.lazy import lazy_names
 
-__all__ = ["PRESETS", "ExperimentConfig", "run_experiment"]
+# Loaded on first use: importing one light module of the package (e.g. its config) loads nothing else.
+_NAMES = {
+    "PRESETS": ("tspvideo.runs.experiment.config", "PRESETS"),
+    "ExperimentConfig": ("tspvideo.runs.experiment.config", "ExperimentConfig"),
+    "run_experiment": ("tspvideo.runs.experiment.run", "run_experiment"),
+}
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

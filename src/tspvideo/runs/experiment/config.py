@@ -11,7 +11,6 @@ from typing import Any
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import DEFAULT_FPS
-from tspvideo.models.backbones import check_input_size
 from tspvideo.video.synthetic import SyntheticConfig
 
 VARIANTS = ("tsp", "tac", "tsp_no_gvf", "init")
@@ -92,6 +91,9 @@ class ExperimentConfig:
         if self.jobs < 1:
             raise TspVideoError(f"--jobs must be at least 1, got {self.jobs}")
         # A backbone that cannot take these clips (e.g. mvit_v2_s only takes 16x224x224).
+        # Here, not at import: the backbones load torch, and the CLI reads the presets without it.
+        from tspvideo.models.backbones import check_input_size
+
         check_input_size(self.backbone, self.clip_len, (self.crop, self.crop))
         self.data.validate()
 
