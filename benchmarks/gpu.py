@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract import PerClipDataset, write_test_video  # noqa: E402
 
 from tspvideo.commands import add_num_videos  # noqa: E402
-from tspvideo.core.grid import num_clips  # noqa: E402
+from tspvideo.core.grid import ClipGrid, num_clips  # noqa: E402
 from tspvideo.core.precision import autocast, resolve_precision  # noqa: E402
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset, stream_features  # noqa: E402
+from tspvideo.extract.run import extract_dataset, stream_features  # noqa: E402
 from tspvideo.extract.streaming import WorkUnit  # noqa: E402
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model  # noqa: E402
@@ -143,7 +143,7 @@ def end_to_end(videos, model, device, stride: int, batch_size: int, workers: int
     model = model.to(memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format)
     with tempfile.TemporaryDirectory() as out:
         report = extract_dataset(videos, out, Encoder.of_module(model, weights="random"),
-                                 ExtractOptions.for_grid(ClipSettings(16, 15.0, stride), batch_size=batch_size,
+                                 ExtractOptions.for_grid(ClipGrid(16, 15.0, stride), batch_size=batch_size,
                                                          device=str(device), workers=workers, amp=amp or "fp32",
                                                          channels_last=channels_last, decoder_resize=decoder_resize,
                                                          preprocess_on={None: "auto", True: "device",
@@ -163,7 +163,7 @@ def window_features(video: Path, model, device, clips: int, batch_size: int, wor
     allowed = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = tf32
     try:
-        [(_, outcome)] = list(stream_features([video], model, ClipSettings(16, 15.0, 16), units=[WorkUnit(0, 0, clips)],
+        [(_, outcome)] = list(stream_features([video], model, ClipGrid(16, 15.0, 16), units=[WorkUnit(0, 0, clips)],
                                               batch_size=batch_size, device=str(device), num_workers=workers,
                                               amp=amp, channels_last=channels_last, raw_frames=raw_frames,
                                               colour=colour if raw_frames else "decoder", backend=backend))
@@ -189,7 +189,7 @@ def spread_clips(videos: list[Path], frames_per_video: int, stride: int, count: 
     return grid[::step][:count]
 
 
-def baseline(clips, model, device, settings: ClipSettings, batch_size: int, workers: int, amp, channels_last) -> float:
+def baseline(clips, model, device, settings: ClipGrid, batch_size: int, workers: int, amp, channels_last) -> float:
     """Clips/s of the original approach: DataLoader workers each decode whole clips on their own."""
     loader = torch.utils.data.DataLoader(PerClipDataset(clips, settings), batch_size=batch_size,
                                          num_workers=workers, pin_memory=device.type == "cuda")
@@ -390,7 +390,7 @@ def main() -> None:
             for precision, amp, channels_last in precisions[:2 if args.all_modes else 1]:
                 if our_rate is None or not budget.allows(f"{name} stride {stride} {precision} baseline", 45):
                     continue
-                base = baseline(clips, models[name], device, ClipSettings(16, 15.0, stride), args.batch_size,
+                base = baseline(clips, models[name], device, ClipGrid(16, 15.0, stride), args.batch_size,
                                 workers, amp, channels_last)
                 print(f"| {name} | {stride} | {precision} | {len(clips)} | {base:.1f} | {our_rate:.1f} | "
                       f"{our_rate / base:.1f}x |", flush=True)

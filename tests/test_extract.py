@@ -14,15 +14,17 @@ from helpers import TinyEncoder
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import ClipGrid
 from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.extract.run import extract_dataset
 from tspvideo.features.folder import merge_to_h5
 from tspvideo.features.gvf import gvf_attributes, read_gvf, write_gvf
 from tspvideo.localization.export import export_features
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import create_model
 from tspvideo.video.decode import read_frames
+from tspvideo.video.files import find_videos
 from tspvideo.video.synthetic import write_index_video
 
 
@@ -36,7 +38,7 @@ def videos(tmp_path_factory):
     return folder
 
 
-GRID = ClipSettings(clip_len=8, fps=15, stride=5)
+GRID = ClipGrid(clip_len=8, fps=15, stride=5)
 
 
 def run_extract(videos, out, settings=GRID, num_workers=0, batch_size=32, amp="fp32", **options):
@@ -64,19 +66,19 @@ def test_number_of_features_and_time_grid(videos, tmp_path):
 
 
 def test_timestamp_sampling_option_and_its_sidecar(videos, tmp_path):
-    report = run_extract(videos, tmp_path, settings=ClipSettings(clip_len=8, fps=15, stride=5, sampling="timestamp"))
+    report = run_extract(videos, tmp_path, settings=ClipGrid(clip_len=8, fps=15, stride=5, sampling="timestamp"))
     assert not report.failed
     for stem, n15 in {"a": 50, "b": 47, "c d é": math.ceil(64 * 15 / (30000 / 1001))}.items():
         sidecar = json.loads((tmp_path / f"{stem}.json").read_text())
         assert sidecar["num_frames"] == n15 and sidecar["sampling"] == "timestamp"
         assert np.load(tmp_path / f"{stem}.npy").shape[0] == (n15 - 8) // 5 + 1
     with pytest.raises(TspVideoError, match="sampling rule"):
-        ClipSettings(sampling="nearest")
+        ClipGrid(sampling="nearest")
 
 
 def test_streaming_equals_per_clip_reference(videos, tmp_path):
     """Decoding once and sliding gives the original per-clip approach's input exactly."""
-    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    settings = ClipGrid(clip_len=8, fps=15, stride=3)
     run_extract(videos, tmp_path, settings=settings, batch_size=5)
     encoder = TinyEncoder()
     features = np.load(tmp_path / "b.npy")
@@ -249,7 +251,7 @@ def test_default_decode_workers_follow_the_device(monkeypatch):
 
 
 def test_merged_h5_carries_its_grid_and_exports_like_the_folder(videos, tmp_path):
-    settings = ClipSettings(clip_len=8, fps=15, stride=5)
+    settings = ClipGrid(clip_len=8, fps=15, stride=5)
     run_extract(videos, tmp_path / "f", settings=settings)
     stems = sorted(p.stem for p in (tmp_path / "f").glob("*.npy"))
     assert merge_to_h5(tmp_path / "f", stems, tmp_path / "all.h5") == 3

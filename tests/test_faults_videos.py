@@ -28,19 +28,21 @@ import tspvideo.commands.gvf as gvf_command
 import tspvideo.video.decode as video_module
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import ClipGrid
 from tspvideo.datasets import annotations as ann
 from tspvideo.datasets.clips import ClipSpec, SegmentClipDataset
 from tspvideo.datasets.segments import Segment
 from tspvideo.datasets.transforms import preprocess_clip
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.extract.run import extract_dataset
 from tspvideo.features.gvf import read_gvf
 from tspvideo.models.encoder import Encoder, WeightsChoice
 from tspvideo.video.decode import iter_sampled_frames, read_frames
+from tspvideo.video.files import find_videos
 from tspvideo.video.metadata import read_video_metadata, read_videos_metadata
 from tspvideo.video.synthetic import read_frame_index, write_index_video
 
-SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
+SETTINGS = ClipGrid(clip_len=4, fps=15, stride=4)
 GOOD = "good.mp4"
 UNREADABLE = "unreadable.mp4"
 VFR_TIMES = [0.0, 0.03, 0.05, 0.2, 0.21, 0.4, 0.52, 0.61, 0.8, 0.95, 1.0, 1.1, 1.33, 1.4, 1.41, 1.6, 1.75, 1.9]

@@ -7,7 +7,6 @@ import numpy as np
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, ClipGrid, clip_centers, num_clips
 from tspvideo.datasets.clips import ClipSpec
 from tspvideo.evaluation.similarity import feature_times
-from tspvideo.extract.streaming import ClipSettings
 from tspvideo.features.folder import read_video_features
 from tspvideo.models.weights import InputRecipe
 
@@ -15,7 +14,7 @@ from tspvideo.models.weights import InputRecipe
 def test_defaults_are_the_papers_and_every_grid_type_takes_them_from_one_place(tmp_path):
     assert (DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE) == (16, 15.0, 16)
     assert ClipGrid() == ClipGrid(DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE)
-    settings = ClipSettings()
+    settings = ClipGrid()
     assert isinstance(settings, ClipGrid)
     assert (settings.clip_len, settings.fps, settings.stride) == (DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE)
     assert (ClipSpec().clip_len, ClipSpec().fps) == (DEFAULT_CLIP_LEN, DEFAULT_FPS)
@@ -35,4 +34,4 @@ def test_one_formula_for_clip_times():
     np.testing.assert_array_equal(feature_times(5, clip_len=8, fps=10.0, stride=4), expected)
     assert grid.num_clips(7) == 0 and grid.num_clips(8) == 1 and grid.num_clips(20) == num_clips(20, 8, 4) == 4
     assert grid.clip_seconds == 0.8
-    assert ClipSettings(clip_len=8, fps=10.0, stride=4).centers(5).tolist() == expected.tolist()
+    assert ClipGrid(clip_len=8, fps=10.0, stride=4).centers(5).tolist() == expected.tolist()

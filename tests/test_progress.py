@@ -8,13 +8,14 @@ import re
 import pytest
 from helpers import ChannelMeanEncoder
 
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.progress import ClipProgress, expected_clips
-from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import Encoder
 from tspvideo.video.synthetic import write_index_video
 
-SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
+SETTINGS = ClipGrid(clip_len=4, fps=15, stride=4)
 
 
 

@@ -19,16 +19,18 @@ from helpers import ChannelMeanEncoder
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
+from tspvideo.core.grid import ClipGrid
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset, find_videos
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.inputs import PAPER_BACKBONE
 from tspvideo.models.tsp import create_model
 from tspvideo.models.weights import InputRecipe
+from tspvideo.video.files import find_videos
 from tspvideo.video.synthetic import write_index_video
 
-SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
+SETTINGS = ClipGrid(clip_len=4, fps=15, stride=4)
 
 
 
@@ -70,10 +72,10 @@ def test_same_settings_and_files_are_skipped(videos, tmp_path):
 
 
 @pytest.mark.parametrize("change, difference", [
-    ({"settings": ClipSettings(clip_len=4, fps=15, stride=2)}, "--stride 4 there, 2 now"),
-    ({"settings": ClipSettings(clip_len=5, fps=15, stride=4)}, "--clip-len 4 there, 5 now"),
-    ({"settings": ClipSettings(clip_len=4, fps=10, stride=4)}, "--fps 15 there, 10 now"),
-    ({"settings": ClipSettings(clip_len=4, fps=15, stride=4, sampling="timestamp")},
+    ({"settings": ClipGrid(clip_len=4, fps=15, stride=2)}, "--stride 4 there, 2 now"),
+    ({"settings": ClipGrid(clip_len=5, fps=15, stride=4)}, "--clip-len 4 there, 5 now"),
+    ({"settings": ClipGrid(clip_len=4, fps=10, stride=4)}, "--fps 15 there, 10 now"),
+    ({"settings": ClipGrid(clip_len=4, fps=15, stride=4, sampling="timestamp")},
      "--sampling ffmpeg-fps there, timestamp now"),
     ({"description": {"weights": "tiny", "sha256": "ab" * 32}}, "weights tiny there"),
     ({"amp": "bf16"}, "--amp fp32 there, bf16 now"),
@@ -97,13 +99,13 @@ def test_overwrite_of_some_videos_says_the_folder_mixes_settings(videos, tmp_pat
     extract(videos, out)
     capsys.readouterr()
     only_a = extract_dataset([videos / "a.mp4"], out, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
-                             ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=2), progress=False,
+                             ExtractOptions.for_grid(ClipGrid(clip_len=4, fps=15, stride=2), progress=False,
                                                      overwrite=True, workers=0, batch_size=32, amp="fp32"))
     assert only_a.written == [str(videos / "a.mp4")]
     assert "1 feature file(s)" in capsys.readouterr().out  # b.json still has stride 4
     with pytest.raises(TspVideoError, match="b.json: --stride 4 there, 2 now"):
         extract_dataset([videos / "a.mp4"], out, Encoder.of_module(ChannelMeanEncoder(), weights="tiny"),
-                        ExtractOptions.for_grid(ClipSettings(clip_len=4, fps=15, stride=2), progress=False, workers=0,
+                        ExtractOptions.for_grid(ClipGrid(clip_len=4, fps=15, stride=2), progress=False, workers=0,
                                                 batch_size=32, amp="fp32"))
 
 

@@ -11,10 +11,12 @@ import torch
 from helpers import TinyEncoder
 
 import tspvideo.extract.run as extract_module
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import extract_dataset, find_videos, stream_features
-from tspvideo.extract.streaming import ClipAssembler, ClipSettings, FrameStream, WorkUnit, plan_units
+from tspvideo.extract.run import extract_dataset, stream_features
+from tspvideo.extract.streaming import ClipAssembler, FrameStream, WorkUnit, plan_units
 from tspvideo.models.encoder import Encoder
+from tspvideo.video.files import find_videos
 from tspvideo.video.synthetic import write_index_video
 
 
@@ -46,7 +48,7 @@ def clips_of(paths, units, settings, batch_size=3):
 @pytest.mark.parametrize("stride", [1, 5, 20])
 def test_parts_give_exactly_the_clips_of_a_whole_decode(videos, stride):
     paths = [videos / "long.mp4"]
-    settings = ClipSettings(clip_len=8, fps=15, stride=stride)
+    settings = ClipGrid(clip_len=8, fps=15, stride=stride)
     whole, ends = clips_of(paths, [WorkUnit(0)], settings)
     expected = (75 - 8) // stride + 1
     assert sorted(k for _, k in whole) == list(range(expected)) and ends == {0: (75, None)}
@@ -60,7 +62,7 @@ def test_parts_give_exactly_the_clips_of_a_whole_decode(videos, stride):
 
 
 def test_a_part_past_the_end_yields_nothing_and_no_error(videos):
-    settings = ClipSettings(clip_len=8, fps=15, stride=4)
+    settings = ClipGrid(clip_len=8, fps=15, stride=4)
     units = [WorkUnit(0, 0, 30), WorkUnit(0, 30, None)]  # the header said more frames than there are
     clips, ends = clips_of([videos / "short.mp4"], units, settings)
     assert sorted(k for _, k in clips) == list(range((24 - 8) // 4 + 1))
@@ -69,7 +71,7 @@ def test_a_part_past_the_end_yields_nothing_and_no_error(videos):
 
 def test_plan_splits_long_videos_only_when_workers_would_idle(videos):
     paths = find_videos([videos])
-    settings = ClipSettings(clip_len=8, fps=15, stride=2)
+    settings = ClipGrid(clip_len=8, fps=15, stride=2)
     assert plan_units(paths, settings, num_workers=0) == [WorkUnit(0), WorkUnit(1)]
     units = plan_units(paths, settings, num_workers=2, part_frames=16)
     long_parts = [u for u in units if paths[u.video].name == "long.mp4"]
@@ -80,7 +82,7 @@ def test_plan_splits_long_videos_only_when_workers_would_idle(videos):
 
 
 def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monkeypatch):
-    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    settings = ClipGrid(clip_len=8, fps=15, stride=3)
     paths = find_videos([videos])
     extract_dataset(paths, tmp_path / "one", Encoder.of_module(TinyEncoder()),
                     ExtractOptions.for_grid(settings, batch_size=4, progress=False, workers=0, amp="fp32"))
@@ -94,7 +96,7 @@ def test_split_extraction_with_workers_equals_one_process(videos, tmp_path, monk
 
 
 def test_stream_features_of_a_window_equal_those_rows_of_the_whole_video(videos, tmp_path):
-    settings = ClipSettings(clip_len=8, fps=15, stride=2)
+    settings = ClipGrid(clip_len=8, fps=15, stride=2)
     paths = [videos / "long.mp4"]
     [(index, outcome)] = list(stream_features(paths, TinyEncoder(), settings, batch_size=4))
     whole = outcome.features
@@ -107,7 +109,7 @@ def test_stream_features_of_a_window_equal_those_rows_of_the_whole_video(videos,
 
 def test_raw_frames_preprocessed_on_the_device_equal_the_workers_preprocessing(videos, tmp_path):
     """Workers sending uint8 frames, preprocessed by the model's process, give the same features."""
-    settings = ClipSettings(clip_len=8, fps=15, stride=3)
+    settings = ClipGrid(clip_len=8, fps=15, stride=3)
     paths = find_videos([videos])
     extract_dataset(paths, tmp_path / "workers", Encoder.of_module(TinyEncoder()),
                     ExtractOptions.for_grid(settings, batch_size=4, preprocess_on="workers", progress=False,
@@ -129,7 +131,7 @@ def test_raw_items_are_uint8_frames_and_small_for_large_frames(tmp_path, monkeyp
     import tspvideo.extract.streaming as streaming
 
     write_index_video(tmp_path / "v.mp4", num_frames=40, fps=15, size=(64, 48))
-    settings = ClipSettings(clip_len=4, fps=15, stride=1)
+    settings = ClipGrid(clip_len=4, fps=15, stride=1)
     monkeypatch.setattr(streaming, "RAW_BYTES_PER_ITEM", 64 * 48 * 3 * 5)  # five frames' bytes
     items = [i for i in FrameStream([tmp_path / "v.mp4"], [WorkUnit(0)], settings, raw=True) if "frames" in i]
     assert all(i["frames"].dtype == torch.uint8 and i["frames"].shape[1:] == (48, 64, 3) for i in items)

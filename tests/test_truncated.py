@@ -21,13 +21,14 @@ from helpers import NOISE_FPS, NOISE_SECONDS, ChannelMeanEncoder, cut, encode
 
 from tspvideo.cli import main
 from tspvideo.core.errors import TruncatedVideoError
+from tspvideo.core.grid import ClipGrid
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings, extract_dataset
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import Encoder
 from tspvideo.video.decode import declared_duration, iter_sampled_frames
 from tspvideo.video.synthetic import write_index_video
 
-SETTINGS = ClipSettings(clip_len=4, fps=15, stride=4)
+SETTINGS = ClipGrid(clip_len=4, fps=15, stride=4)
 SECONDS, FPS = NOISE_SECONDS, NOISE_FPS  # the noise videos of helpers.encode: 100 frames
 
 

@@ -147,10 +147,10 @@ def test_short_side_resize_matches_torchvision():
 
 
 def test_decoder_resize_needs_a_fixed_size(tmp_path):
-    from tspvideo.extract.streaming import ClipSettings
+    from tspvideo.extract.streaming import ClipGrid
 
     with pytest.raises(TspVideoError, match="--decoder-resize needs a fixed frame size"):
-        FrameStream([], [], ClipSettings(), Preprocessing(resize=(256,), crop=(224, 224)), decoder_resize=True)
+        FrameStream([], [], ClipGrid(), Preprocessing(resize=(256,), crop=(224, 224)), decoder_resize=True)
 
 
 def _torchvision_file(cache, name: str, seed: int = 0) -> torch.nn.Module:

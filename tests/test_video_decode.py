@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from tspvideo.core.errors import TspVideoError, VideoDecodeError
-from tspvideo.core.grid import num_clips
-from tspvideo.extract.streaming import ClipAssembler, ClipSettings, WorkUnit
+from tspvideo.core.grid import ClipGrid, num_clips
+from tspvideo.extract.streaming import ClipAssembler, WorkUnit
 from tspvideo.video.decode import (
     SAMPLING_RULES,
     SamplingClock,
@@ -121,7 +121,7 @@ def test_missing_file_and_bad_arguments(tmp_path):
 
 @pytest.mark.parametrize("num_frames, clip_len, stride", [(40, 16, 16), (40, 16, 1), (40, 4, 7), (15, 16, 16)])
 def test_sliding_clips_cover_the_grid(num_frames, clip_len, stride):
-    settings = ClipSettings(clip_len=clip_len, fps=15, stride=stride)
+    settings = ClipGrid(clip_len=clip_len, fps=15, stride=stride)
     assembler = ClipAssembler([WorkUnit(0)], settings, batch_size=3, device=torch.device("cpu"))
     needed = [j for j in range(num_frames) if settings.needs(j)]
     for k in range(0, len(needed), 5):  # frames arrive in chunks, as from a decode worker

@@ -331,7 +331,7 @@ def test_cli_writes_dataset(tmp_path, capsys, form):
     out = tmp_path / "cli"
     # --out like every other command; the positional folder and --videos N (now --num-videos) still work.
     where = ["--out", str(out), "--num-videos", "2"] if form.startswith("--out") else [str(out), "--videos", "2"]
-    code = main(["synth", *where, "--classes", "3", "--size", "32x32", "--seed", "7",
+    code = main(["synth", *where, "--num-classes", "3", "--size", "32x32", "--seed", "7",
                  "--min-duration", "6", "--max-duration", "7", "--valid-fraction", "0.5", "--no-progress"])
     assert code == 0
     captured = capsys.readouterr()
@@ -361,7 +361,7 @@ def test_cli_rejects_bad_size(tmp_path, capsys, size):
 
 
 def test_cli_reports_bad_parameters(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "x"), "--classes", "9", "--no-progress"]) == 2
+    assert main(["synth", str(tmp_path / "x"), "--num-classes", "9", "--no-progress"]) == 2
     assert "classes" in capsys.readouterr().err
 
 

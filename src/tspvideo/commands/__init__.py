@@ -35,12 +35,19 @@ class _DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def add_renamed(parser: argparse.ArgumentParser, option: str, old: str, **kwargs) -> None:
+    """``option`` (with ``kwargs``) and its former spelling ``old``, hidden from ``--help``, which still works and
+    says which option replaces it."""
+    parser.add_argument(option, **kwargs)
+    dest = kwargs.get("dest") or option.lstrip("-").replace("-", "_")
+    parser.add_argument(old, type=kwargs.get("type"), dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        action=_DeprecatedAlias, new_option=option)
+
+
 def add_num_videos(parser: argparse.ArgumentParser, default: int, help: str) -> None:
     """``--num-videos N`` (a count; ``--videos`` always means video paths) and its deprecated spelling
-    ``--videos N``, hidden from ``--help``."""
-    parser.add_argument("--num-videos", type=int, default=default, dest="num_videos", metavar="N", help=help)
-    parser.add_argument("--videos", type=int, dest="num_videos", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                        action=_DeprecatedAlias, new_option="--num-videos")
+    ``--videos N``."""
+    add_renamed(parser, "--num-videos", "--videos", type=int, default=default, metavar="N", help=help)
 
 
 # One definition of the runtime options every command shares; each command passes the default it

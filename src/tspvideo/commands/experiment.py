@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from tspvideo.commands import add_command, add_device, add_num_videos, add_workers
+from tspvideo.commands import add_command, add_device, add_num_videos, add_renamed, add_workers
 from tspvideo.runs.experiment.config import PRESETS, ExperimentConfig
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "epochs": "epochs", "backbone": "backbone", "clip_len": "clip_len", "fps": "fps",
-             "resize": "resize", "crop": "crop", "feature_stride": "feature_stride", "batch_size": "batch_size",
+             "resize": "resize", "crop": "crop", "stride": "feature_stride", "batch_size": "batch_size",
              "probe_epochs": "probe_epochs", "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum"}
 # ... and of its synthetic dataset (option dest -> SyntheticConfig field of ExperimentConfig.data).
-DATA_OVERRIDES = {"num_videos": "num_videos", "classes": "num_classes"}
+DATA_OVERRIDES = {"num_videos": "num_videos", "num_classes": "num_classes"}
 
 
 def register(subparsers) -> None:
@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds (one run each; default: the preset's)")
     add_num_videos(parser, None, "number of synthetic videos (default: the preset's)")
-    parser.add_argument("--classes", type=int, default=None, help="number of synthetic classes (default: 4)")
+    add_renamed(parser, "--num-classes", "--classes", type=int, default=None,
+                help="number of synthetic classes (default: 4)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of every variant")
     parser.add_argument("--backbone", default=None,
                         help=f"encoder architecture (default: the preset's, {cpu.backbone} / {gpu.backbone})")
@@ -47,8 +48,8 @@ def register(subparsers) -> None:
     parser.add_argument("--fps", type=float, default=None, help="frame rate clips are sampled at")
     parser.add_argument("--resize", type=int, nargs=2, default=None, metavar=("H", "W"), help="frames resized to")
     parser.add_argument("--crop", type=int, default=None, help="square crop size")
-    parser.add_argument("--feature-stride", type=int, default=None,
-                        help="frames (at --fps) between features (default: half a clip)")
+    add_renamed(parser, "--stride", "--feature-stride", type=int, default=None,
+                help="frames (at --fps) between features (default: half a clip)")
     parser.add_argument("--batch-size", type=int, default=None, help="training clips per step")
     parser.add_argument("--weights", default=None,
                         help="initial backbone weights (registered name, URL or file, e.g. Kinetics ones); "

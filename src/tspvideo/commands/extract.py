@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         check_file_writable,
         check_folder_writable,
         extract_dataset,
-        find_videos,
     )
     from tspvideo.features.folder import merge_to_h5
+    from tspvideo.video.files import find_videos
 
     options = extract_options(args, **shards(args), overwrite=args.overwrite, accept_short=args.accept_short)
     options.check()  # bad shards before any file is read

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
         check_file_writable,
         check_folder_writable,
         extract_dataset,
-        find_videos,
     )
     from tspvideo.features.gvf import write_gvf
+    from tspvideo.video.files import find_videos
 
     out = Path(args.out)
     failed = 0

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tspvideo.commands import add_command, add_num_videos
+from tspvideo.commands import add_command, add_num_videos, add_renamed
 from tspvideo.core.errors import TspVideoError
 from tspvideo.video import synthetic
 
@@ -43,8 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR",
                    help="output folder, the older positional form of --out")
     add_num_videos(p, defaults.num_videos, "number of videos")
-    p.add_argument("--classes", type=int, default=defaults.num_classes,
-                   help=f"number of action classes (motion patterns), at most {len(synthetic.MOTION_PATTERNS)}")
+    add_renamed(p, "--num-classes", "--classes", type=int, default=defaults.num_classes,
+                help=f"number of action classes (motion patterns), at most {len(synthetic.MOTION_PATTERNS)}")
     p.add_argument("--fps", type=float, default=defaults.fps,
                    help="frame rate; 29.97 / 23.976 / 59.94 mean the exact NTSC rates (N*1000/1001)")
     p.add_argument("--size", type=_size, default=f"{defaults.width}x{defaults.height}", metavar="WxH",
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise TspVideoError("give the output folder: --out OUT_DIR")
     started = time.perf_counter()
     dataset = synthetic.generate_dataset(
-        out, num_videos=args.num_videos, num_classes=args.classes, fps=args.fps, size=args.size,
+        out, num_videos=args.num_videos, num_classes=args.num_classes, fps=args.fps, size=args.size,
         seed=args.seed, min_duration=args.min_duration, max_duration=args.max_duration,
         valid_fraction=args.valid_fraction, min_instances=args.min_instances,
         max_instances=args.max_instances, min_action=args.min_action, max_action=args.max_action,

@@ -182,3 +182,18 @@ def read_annotation_database(source: JsonSource, subsets: set[str] | None = None
     if bad:
         raise AnnotationError(bad_annotations_message(name, bad), bad)
     return database
+
+
+def class_names(database: dict[str, dict[str, Any]], label_map: list[str] | None = None) -> list[str]:
+    """Class names in class-id order: ``label_map`` when given, else the sorted names in the database.
+
+    Sorted names are what OpenTAD's ``category_idx.txt`` holds; on THUMOS14 they put CliffDiving at
+    id 4, which ActionFormer's THUMOS loader expects.
+    """
+    found = sorted({a["label"] for info in database.values() for a in info.get("annotations", [])})
+    if label_map is None:
+        return found
+    missing = [name for name in found if name not in label_map]
+    if missing:
+        raise TspVideoError(f"label map lacks classes found in the annotations: {missing[:5]}")
+    return list(label_map)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tspvideo.core.grid import num_clips
-from tspvideo.extract.streaming import ClipSettings, header_duration
+from tspvideo.core.grid import ClipGrid, num_clips
+from tspvideo.extract.streaming import header_duration
 
 
-def expected_clips(video: Path, settings: ClipSettings) -> int:
+def expected_clips(video: Path, settings: ClipGrid) -> int:
     """Clips a video should give, from its header's duration (0 when unknown or unreadable)."""
     try:
         duration = header_duration(video)
@@ -34,7 +34,7 @@ def expected_clips(video: Path, settings: ClipSettings) -> int:
 class ClipProgress:
     """A tqdm bar counting clips (``clip/s``, ETA), with ``done/total videos`` beside it."""
 
-    def __init__(self, videos: Sequence[Path], settings: ClipSettings, *, enabled: bool = True, desc: str = "",
+    def __init__(self, videos: Sequence[Path], settings: ClipGrid, *, enabled: bool = True, desc: str = "",
                  file=None) -> None:
         self.bar = tqdm(total=None, unit="clip", desc=desc, disable=not enabled, dynamic_ncols=True, file=file)
         self.num_videos = len(videos)
@@ -52,7 +52,7 @@ class ClipProgress:
         else:
             self._thread = None
 
-    def _read_headers(self, videos: list[Path], settings: ClipSettings) -> None:
+    def _read_headers(self, videos: list[Path], settings: ClipGrid) -> None:
         for index, video in enumerate(videos):
             if self._stop.is_set():
                 return

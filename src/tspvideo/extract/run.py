@@ -27,7 +27,7 @@ from tspvideo import __version__
 from tspvideo.core.devices import preprocess_on_device
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path, write_error
-from tspvideo.core.grid import clip_centers
+from tspvideo.core.grid import ClipGrid, clip_centers
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
 from tspvideo.extract.options import ExtractOptions, colour_conversion
@@ -42,11 +42,10 @@ from tspvideo.extract.provenance import (
 )
 from tspvideo.extract.streaming import (
     ClipAssembler,
-    ClipSettings,
     FeatureOutcome,
     FrameStream,
     NvdecSessions,
-    VideoFeatures,
+    StreamedFeatures,
     VideoProgress,
     WorkUnit,
     header_duration,
@@ -56,7 +55,6 @@ from tspvideo.features.folder import feature_paths, write_video_features
 from tspvideo.models.encoder import Encoder
 from tspvideo.models.tsp import TSPModel
 from tspvideo.video.decode import num_sampled_frames
-from tspvideo.video.files import is_video_file
 from tspvideo.video.nvdec import nvdec_problem
 
 
@@ -71,42 +69,6 @@ class ExtractionReport:
     short: dict[str, str] = field(default_factory=dict)  # kept although shorter than declared (accept_short)
     clips: int = 0
     seconds: float = 0.0
-
-
-def find_videos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand files, folders (recursively, by video extension) and ``.txt`` lists into video paths.
-
-    Two videos with the same stem would write the same feature file, and an input that does not exist
-    at all is most likely mistyped: both are errors, raised before any work starts (and before any
-    output is created). Entries of a list that do not exist fail one by one during the work, as a
-    dataset's list may name a few videos that could not be downloaded.
-    """
-    videos: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if not path.exists():
-            raise TspVideoError(f"{path}: no such file or folder")
-        if path.is_dir():
-            videos += sorted(p for p in path.rglob("*") if is_video_file(p))
-        elif path.suffix.lower() in (".txt", ".lst"):
-            if not path.is_file():
-                raise TspVideoError(f"video list not found: {path}")
-            base = path.parent
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    videos.append(Path(line) if Path(line).is_absolute() else base / line)
-        else:
-            videos.append(path)
-    by_stem: dict[str, Path] = {}
-    for video in videos:
-        if video.stem in by_stem and by_stem[video.stem] != video:
-            raise TspVideoError(f"two inputs share the name {video.stem!r} ({by_stem[video.stem]} and {video}); "
-                                "their features would overwrite each other: rename one or extract them separately")
-        by_stem[video.stem] = video
-    if not videos:
-        raise TspVideoError(f"no videos found in {', '.join(map(str, inputs))}")
-    return list(by_stem.values())
 
 
 def check_file_writable(path: str | os.PathLike) -> None:
@@ -149,7 +111,7 @@ def check_writable(out_dir: Path) -> None:
         raise write_error(out_dir, error) from error
 
 
-def check_clip_fits(videos: Sequence[Path], settings: ClipSettings) -> None:
+def check_clip_fits(videos: Sequence[Path], settings: ClipGrid) -> None:
     """Raise before any work when one clip is longer than every video (by header durations).
 
     Stops at the first video long enough, so this costs one header read in the usual case. Unreadable
@@ -201,7 +163,7 @@ def failures_path(out_dir: Path, shard_id: int = 0, num_shards: int = 1) -> Path
     return out_dir / ("failures.csv" if num_shards == 1 else f"failures.shard-{shard_id}-of-{num_shards}.csv")
 
 
-def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: ClipSettings = ClipSettings(), *,
+def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: ClipGrid = ClipGrid(), *,
                     units: Sequence[WorkUnit] | None = None, batch_size: int = 32, device: str = "cpu",
                     num_workers: int = 0, amp: str | None = None, channels_last: bool = False,
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
@@ -210,7 +172,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     colour: str | None = None, nvdec_sessions: int = 4) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
 
-    Yields ``(index into videos, VideoFeatures)``, or ``(index, error)`` for a video that failed (a file
+    Yields ``(index into videos, StreamedFeatures)``, or ``(index, error)`` for a video that failed (a file
     cut short fails unless ``accept_short``). ``units`` restricts the work to ranges of clips (default:
     every clip of every video, split across workers as :func:`plan_units` decides). ``on_clips(n)`` is called after each
     batch of n clips. ``model`` as in :func:`extract_dataset`. ``raw_frames``: workers send uint8 frames
@@ -403,7 +365,7 @@ def _short_message(short: tuple[float, float]) -> str:
     return f"decoded {decoded:.1f} s of the {declared:.1f} s the file declares (truncated?)"
 
 
-def _write_video_features(out_dir: Path, video: Path, outcome: VideoFeatures, settings: ClipSettings,
+def _write_video_features(out_dir: Path, video: Path, outcome: StreamedFeatures, settings: ClipGrid,
                           model_description: dict, prep: Preprocessing, provenance: dict) -> None:
     features, num_frames = outcome.features, outcome.num_frames
     count = len(features)

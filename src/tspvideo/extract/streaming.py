@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 
 
-class VideoFeatures(NamedTuple):
+class StreamedFeatures(NamedTuple):
     """One video's features ``[T, C]`` in clip order and its number of sampled frames.
 
     ``short`` is ``(decoded seconds, declared seconds)`` when the frames ended well before the duration
@@ -72,7 +72,7 @@ class VideoFeatures(NamedTuple):
 
 
 # What becomes of one video: its features, or an error message naming the file.
-FeatureOutcome = VideoFeatures | str
+FeatureOutcome = StreamedFeatures | str
 
 
 def cpu_share() -> int:
@@ -89,10 +89,6 @@ def cpu_share() -> int:
     return max(1, cores // ranks)
 
 
-# The features' time grid with its sampling rule (one type: :class:`tspvideo.core.grid.ClipGrid`).
-ClipSettings = ClipGrid
-
-
 @dataclass(frozen=True)
 class WorkUnit:
     """Clips ``first_clip .. end_clip - 1`` of one video (``end_clip=None``: to the video's end)."""
@@ -101,7 +97,7 @@ class WorkUnit:
     first_clip: int = 0
     end_clip: int | None = None
 
-    def frame_range(self, settings: ClipSettings) -> tuple[int, int | None]:
+    def frame_range(self, settings: ClipGrid) -> tuple[int, int | None]:
         """Sampled frames to decode: ``[start, end)``, ``end=None`` for the video's end."""
         start = settings.first_frame(self.first_clip)
         if self.end_clip is None:
@@ -128,7 +124,7 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def plan_units(videos: Sequence[Path], settings: ClipSettings, num_workers: int,
+def plan_units(videos: Sequence[Path], settings: ClipGrid, num_workers: int,
                part_frames: int = 2048, split: bool = True) -> list[WorkUnit]:
     """Cut the videos into work units; with several workers, largest files first (short ones end the run).
 
@@ -169,7 +165,7 @@ class FrameStream(IterableDataset):
     end record says how short it is. With DataLoader workers, each worker takes the next unit not yet taken.
     """
 
-    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
+    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipGrid,
                  prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
                  decoder_resize: bool = False, accept_short: bool = False, raw: bool = False,
                  colour: str = "decoder") -> None:
@@ -403,7 +399,7 @@ class ClipAssembler:
     same function the workers use otherwise.
     """
 
-    def __init__(self, units: Sequence[WorkUnit], settings: ClipSettings, batch_size: int,
+    def __init__(self, units: Sequence[WorkUnit], settings: ClipGrid, batch_size: int,
                  device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,
                  prep: Preprocessing | None = None) -> None:
         self.units = list(units)
@@ -490,11 +486,11 @@ class VideoProgress:
     """Collects each video's features from its units and says when a video is complete.
 
     A video is complete once all its units have sent their end record and every clip cut from their
-    frames has been through the model; it is then either its :class:`VideoFeatures`, in clip
+    frames has been through the model; it is then either its :class:`StreamedFeatures`, in clip
     order, or an error message naming the file.
     """
 
-    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipSettings,
+    def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipGrid,
                  assembler: ClipAssembler) -> None:
         self.videos = list(videos)
         self.units = list(units)
@@ -564,5 +560,5 @@ class VideoProgress:
             return f"{path}: internal error: {len(clip_ids)} clips, expected {end - first}"
         features = np.concatenate([p[1] for p in pieces])
         decoders = self.decoders.get(video)
-        return VideoFeatures(features[np.argsort(clip_ids, kind="stable")], num_frames, self.short.get(video),
+        return StreamedFeatures(features[np.argsort(clip_ids, kind="stable")], num_frames, self.short.get(video),
                              "+".join(sorted(decoders)) if decoders else None)

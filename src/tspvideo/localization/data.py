@@ -34,11 +34,6 @@ def ground_truth_database(ground_truth: dict[str, Any]) -> dict[str, Any]:
     return database
 
 
-def class_names_of(database: dict[str, Any]) -> list[str]:
-    """Sorted class names found in the annotations (class id = position)."""
-    return sorted({a["label"] for info in database.values() for a in info.get("annotations", [])})
-
-
 def load_probe_videos(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], video_ids: list[str] | None,
                       class_names: list[str], temporal_size: int | None = 100,
                       grid: Grid | None = None) -> list[ProbeVideo]:

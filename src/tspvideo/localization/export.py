@@ -36,7 +36,7 @@ import numpy as np
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
-from tspvideo.datasets.activitynet_json import read_annotation_database
+from tspvideo.datasets.activitynet_json import class_names, read_annotation_database
 from tspvideo.features.folder import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
     Grid,
@@ -102,21 +102,6 @@ def load_annotations(source: str | os.PathLike | dict[str, Any]) -> dict[str, di
     if isinstance(source, dict) and "database" not in source:
         source = {"database": source}
     return read_annotation_database(source, require_subset=True, what="annotations")
-
-
-def label_names(database: dict[str, dict[str, Any]], label_map: list[str] | None = None) -> list[str]:
-    """Class names in class-id order: ``label_map`` when given, else the sorted names in the database.
-
-    Sorted names are what OpenTAD's ``category_idx.txt`` holds; on THUMOS14 they put CliffDiving at
-    id 4, which ActionFormer's THUMOS loader expects.
-    """
-    found = sorted({a["label"] for info in database.values() for a in info.get("annotations", [])})
-    if label_map is None:
-        return found
-    missing = [name for name in found if name not in label_map]
-    if missing:
-        raise TspVideoError(f"label map lacks classes found in the annotations: {missing[:5]}")
-    return list(label_map)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,7 +332,7 @@ def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched,
               "input_dim": channels, "feat_stride": stride, "num_frames": clip_len, "default_fps": fps,
               "max_seq_len": _suggest_max_seq_len(videos), "force_upsampling": False}
     if database is not None:
-        names = label_names(database, label_map)
+        names = class_names(database, label_map)
         out_db = {}
         for info, video in _annotated(database, matched, videos, failures):
             key = strip_prefix(name_of(video.stem), prefix)  # the loader opens prefix + key + ext
@@ -400,7 +385,7 @@ def _export_opentad(*, videos, out_dir, name_of, prefix, database, matched, labe
               "feature_stride": stride, "sample_stride": 1, "offset_frames": clip_len // 2, "fps": fps,
               "in_channels": channels}
     if database is not None:
-        names = label_names(database, label_map)
+        names = class_names(database, label_map)
         out_db = {}
         for info, video in _annotated(database, matched, videos, failures):
             key = strip_prefix(name_of(video.stem), prefix)  # LoadFeats opens prefix + key + suffix.npy

@@ -19,13 +19,13 @@ import torch.nn.functional as F
 
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path, save_json_atomic
+from tspvideo.datasets.activitynet_json import class_names as dataset_class_names
 from tspvideo.datasets.activitynet_json import load_json, read_annotation_database
 from tspvideo.evaluation.detection import evaluate_detection
 from tspvideo.evaluation.proposals import evaluate_proposals
 from tspvideo.features.folder import FeatureSource, Grid, match_annotations, match_report
 from tspvideo.localization.data import (
     ProbeVideo,
-    class_names_of,
     ground_truth_database,
     load_probe_videos,
     make_targets,
@@ -157,7 +157,7 @@ def train_probe(feature_dir: str | os.PathLike, ground_truth: dict[str, Any], tr
     database = ground_truth_database(ground_truth)
     read_annotation_database({"database": database}, subsets=None if video_ids is not None else {train_subset},
                              what="ground truth")
-    class_names = class_names_of(database)
+    class_names = dataset_class_names(database)
     if not class_names:
         raise TspVideoError("ground truth has no annotated segments to train on")
     if video_ids is None:

@@ -65,8 +65,8 @@ class DemoConfig:
     batch_size: int = 8
     backbone_lr: float = 5e-4  # above the paper's 1e-4: from random weights; higher rates diverged here
     fc_lr: float = 2e-3
-    warmup_epochs: float = 1.0
-    milestones: tuple[float, ...] = ()
+    lr_warmup_epochs: float = 1.0
+    lr_milestones: tuple[float, ...] = ()
     workers: int = 1
     device: str = "auto"
     seed: int = 0
@@ -93,7 +93,7 @@ def train_config(data: PreparedDataset, run_dir: Path, gvf_path: Path, config: D
         weights=str(initial_weights) if initial_weights else "none", clip_len=config.clip_len, fps=config.fps,
         clips_per_segment=config.clips_per_segment, resize=list(config.resize), crop=config.crop,
         epochs=config.epochs, batch_size=config.batch_size, backbone_lr=config.backbone_lr, fc_lr=config.fc_lr,
-        lr_warmup_epochs=config.warmup_epochs, lr_milestones=list(config.milestones),
+        lr_warmup_epochs=config.lr_warmup_epochs, lr_milestones=list(config.lr_milestones),
         freeze_stem=False,  # a random stem is worth training; the original freezes a pretrained one
         workers=config.workers, device=config.device, seed=config.seed, no_progress=not config.progress)
 

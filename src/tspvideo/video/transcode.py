@@ -23,7 +23,7 @@ from tqdm import tqdm
 from tspvideo.core.errors import TspVideoError, VideoDecodeError
 from tspvideo.core.fileio import atomic_path
 from tspvideo.video.decode import DEFAULT_SAMPLING, SamplingClock
-from tspvideo.video.files import is_video_file
+from tspvideo.video.files import videos_under
 
 FAILURES_FILE = "transcode_failures.csv"
 
@@ -147,13 +147,6 @@ def _transcode_one(src: Path, dst: Path, options: TranscodeOptions) -> tuple[Pat
         return src, str(error)
 
 
-def find_videos(in_dir: str | os.PathLike) -> list[Path]:
-    """Video files under ``in_dir`` (recursively, hidden files skipped), sorted."""
-    in_dir = Path(in_dir)
-    return sorted(p for p in in_dir.rglob("*")
-                  if is_video_file(p))
-
-
 def transcode_folder(
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -175,7 +168,7 @@ def transcode_folder(
     out_dir.mkdir(parents=True, exist_ok=True)
     report = TranscodeReport()
     jobs = []
-    for src in find_videos(in_dir):
+    for src in videos_under(in_dir):
         dst = out_dir / src.relative_to(in_dir)
         if out_dir.resolve() in src.resolve().parents:
             continue  # output folder inside the input folder: do not transcode our own outputs

@@ -61,8 +61,8 @@ class ExperimentConfig:
     optimizer: str = "adamw"
     backbone_lr: float = 1e-3
     fc_lr: float = 1e-3
-    warmup_epochs: float = 0.5
-    milestones: tuple[float, ...] = ()
+    lr_warmup_epochs: float = 0.5
+    lr_milestones: tuple[float, ...] = ()
     bn_momentum: float | None = None  # batch-norm running statistics; None: the architecture's own
     # evaluation
     probe_epochs: int = 30

@@ -16,9 +16,9 @@ from typing import Any
 
 from tspvideo.core.distributed import resolve_device
 from tspvideo.core.fileio import save_json_atomic
+from tspvideo.core.grid import ClipGrid
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.extract.options import ExtractOptions
-from tspvideo.extract.run import ClipSettings
 from tspvideo.features.gvf import write_gvf
 from tspvideo.models.encoder import Encoder, load_encoder
 from tspvideo.models.weights import InputRecipe
@@ -94,8 +94,8 @@ def base_train_config(config: ExperimentConfig, data: PreparedDataset, folder: P
         weights=str(folder / "initial_encoder.pth"), clip_len=config.clip_len, fps=config.fps,
         clips_per_segment=config.clips_per_segment, resize=list(config.resize), crop=config.crop,
         epochs=config.epochs, batch_size=config.batch_size, optimizer=config.optimizer,
-        backbone_lr=config.backbone_lr, fc_lr=config.fc_lr, lr_warmup_epochs=config.warmup_epochs,
-        lr_milestones=list(config.milestones), bn_momentum=config.bn_momentum,
+        backbone_lr=config.backbone_lr, fc_lr=config.fc_lr, lr_warmup_epochs=config.lr_warmup_epochs,
+        lr_milestones=list(config.lr_milestones), bn_momentum=config.bn_momentum,
         freeze_stem=False,  # a random stem is worth training; the original freezes a pretrained one
         workers=config.workers, device=config.device, seed=seed, no_progress=not config.progress,
         frame_cache_dir=folder.parent / FRAME_CACHE_DIR if config.frame_cache else None)
@@ -134,7 +134,7 @@ def extract_features(videos: list[Path], out_dir: Path, encoder: Encoder, config
                      device: str) -> None:
     """Features of ``videos`` on the experiment's grid and input size, in float32; videos already done are
     skipped."""
-    grid = ClipSettings(clip_len=config.clip_len, fps=config.fps, stride=config.stride)
+    grid = ClipGrid(clip_len=config.clip_len, fps=config.fps, stride=config.stride)
     extract_folder(videos, out_dir, encoder,
                    ExtractOptions.for_grid(grid, device=device, workers=config.workers, batch_size=EXTRACT_BATCH_SIZE,
                                            amp="fp32", progress=config.progress))
