@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,10 +15,12 @@ from helpers import TinyEncoder
 
 import tspvideo.extract.run as extract_module
 from tspvideo.core.grid import ClipGrid
+from tspvideo.datasets.transforms import preprocess_frames
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import extract_dataset, stream_features
-from tspvideo.extract.streaming import ClipAssembler, FrameStream, WorkUnit, plan_units
+from tspvideo.extract.streaming import ClipAssembler, FrameStream, WorkUnit, default_decode_workers, plan_units
 from tspvideo.models.encoder import Encoder
+from tspvideo.video.decode import read_frames
 from tspvideo.video.files import find_videos
 from tspvideo.video.synthetic import write_index_video
 
@@ -143,3 +148,35 @@ def test_raw_items_are_uint8_frames_and_small_for_large_frames(tmp_path, monkeyp
 def test_default_preprocessing_place_follows_the_device():
     assert extract_module.preprocess_on_device(torch.device("cuda")) is True
     assert extract_module.preprocess_on_device(torch.device("cpu")) is False
+
+
+def test_preprocessed_items_hold_their_frames_alone(videos):
+    """A worker's item is its cropped frames in a storage of their own (not a view of the larger resized
+    frames, which would all cross to the model's process), with the values preprocessing gives them."""
+    settings = ClipGrid(clip_len=8, fps=15, stride=3)
+    path = videos / "long.mp4"
+    items = [i for i in FrameStream([path], [WorkUnit(0)], settings) if "frames" in i]
+    assert items
+    for item in items:
+        frames = item["frames"]
+        assert frames.is_contiguous()
+        assert frames.untyped_storage().nbytes() == frames.numel() * frames.element_size()
+        first, count = int(item["indices"][0]), len(item["indices"])
+        assert item["indices"].tolist() == list(range(first, first + count))
+        decoded = torch.from_numpy(read_frames(path, first, count, fps=15))
+        assert torch.equal(frames, preprocess_frames(decoded))
+
+
+def test_large_blocks_are_mapped_in_a_glibc_process():
+    """The allocator setting of decode workers applies under glibc and is a no-op elsewhere (own process:
+    it changes the allocator of the process that calls it)."""
+    code = "from tspvideo.core.memory import map_large_blocks; print(map_large_blocks())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(platform.libc_ver()[0] == "glibc")
+
+
+def test_default_decode_workers_follow_the_device_backend_and_cores():
+    assert [default_decode_workers("cpu", "pyav", cores) for cores in (1, 2, 4, 16)] == [0, 0, 1, 1]
+    assert [default_decode_workers("cuda", "pyav", cores) for cores in (1, 2, 3, 16)] == [1, 1, 1, 14]
+    assert default_decode_workers("cuda", "torchcodec", 16) == 14
+    assert default_decode_workers("cuda", "nvdec", 16) == 0

@@ -39,6 +39,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tspvideo.core.choices import COLOUR_CONVERSIONS
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError
 from tspvideo.core.grid import ClipGrid, num_clips
+from tspvideo.core.memory import map_large_blocks
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing, preprocess_frames
 from tspvideo.video.colour import PlanarFrame, planes_to_rgb
 from tspvideo.video.decode import (
@@ -87,6 +88,27 @@ def cpu_share() -> int:
     except ValueError:
         ranks = 1
     return max(1, cores // ranks)
+
+
+def default_decode_workers(device_type: str, backend: str, cores: int) -> int:
+    """Decode worker processes by default, for the model's device type (``cpu``, ``cuda``...), the decoding
+    backend and the CPU cores this process may use (:func:`cpu_share`).
+
+    - ``nvdec``: none (NVDEC alone ran faster than with 14 PyAV workers beside it on an H200: the model's
+      process, which receives both, was the bottleneck);
+    - a GPU: ``cores - 2``, at least 1 (14 of 16 vCPUs was the fastest count on an H100: the model outruns
+      decoding, so decoding gets every core but the model's process and one spare);
+    - the CPU: 0 on up to 2 cores, decoding in the model's process. ``benchmarks/workers.py`` on 2 cores
+      (R(2+1)D-18, 320x240): in 13 interleaved pairs of runs in-process decoding was 1.06x the clips/s of one
+      worker (median ratio; 8 pairs in its favour), and the worker's own memory (120 MiB private, 630 MiB
+      RSS) is saved: on 2 cores a worker only competes for them with the model's threads. 1 beyond 2 cores,
+      where it can have a core of its own (not measured).
+    """
+    if backend == "nvdec":
+        return 0
+    if device_type == "cpu":
+        return 0 if cores <= 2 else 1
+    return max(1, cores - 2)
 
 
 @dataclass(frozen=True)
@@ -199,6 +221,9 @@ class FrameStream(IterableDataset):
             return
         if threads == 0:  # FFmpeg's "auto" would start a thread per core in every worker
             threads = max(1, cpu_share() // info.num_workers)
+        # An item's large buffers (stacked frames, preprocessing) are freed once it is sent; in the heap they
+        # left the worker holding 2.3 GB it no longer used (tspvideo.core.memory): own mappings instead.
+        map_large_blocks()
         while (unit := self.take_unit()) is not None:
             yield from self._unit_items(unit, threads)
 
@@ -274,7 +299,9 @@ class FrameStream(IterableDataset):
             item["planar"] = torch.tensor(frames[0].layout)
             return item
         stacked = torch.from_numpy(np.stack(frames))
-        item["frames"] = stacked if self.raw else preprocess_frames(stacked, self.prep)
+        # The crop is a view of the whole resized frames: a copy of it alone crosses to the model's process
+        # (64 frames: 9.6 MB instead of the 16.8 MB of 128x171 frames), the same values.
+        item["frames"] = stacked if self.raw else preprocess_frames(stacked, self.prep).contiguous()
         return item
 
 
