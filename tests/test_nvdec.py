@@ -188,7 +188,7 @@ def test_decode_workers_forked_after_an_nvdec_run_work(stand_in, tmp_path):
 
 
 def test_nvdec_runs_without_pyav_workers_unless_asked():
-    from tspvideo.extract.options import default_decode_workers
+    from tspvideo.extract.streaming import default_decode_workers
 
     assert default_decode_workers("cuda", "nvdec", 16) == 0
     assert ExtractOptions(workers=3, backend="nvdec", device="cpu").resolve().workers == 3

@@ -60,7 +60,8 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                           "where a batch of 32 clips of R(2+1)D needs several GB of memory)")
     add_device(run)
     add_workers(run, None, "decoding worker processes (default: CPU cores - 2 with a GPU, whose model outruns "
-                           "decoding, else 1, as the model needs the cores; none beside --backend nvdec)")
+                           "decoding; on a CPU none up to 2 cores, where decoding in the model's process was "
+                           "fastest, else 1; none beside --backend nvdec)")
     add_decode_threads(run, 0, "per decoder (0: CPU cores / workers)")
     run.add_argument("--backend", choices=[*DECODE_BACKENDS, "nvdec"], default="pyav",
                      help="video decoding backend: pyav (default), torchcodec, or nvdec (the GPU's hardware decoder, "

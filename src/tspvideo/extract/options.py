@@ -22,19 +22,8 @@ from tspvideo.core.devices import resolve_device, resolve_preprocess_on
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.grid import ClipGrid
 from tspvideo.core.precision import Precision, exact_float32, resolve_precision
-from tspvideo.extract.streaming import cpu_share
+from tspvideo.extract.streaming import cpu_share, default_decode_workers
 from tspvideo.models.inputs import InputOverrides
-
-
-def default_decode_workers(device_type: str, backend: str, cores: int) -> int:
-    """Decode worker processes by default: none beside NVDEC (it ran faster alone than with 14 PyAV workers on an
-    H200: the model's process, which receives both, was the bottleneck); cores - 2 with a GPU, whose model
-    outruns decoding (measured best); 1 on a CPU, where the model needs the cores (benchmarks/RESULTS.md)."""
-    if backend == "nvdec":
-        return 0
-    if device_type == "cpu":
-        return 1
-    return max(1, cores - 2)
 
 
 def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
