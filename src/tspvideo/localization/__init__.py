@@ -1,6 +1,8 @@
-"""A light temporal localization probe trained on extracted features (a feature-quality instrument).
+"""Localization on extracted features: the layouts downstream localizers read, and a light probe.
 
-See ``docs/probe.md``. Main entry points: ``train_probe``, ``predict``, ``run_probe``.
+- :mod:`tspvideo.localization.export`: feature folders as ActionFormer, TriDet, OpenTAD, BMN / G-TAD and PDVC
+  read them (``docs/export.md``);
+- the probe, a feature-quality instrument (``docs/probe.md``): ``train_probe``, ``predict``, ``run_probe``.
 """
 
 from tspvideo.core.lazy import lazy_names
