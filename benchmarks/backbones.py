@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from tspvideo.core.distributed import resolve_device
+from tspvideo.core.devices import resolve_device
 from tspvideo.models.backbones import available_backbones, backbone_spec, check_input_size, create_backbone
 from tspvideo.models.flops import clip_gflops
 from tspvideo.models.weights import default_recipe
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, float32, "
           f"clips of {args.frames} frames")
     print("| backbone | dim | params (M) | clip (TxHxW) | GFLOPs/clip | GFLOPs/clip at recipe (TxHxW) | batch "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tspvideo.core.distributed import resolve_device
+from tspvideo.core.devices import resolve_device
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
 from tspvideo.datasets.clips import BalancedSampler, ClipSpec, SegmentClipDataset
@@ -135,7 +135,7 @@ def main() -> None:
         args.size, args.num_videos, args.workers, args.batch_size, args.steps, args.clip_len = \
             "96x64", 2, 1, 4, 3, 4
         prep = Preprocessing(resize=(32, 43), crop=(32, 32))
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         paths = prepare_synthetic_dataset(Path(tmp), num_videos=args.num_videos, num_classes=3,

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from tspvideo.core.distributed import resolve_device
+from tspvideo.core.devices import resolve_device
 from tspvideo.core.errors import TspVideoError
 from tspvideo.models.tsp import create_model
 from tspvideo.train import WarmupMultiStep, parameter_groups, train_one_epoch
@@ -38,7 +38,7 @@ def fake_batches(count: int, batch_size: int, frames: int, crop: int, classes: i
 
 def run(args: argparse.Namespace, amp: str | None, channels_last: bool) -> float:
     """Clips/s of the timed steps of one configuration."""
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     torch.manual_seed(0)
     model = create_model(args.backbone, num_classes=200, heads=("action", "region"), gvf="max").to(device)
     if channels_last:

@@ -238,6 +238,7 @@ def test_default_decode_workers_follow_the_device(monkeypatch):
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     monkeypatch.setattr(options.torch.cuda, "is_available", lambda: True)  # "cuda" resolves without a GPU here
+    monkeypatch.setattr(options.torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(options, "resolve_precision", lambda *a: options.Precision(None, False, "test"))
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     assert workers(device="cpu") == 1

@@ -85,6 +85,25 @@ def test_non_positive_grid_values(command, flag, value, message, videos, tmp_pat
     assert not (tmp_path / "out").exists() and not (tmp_path / "g.h5").exists()
 
 
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "--device 'gpu' is not a device"),
+    ("cuda", "no CUDA device is available"),
+    ("cuda:7", "cuda:7"),
+])
+@pytest.mark.parametrize("command", ["extract", "gvf", "train"])
+def test_a_device_this_machine_lacks_stops_before_anything(command, device, message, videos, data, tmp_path, capsys,
+                                                          monkeypatch, no_model):
+    if device != "gpu" and torch.cuda.device_count() >= 8:
+        pytest.skip("this machine has the device")
+    out = tmp_path / "out"
+    argv = {"extract": ["extract", str(videos), "--out", str(out), "--random-init", "r3d_18"],
+            "gvf": ["gvf", "--videos", str(videos), "--out", str(out / "g.h5"), "--random-init", "r3d_18"],
+            "train": ["train", *train_argv(data, out)]}[command]
+    assert main([*argv, "--device", device]) == 2
+    _one_line_error(capsys, message)
+    assert not out.exists()
+
+
 def test_clip_longer_than_every_video(videos, tmp_path, capsys, no_model):
     assert main(["extract", str(videos), "--out", str(tmp_path / "out"), "--clip-len", "40",
                  "--random-init", "r3d_18"]) == 2

@@ -257,6 +257,8 @@ def test_cpu_batch_default_is_small(monkeypatch):
         return ExtractOptions(**given).resolve().batch_size
 
     monkeypatch.setattr(options, "resolve_precision", lambda *a: options.Precision(None, False, "test"))
+    monkeypatch.setattr(options.torch.cuda, "is_available", lambda: True)  # "cuda:0" resolves without a GPU here
+    monkeypatch.setattr(options.torch.cuda, "device_count", lambda: 1)
     assert batch(device="cpu") == options.CPU_BATCH_SIZE
     assert batch(device="cuda:0") == 32
     assert batch(device="cpu", batch_size=5) == 5

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         feature_dir = Path(args.features_out) if args.features_out else out.with_name(out.stem + "_features")
         videos = find_videos(args.videos)
         options = extract_options(args, overwrite=args.overwrite, accept_short=args.accept_short)
+        options.check()  # a bad device or value before any file is read
         choice = weights_choice(args)
         planned = choice.planned_input(options.input_overrides)
         if planned is not None:

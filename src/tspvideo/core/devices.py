@@ -16,12 +16,29 @@ from tspvideo.core.errors import TspVideoError
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> str:
-    """A concrete device for a ``--device`` value (``local_rank``: default torchrun's ``LOCAL_RANK``, else 0)."""
+    """A concrete device for a ``--device`` value, checked: ``auto`` is this process's GPU when there is one, else
+    the CPU; ``cuda`` is the GPU of ``local_rank`` (default torchrun's ``LOCAL_RANK``, else 0).
+
+    Raises :class:`TspVideoError` for a name that is no device, or a CUDA device this machine does not have, so a
+    command stops before it creates anything.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{local_rank if local_rank is not None else int(os.environ.get('LOCAL_RANK', 0))}"
-    return name
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TspVideoError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type != "cuda":
+        return str(device)
+    if not torch.cuda.is_available():
+        raise TspVideoError(f"--device {name}, but no CUDA device is available")
+    index = device.index
+    if index is None:
+        index = local_rank if local_rank is not None else int(os.environ.get("LOCAL_RANK", 0))
+    if index >= torch.cuda.device_count():
+        raise TspVideoError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return f"cuda:{index}"
 
 
 def preprocess_on_device(device: torch.device, backend: str = "pyav") -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from tspvideo.core.errors import TspVideoError
+from tspvideo.core.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,23 +36,12 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's GPU when there is one, else the CPU; ``cuda`` -> ``cuda:LOCAL_RANK``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise TspVideoError("--device cuda, but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
-
-
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group when started by torchrun; pin this process to its GPU."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    torch_device = resolve_device(device, local_rank)
+    torch_device = torch.device(resolve_device(device, local_rank))
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     owns = False

@@ -1,7 +1,8 @@
 """How an extraction runs: :class:`ExtractOptions`, every choice with its default, resolved once for the device.
 
 ```python
-from tspvideo.extract import ExtractOptions, extract_dataset
+from tspvideo.extract.options import ExtractOptions
+from tspvideo.extract.run import extract_dataset
 from tspvideo.models.encoder import load_encoder
 
 extract_dataset(videos, "features/", load_encoder("r2plus1d_34-tsp_on_activitynet"), ExtractOptions(stride=4))
@@ -110,7 +111,9 @@ class ExtractOptions:
                        colour=colour)
 
     def check(self) -> None:
-        """Raise :class:`TspVideoError` for a value out of range or options that exclude each other."""
+        """Raise :class:`TspVideoError` for a value out of range, a device this machine lacks, or options that
+        exclude each other."""
+        resolve_device(self.device)
         if self.batch_size is not None and self.batch_size < 1:
             raise TspVideoError(f"--batch-size must be 1 or more, got {self.batch_size}")
         if self.workers is not None and self.workers < 0:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspvideo.core.distributed import resolve_device
+from tspvideo.core.devices import resolve_device
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import DEFAULT_FPS, ClipGrid
 from tspvideo.datasets.segments import read_segment_table
@@ -110,7 +110,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     """Run every step into ``out_dir`` and print a summary; returns it as a dict."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = str(resolve_device(config.device))
+    device = resolve_device(config.device)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

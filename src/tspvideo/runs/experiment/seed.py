@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tspvideo.core.distributed import resolve_device
+from tspvideo.core.devices import resolve_device
 from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import ClipGrid
 from tspvideo.datasets.transforms import Preprocessing
@@ -144,7 +144,7 @@ def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConf
     """Every step of one seed; returns ``{variant: {metric: value}}`` (also written to ``seed_N/metrics.json``)."""
     folder = seed_dir(out, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    device = str(resolve_device(config.device))
+    device = resolve_device(config.device)
     videos = data.video_files()
 
     say(f"seed {seed}: initial encoder ({config.weights or 'seeded random weights'}) and its features")
