@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import tspvideo
@@ -52,3 +53,16 @@ def test_readme_example_runs_on_a_trained_checkpoint(tmp_path, monkeypatch, caps
     assert features.dtype == np.float32 and features.shape == (grid.num_clips(30), 512)
     np.testing.assert_allclose(times, (np.arange(len(features)) * 4 + 2) / 15.0)
     assert str(features.shape) in capsys.readouterr().out
+
+
+def test_every_lazily_handed_on_name_resolves():
+    """Packages that load their modules on first use: every name they list is there (a stale table fails here,
+    not in a user's session)."""
+    import importlib
+
+    for package in ("tspvideo", "tspvideo.train", "tspvideo.localization", "tspvideo.runs.experiment"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (package, name)
+        with pytest.raises(AttributeError):
+            module.no_such_name  # noqa: B018

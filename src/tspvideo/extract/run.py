@@ -254,46 +254,43 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder:
     options = options.resolve()
     resolved = encoder.resolve_input(options.input_overrides)
     settings, prep = resolved.grid, resolved.prep
-    model, model_description = encoder.model, {**encoder.description(), **resolved.record()}
-    batch_size, device, num_workers = options.batch_size, options.device, options.workers
-    amp = None if options.amp == "fp32" else options.amp
-    channels_last, backend, decode_threads = options.channels_last, options.backend, options.decode_threads
-    decoder_resize, raw_frames, colour = options.decoder_resize, options.preprocess_on == "device", options.colour
-    nvdec_sessions, overwrite, accept_short = options.nvdec_sessions, options.overwrite, options.accept_short
-    shard_id, num_shards, progress = options.shard_id, options.num_shards, options.progress
+    model_description = {**encoder.description(), **resolved.record()}
+    amp = None if options.amp == "fp32" else options.amp  # autocast's argument
+    raw_frames = options.preprocess_on == "device"
     out_dir = Path(out_dir)
     check_writable(out_dir)
     report = ExtractionReport()
-    if backend == "nvdec":  # before anything is read or written
-        check_nvdec(torch.device(device), raw_frames)
-    current = feature_settings(settings, model_description, prep, amp=amp, backend=backend,
-                               decoder_resize=decoder_resize, colour=colour)
+    if options.backend == "nvdec":  # before anything is read or written
+        check_nvdec(torch.device(options.device), raw_frames)
+    current = feature_settings(settings, model_description, prep, amp=amp, backend=options.backend,
+                               decoder_resize=options.decoder_resize, colour=options.colour)
     sidecars = dict(iter_sidecars(out_dir))
-    if not overwrite:
+    if not options.overwrite:
         check_folder_settings(sidecars, current, out_dir)
     else:
         _warn_other_settings_left(out_dir, videos, sidecars, current)
-    todo, sources = _plan_resume(shard(videos, shard_id, num_shards), out_dir, sidecars, report, overwrite,
-                                 accept_short)
+    todo, sources = _plan_resume(shard(videos, options.shard_id, options.num_shards), out_dir, sidecars, report,
+                                 options.overwrite, options.accept_short)
     # What ran, besides the settings resume checks: layout and where preprocessing ran change features only by
     # float rounding; the precision is also among the settings.
-    model_description = {**model_description, "decoder_resize": decoder_resize, "precision": amp or "fp32",
-                         "channels_last": channels_last, "preprocess_on": "device" if raw_frames else "workers",
-                         "colour_conversion": colour}
+    model_description = {**model_description, "decoder_resize": options.decoder_resize, "precision": amp or "fp32",
+                         "channels_last": options.channels_last, "preprocess_on": options.preprocess_on,
+                         "colour_conversion": options.colour}
     started = time.perf_counter()
-    bar = ClipProgress(todo, settings, enabled=progress, desc=f"extract {out_dir.name}")
+    bar = ClipProgress(todo, settings, enabled=options.progress, desc=f"extract {out_dir.name}")
 
     def count(clips: int) -> None:
         report.clips += clips
         bar.add_clips(clips)
 
     try:
-        for index, outcome in stream_features(todo, model, settings, batch_size=batch_size, device=device,
-                                              num_workers=num_workers, amp=amp, channels_last=channels_last,
-                                              backend=backend, decode_threads=decode_threads,
-                                              decoder_resize=decoder_resize, raw_frames=raw_frames, prep=prep,
-                                              on_clips=count, accept_short=accept_short, colour=colour,
-                                              nvdec_sessions=nvdec_sessions):
+        for index, outcome in stream_features(todo, encoder.model, settings, batch_size=options.batch_size,
+                                              device=options.device, num_workers=options.workers, amp=amp,
+                                              channels_last=options.channels_last,
+                                              backend=options.backend, decode_threads=options.decode_threads,
+                                              decoder_resize=options.decoder_resize, raw_frames=raw_frames, prep=prep,
+                                              on_clips=count, accept_short=options.accept_short, colour=options.colour,
+                                              nvdec_sessions=options.nvdec_sessions):
             video = todo[index]
             if isinstance(outcome, str):
                 report.failed[str(video)] = outcome
@@ -311,7 +308,7 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder:
     finally:
         bar.close()
     report.seconds = time.perf_counter() - started
-    write_failures(failures_path(out_dir, shard_id, num_shards), report.failed)
+    write_failures(failures_path(out_dir, options.shard_id, options.num_shards), report.failed)
     return report
 
 
