@@ -236,7 +236,7 @@ def test_full_disk_during_extraction(videos, tmp_path, capsys, monkeypatch, tiny
     args = ["extract", str(videos), "--out", str(out), "--clip-len", "4", "--workers", "0", "--no-progress"]
     real_save = np.save
     monkeypatch.setattr(fileio.np, "save", _enospc)
-    assert main(args) == 2
+    assert main(args) == 1  # a run failure, not a usage error
     _one_line_error(capsys, f"cannot write {out / 'a.npy'}", "No space left on device", "free some space")
     assert not list(out.iterdir())  # nothing partial, no temporary file left
     monkeypatch.setattr(fileio.np, "save", real_save)  # space freed: the rerun completes
@@ -257,7 +257,7 @@ def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(torch, "save", save)
     out = tmp_path / "run"
-    assert main(["train", *train_argv(data, out, "--epochs", "2")]) == 2
+    assert main(["train", *train_argv(data, out, "--epochs", "2")]) == 1
     _one_line_error(capsys, f"cannot write {out / 'checkpoint.pth'}", "No space left on device")
     assert read_checkpoint(out / "checkpoint.pth")["epoch"] == 0
     assert not [p for p in out.iterdir() if p.suffix == ".tmp"]
@@ -274,7 +274,7 @@ def test_read_only_output_folder(videos, tmp_path, capsys, monkeypatch, tiny_enc
         monkeypatch.setattr("tempfile.mkstemp", mkstemp)
     try:
         assert main(["extract", str(videos), "--out", str(out), "--clip-len", "4", "--workers", "0",
-                     "--no-progress"]) == 2
+                     "--no-progress"]) == 1
         _one_line_error(capsys, f"cannot write {out}", "Permission denied")
     finally:
         out.chmod(0o755)
@@ -290,7 +290,7 @@ def test_permission_error_writing_gvf(videos, tmp_path, capsys, monkeypatch):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
     monkeypatch.setattr("tempfile.mkstemp", mkstemp)
-    assert main(["gvf", str(features), "--out", str(tmp_path / "gvf.h5")]) == 2
+    assert main(["gvf", str(features), "--out", str(tmp_path / "gvf.h5")]) == 1
     _one_line_error(capsys, f"cannot write {tmp_path / 'gvf.h5'}", "Permission denied")
 
 

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TspVideoError as error:
         print(f"tspvideo {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code  # 2 for a usage error, 1 for an output that could not be written
     except KeyboardInterrupt:
         print(f"tspvideo {args.command}: interrupted; finished outputs are kept, rerun to resume",
               file=sys.stderr)

@@ -12,6 +12,17 @@ T = TypeVar("T")
 class TspVideoError(Exception):
     """A problem with the user's input (file, argument, data) that we can explain in one line."""
 
+    exit_code = 2  # what the CLI exits with: a usage error
+
+
+class WriteFailure(TspVideoError):
+    """An output could not be written (disk full, quota, read-only, no permission, I/O error).
+
+    The message names the file and the cause in one line. A run failure, not a usage error: the CLI exits 1.
+    """
+
+    exit_code = 1
+
 
 class VideoDecodeError(TspVideoError):
     """A video could not be opened or decoded; the message names the file and the cause."""

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.core.errors import TspVideoError
+from tspvideo.core.errors import WriteFailure
 
 
 @contextlib.contextmanager
@@ -37,8 +38,8 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, final_path)
-    except OSError as error:
-        if error.errno in WRITE_ERRNOS:  # disk full, no permission...: one line naming the output
+    except (OSError, RuntimeError) as error:  # h5py reports a failed write as either, errno in the message
+        if error_errno(error) in WRITE_ERRNOS:  # disk full, no permission...: one line naming the output
             raise write_error(final_path, error) from error
         raise
     finally:
@@ -58,22 +59,75 @@ def current_umask() -> int:
     return mask
 
 
-# Errors that mean "this output cannot be written here": full disk, quota, permissions, read-only mount.
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS})
+# Errors that mean "this output cannot be written here": full disk, quota, file size limit, permissions,
+# read-only mount, a failing device.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS,
+                          errno.EIO})
+
+_CAUSES = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file size limit reached",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "I/O error",
+}
+
+_HINTS = {
+    errno.ENOSPC: "; free some space and rerun (finished outputs are kept)",
+    errno.EDQUOT: "; free some space and rerun (finished outputs are kept)",
+    errno.EFBIG: "; raise the limit (ulimit -f) or write to another file system, then rerun (finished outputs are "
+                 "kept)",
+}
 
 
-def write_error(path: str | os.PathLike, error: OSError) -> TspVideoError:
-    """A one-line error naming the output that could not be written and why (with a hint for a full disk)."""
-    cause = error.strerror or str(error) or type(error).__name__
-    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
-    return TspVideoError(f"cannot write {path}: {cause}" + ("; free some space and rerun (finished outputs are "
-                                                           "kept)" if full else ""))
+def error_errno(error: BaseException) -> int | None:
+    """The errno of an I/O error: its ``errno``, or the ``errno = N`` that h5py writes into its messages."""
+    code = getattr(error, "errno", None)
+    if code is None and (found := re.search(r"errno = (\d+)", str(error))):
+        code = int(found.group(1))
+    return code
+
+
+def describe_os_error(path: str | os.PathLike, error: BaseException, action: str = "write") -> str:
+    """One line naming the file and the cause: ``cannot write PATH: disk full (No space left on device)``.
+
+    The cause is named from the errno (disk full, disk quota exceeded, file size limit reached, read-only file
+    system, permission denied, I/O error), followed by the system's own wording; a full disk adds what to do.
+    """
+    code = error_errno(error)
+    system = os.strerror(code) if code is not None else (getattr(error, "strerror", None) or str(error)
+                                                          or type(error).__name__)
+    cause = _CAUSES.get(code, system)
+    if cause.lower() != system.lower():
+        cause = f"{cause} ({system})"
+    else:
+        cause = system
+    hint = _HINTS.get(code, "")
+    return f"cannot {action} {path}: {cause}{hint}"
+
+
+def write_error(path: str | os.PathLike, error: BaseException) -> WriteFailure:
+    """A :class:`WriteFailure` naming the output that could not be written and why (see :func:`describe_os_error`)."""
+    return WriteFailure(describe_os_error(path, error))
+
+
+class _WriteOnly:
+    """A file seen through ``write`` only: ``np.save`` then writes with Python's ``write``, whose errors keep
+    their errno (on a real file it uses ``fwrite``, which reports a full disk as "N requested and M written")."""
+
+    def __init__(self, file) -> None:
+        self._file = file
+
+    def write(self, data) -> int:
+        return self._file.write(data)
 
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
+        np.save(_WriteOnly(f), array)
 
 
 def save_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
