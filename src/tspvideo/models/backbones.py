@@ -1,8 +1,9 @@
 """Video backbones, by name: each maps a clip to one feature vector (no classifier).
 
-The paper's: ``r2plus1d_34``, ``r2plus1d_18``, ``r3d_18`` (torchvision's VideoResNet, 512-d features),
-named as the released checkpoints. torchvision's newer Kinetics models: ``s3d`` (1024-d), ``mvit_v2_s``
-(768-d), ``swin3d_t``/``swin3d_s`` (768-d), ``swin3d_b`` (1024-d), see ``torchvision_backbones``. For
+The paper's: ``r2plus1d_34``, ``r2plus1d_18``, ``r3d_18`` (torchvision's VideoResNet, 512-d features, built
+by ``video_resnet`` without importing torchvision), named as the released checkpoints. torchvision's newer
+Kinetics models: ``s3d`` (1024-d), ``mvit_v2_s`` (768-d), ``swin3d_t``/``swin3d_s`` (768-d), ``swin3d_b``
+(1024-d), see ``torchvision_backbones``. For
 experiments on a CPU: ``c3d_tiny`` (128-d, no pretrained weights), see ``small_backbones``.
 Parameter names are torchvision's, which is what checkpoints store under ``features.``.
 """
@@ -16,19 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from torchvision.models.video.resnet import (
-    BasicBlock,
-    BasicStem,
-    Conv2Plus1D,
-    Conv3DSimple,
-    R2Plus1dStem,
-    VideoResNet,
-)
 
 from tspvideo.core.choices import BACKBONES as BACKBONE_NAMES
 from tspvideo.core.errors import TspVideoError, lookup
 from tspvideo.models.small_backbones import SMALL_BACKBONES, SmallSpec
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
+from tspvideo.models.video_resnet import BasicBlock, BasicStem, Conv2Plus1D, Conv3DSimple, R2Plus1dStem, VideoResNet
 
 
 def _midplanes(in_planes: int, out_planes: int) -> int:

@@ -2,7 +2,8 @@
 
 Each is torchvision's own model with its classifier replaced by ``nn.Identity``, so the forward pass
 returns the pooled clip feature and the parameter names stay torchvision's (the Kinetics weight files
-load under ``features.`` unchanged; their classifier becomes the ``fc`` head).
+load under ``features.`` unchanged; their classifier becomes the ``fc`` head). torchvision is imported
+when one of them is built, not before: its import costs about as much as torch's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torchvision.models.video as tv_video
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -35,9 +35,16 @@ class ClippedAvgPool3d(nn.Module):
         return f"kernel_size={self.kernel_size}, clipped to the input"
 
 
+def _torchvision_video(name: str) -> Callable[..., nn.Module]:
+    """The model builder ``torchvision.models.video.<name>``."""
+    import torchvision.models.video as tv_video
+
+    return getattr(tv_video, name)
+
+
 def _s3d(weights: None = None) -> nn.Module:
     """torchvision's S3D with its final 2x7x7 pooling clipped to smaller feature maps (no parameters change)."""
-    model = tv_video.s3d(weights=weights)
+    model = _torchvision_video("s3d")(weights=weights)
     model.avgpool = ClippedAvgPool3d(model.avgpool.kernel_size)
     return model
 
@@ -56,7 +63,7 @@ class TorchvisionSpec:
     """How to build one torchvision video model as a feature extractor."""
 
     name: str
-    builder: Callable[..., nn.Module]  # torchvision.models.video.<name>
+    builder: str | Callable[..., nn.Module]  # the name of torchvision.models.video.<name>, or a function
     head: str  # attribute holding the Kinetics classifier
     feature_dim: int
     stem_prefixes: tuple[str, ...]  # parameters of the stem (frozen by --freeze-stem), under features.
@@ -65,7 +72,8 @@ class TorchvisionSpec:
 
     def build(self) -> nn.Module:
         """A randomly initialised model whose forward maps ``[B, 3, T, H, W]`` to ``[B, feature_dim]``."""
-        model = self.builder(weights=None)
+        builder = _torchvision_video(self.builder) if isinstance(self.builder, str) else self.builder
+        model = builder(weights=None)
         setattr(model, self.head, nn.Identity())
         return model
 
@@ -75,9 +83,9 @@ TORCHVISION_BACKBONES: dict[str, TorchvisionSpec] = {spec.name: spec for spec in
     TorchvisionSpec("s3d", _s3d, "classifier", 1024, ("features.0.",),
                     input_note="S3D takes clips of at least 5 frames and crops of at least 17x17"),
     # MViT-v2's relative positions are sized for 16x224x224: no other input size works.
-    TorchvisionSpec("mvit_v2_s", tv_video.mvit_v2_s, "head", 768, ("conv_proj.", "pos_encoding."), _mvit_blocks,
+    TorchvisionSpec("mvit_v2_s", "mvit_v2_s", "head", 768, ("conv_proj.", "pos_encoding."), _mvit_blocks,
                     input_note="MViT-v2-S takes exactly 16 frames of 224x224 (its positional sizes are fixed)"),
-    TorchvisionSpec("swin3d_t", tv_video.swin3d_t, "head", 768, ("patch_embed.",), _swin_blocks),
-    TorchvisionSpec("swin3d_s", tv_video.swin3d_s, "head", 768, ("patch_embed.",), _swin_blocks),
-    TorchvisionSpec("swin3d_b", tv_video.swin3d_b, "head", 1024, ("patch_embed.",), _swin_blocks),
+    TorchvisionSpec("swin3d_t", "swin3d_t", "head", 768, ("patch_embed.",), _swin_blocks),
+    TorchvisionSpec("swin3d_s", "swin3d_s", "head", 768, ("patch_embed.",), _swin_blocks),
+    TorchvisionSpec("swin3d_b", "swin3d_b", "head", 1024, ("patch_embed.",), _swin_blocks),
 ]}
