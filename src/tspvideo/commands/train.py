@@ -11,6 +11,7 @@ import argparse
 from tspvideo.commands import add_command, add_decode_threads, add_device, add_workers
 from tspvideo.commands._model_args import add_preprocess_on_arg
 from tspvideo.core.choices import BACKBONES, HEAD_CHOICES, OPTIMIZERS
+from tspvideo.core.cores import MAX_LOADER_WORKERS, default_loader_workers
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, SAMPLING_RULES
 from tspvideo.train.config import TrainConfig, config_fields, field_default
 from tspvideo.train.recipes import recipe_names
@@ -80,7 +81,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, train: bool = True) -> N
                       help=f"frames are resized to H W (or the short side to S) before cropping ({fallback} 128 171)")
     data.add_argument("--crop", type=int, default=None,
                       help=f"square crop size (random + flip in training, centre in validation) ({fallback} 112)")
-    add_workers(data, field_default("workers"), "data loading processes per training process")
+    add_workers(data, field_default("workers"), "clip loading processes per " + ("training" if train else "model")
+                + f" process (default: min({MAX_LOADER_WORKERS}, CPU cores - 1), {default_loader_workers()} here)")
     add_decode_threads(data, field_default("decode_threads"), "per clip")
     if train:
         data.add_argument("--frame-cache-mb", type=int, default=field_default("frame_cache_mb"), metavar="MB",

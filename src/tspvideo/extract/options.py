@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 import torch
 
 from tspvideo.core.choices import COLOUR_CONVERSIONS, CPU_BATCH_SIZE, GPU_BATCH_SIZE, PRECISIONS
+from tspvideo.core.cores import cpu_share
 from tspvideo.core.devices import resolve_device, resolve_preprocess_on
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.grid import ClipGrid
 from tspvideo.core.precision import Precision, exact_float32, resolve_precision
-from tspvideo.extract.streaming import cpu_share, default_decode_workers
+from tspvideo.extract.streaming import default_decode_workers
 from tspvideo.models.inputs import InputOverrides
 
 

@@ -23,7 +23,6 @@ import gc
 import logging
 import math
 import multiprocessing
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,6 +36,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from tspvideo.core.choices import COLOUR_CONVERSIONS
+from tspvideo.core.cores import cpu_share
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError
 from tspvideo.core.grid import ClipGrid, num_clips
 from tspvideo.core.memory import map_large_blocks
@@ -74,20 +74,6 @@ class StreamedFeatures(NamedTuple):
 
 # What becomes of one video: its features, or an error message naming the file.
 FeatureOutcome = StreamedFeatures | str
-
-
-def cpu_share() -> int:
-    """CPU cores this process may use: those it is allowed to run on, shared among the local ranks
-    when launched by torchrun (``LOCAL_WORLD_SIZE``), so that ranks do not oversubscribe the machine."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    except ValueError:
-        ranks = 1
-    return max(1, cores // ranks)
 
 
 def default_decode_workers(device_type: str, backend: str, cores: int) -> int:

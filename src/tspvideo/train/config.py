@@ -34,7 +34,7 @@ class TrainConfig:
     clips_per_segment: int | None = None
     resize: list[int] | None = None  # [H, W] or [S] (short side)
     crop: int | None = None
-    workers: int = 4
+    workers: int | None = None  # loader processes; None: tspvideo.core.cores.default_loader_workers()
     decode_threads: int = 1
     frame_cache_mb: int = 0  # per loader worker: keep decoded videos in memory (small frames); 0: read each clip
     frame_cache_dir: str | Path | None = None  # decoded videos as .npy files, mapped by every worker (shared)

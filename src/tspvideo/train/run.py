@@ -16,6 +16,7 @@ validation and an atomic checkpoint (:mod:`tspvideo.train.checkpoint`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -32,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from tspvideo import __version__
 from tspvideo.core.choices import HEAD_CHOICES
+from tspvideo.core.cores import default_loader_workers
 from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
@@ -298,6 +300,8 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
     """
     config, resolved = apply_recipe(config)
     info = init_distributed(config.device)
+    if config.workers is None:  # recorded in the checkpoint's args as the number that ran
+        config = dataclasses.replace(config, workers=default_loader_workers())
     out_dir = Path(config.out)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from tspvideo.core.cores import default_loader_workers
 from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
@@ -43,7 +44,7 @@ class ClipAccuracyConfig:
     resize: list[int] | None = None
     crop: int | None = None
     batch_size: int = 32
-    workers: int = 4
+    workers: int | None = None  # loader processes; None: tspvideo.core.cores.default_loader_workers()
     decode_threads: int = 1
     preprocess_on: str = "auto"  # where clips are resized, cropped and normalised: workers, device (auto: CUDA)
     device: str = "auto"
@@ -89,8 +90,9 @@ def evaluate_checkpoint(config: ClipAccuracyConfig) -> dict:
         counts = dataset.num_clips()
         log.info("%s: %d foreground + %d background clips (%d segment(s) shorter than one clip dropped)",
                  config.valid_csv, counts["foreground"], counts["background"], dataset.dropped["too_short"])
+        workers = default_loader_workers() if config.workers is None else config.workers
         loader = make_loader(dataset, ShardSampler(dataset, info.world_size, info.rank), config.batch_size,
-                             config.workers, info.device, train=False)
+                             workers, info.device, train=False)
         model.to(info.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last_3d)
