@@ -175,6 +175,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
     run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                      help="continue a run (no value: OUT/checkpoint.pth)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run in OUT (its checkpoints, metrics and logs are removed first; other files "
+                          "stay); without it, an OUT that holds a run needs --resume")
     run.add_argument("--seed", type=int, default=field_default("seed"),
                      help="seeds initialisation, clip sampling and shuffling")
     add_device(run)  # cuda: cuda:LOCAL_RANK under torchrun

@@ -95,7 +95,8 @@ def train_config(data: PreparedDataset, run_dir: Path, gvf_path: Path, config: D
         epochs=config.epochs, batch_size=config.batch_size, backbone_lr=config.backbone_lr, fc_lr=config.fc_lr,
         lr_warmup_epochs=config.lr_warmup_epochs, lr_milestones=list(config.lr_milestones),
         freeze_stem=False,  # a random stem is worth training; the original freezes a pretrained one
-        workers=config.workers, device=config.device, seed=config.seed, no_progress=not config.progress)
+        workers=config.workers, device=config.device, seed=config.seed, no_progress=not config.progress,
+        overwrite=True)  # every demo run rebuilds its data and retrains: an earlier run's training is replaced
 
 
 def _extract(videos: list[Path], out_dir: Path, encoder: Encoder, config: DemoConfig, device: str, stride: int):

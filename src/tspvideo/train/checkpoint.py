@@ -20,12 +20,12 @@ import torch
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.fileio import atomic_path
 from tspvideo.models.weights import InputRecipe, read_checkpoint
+from tspvideo.train.runfolder import BEST_NAME as BEST_NAME  # the names live with the run folder's rule
+from tspvideo.train.runfolder import CHECKPOINT_NAME as CHECKPOINT_NAME
+from tspvideo.train.runfolder import METRICS_NAME as METRICS_NAME
 
 log = logging.getLogger("tspvideo.train")
 
-CHECKPOINT_NAME = "checkpoint.pth"
-BEST_NAME = "best.pth"
-METRICS_NAME = "metrics.csv"
 METRIC_COLUMNS = [
     "epoch", "lr_backbone", "lr_heads", "train_loss", "train_loss_action", "train_loss_region",
     "train_acc_action", "train_acc_region", "train_clips", "train_clips_per_s", "train_replaced",

@@ -71,6 +71,7 @@ class TrainConfig:
     lr_gamma: float | None = None
     # run
     resume: str | None = None  # "auto": OUT/checkpoint.pth, or a checkpoint's path
+    overwrite: bool = False  # an `out` holding a run is replaced (its own files removed first), not refused
     seed: int = 0
     device: str = "auto"
     amp: str | None = None  # bf16 / fp16 autocast; None: float32

@@ -72,6 +72,7 @@ from tspvideo.train.checkpoint import (
 from tspvideo.train.config import TrainConfig
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
+from tspvideo.train.runfolder import check_run_folder, clear_run
 
 log = logging.getLogger("tspvideo.train")
 
@@ -299,11 +300,14 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
     ``create_model`` builds the model (default: the TSP model of :mod:`tspvideo.models.tsp`).
     """
     config, resolved = apply_recipe(config)
-    info = init_distributed(config.device)
     if config.workers is None:  # recorded in the checkpoint's args as the number that ran
         config = dataclasses.replace(config, workers=default_loader_workers())
     out_dir = Path(config.out)
+    check_run_folder(out_dir, config.resume, config.overwrite)  # before anything is created or removed
+    info = init_distributed(config.device)
     if info.is_main:
+        if config.overwrite:
+            clear_run(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
     barrier()
     handlers = setup_logging(out_dir, info.is_main, info.rank)
