@@ -174,7 +174,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
     run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                     help="continue a run (no value: OUT/checkpoint.pth)")
+                     help="continue a run (no value: OUT/checkpoint.pth); new --backbone-lr, --fc-lr, --momentum, "
+                          "--weight-decay and schedule flags apply from where the run stands")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the run in OUT (its checkpoints, metrics and logs are removed first; other files "
                           "stay); without it, an OUT that holds a run needs --resume")

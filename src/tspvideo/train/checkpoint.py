@@ -82,13 +82,16 @@ def read_metrics(path: Path, epochs_done: int) -> list[dict]:
 
 
 def resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler,
-           recipe: InputRecipe, bn_momentum: float | None = None) -> dict:
-    """Load a ``checkpoint.pth`` into the run's objects; returns it (``epoch``, ``best``...).
+           recipe: InputRecipe, bn_momentum: float | None = None, checkpoint: dict | None = None) -> dict:
+    """Load a ``checkpoint.pth`` (``checkpoint``: the file already read) into the run's objects; returns it
+    (``epoch``, ``best``...).
 
-    Refuses a model-only file, a model of another shape, a checkpoint trained on another input and one
-    trained with another ``--bn-momentum``.
+    Refuses a model-only file, a model of another shape, a checkpoint trained on another input, one trained
+    with another ``--bn-momentum`` and one whose optimizer state is another optimizer's. The scheduler gets the
+    run's step and base rates, not its schedule function: ``scheduler``'s own (the run's options) is kept, see
+    :mod:`tspvideo.train.resume`.
     """
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     missing = [k for k in ("model", "optimizer", "lr_scheduler", "epoch") if k not in checkpoint]
     if missing:
         raise TspVideoError(f"{path}: cannot resume from it: no {', '.join(missing)} (use --weights for a "
@@ -112,14 +115,27 @@ def resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             return "the architecture's own" if value is None else f"{value:g}"
         raise TspVideoError(f"{path}: cannot resume with another batch-norm momentum: the run used "
                             f"{describe(trained_momentum)}, now {describe(bn_momentum)}; give the run's --bn-momentum")
+    _check_optimizer_state(path, checkpoint["optimizer"], optimizer)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["lr_scheduler"])
+    scheduler_state = checkpoint["lr_scheduler"]
+    scheduler.load_state_dict({**scheduler_state, "lr_lambdas": [None] * len(scheduler_state.get("lr_lambdas", []))})
     if checkpoint.get("scaler"):
         scaler.load_state_dict(checkpoint["scaler"])
     if checkpoint.get("rng"):
         restore_rng_states(checkpoint["rng"])
     return checkpoint
+
+
+def _check_optimizer_state(path: Path, saved: dict, optimizer: torch.optim.Optimizer) -> None:
+    """Refuse the state of another optimizer (SGD's and AdamW's groups and per-parameter state differ)."""
+    saved_groups = saved.get("param_groups", [])
+    # Adam's "betas" tells the two apart; not the whole key set, which grows with torch versions.
+    same = len(saved_groups) == len(optimizer.param_groups) and all(
+        ("betas" in a) == ("betas" in b) for a, b in zip(saved_groups, optimizer.param_groups, strict=True))
+    if not same:
+        raise TspVideoError(f"{path}: its optimizer state is not {type(optimizer).__name__}'s (another --optimizer or "
+                            "parameter groups); resume with the run's --optimizer and --freeze-stem")
 
 
 def drop_resume_state(path: Path) -> None:

@@ -58,7 +58,7 @@ from tspvideo.models.backbones import (
 )
 from tspvideo.models.tsp import TSPModel
 from tspvideo.models.tsp import create_model as create_tsp_model
-from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
+from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights, read_checkpoint
 from tspvideo.train.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
@@ -72,6 +72,7 @@ from tspvideo.train.checkpoint import (
 from tspvideo.train.config import TrainConfig
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
+from tspvideo.train.resume import apply_optimisation, group_settings, resume_path, resumed_config
 from tspvideo.train.runfolder import check_run_folder, clear_run
 
 log = logging.getLogger("tspvideo.train")
@@ -304,6 +305,10 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
         config = dataclasses.replace(config, workers=default_loader_workers())
     out_dir = Path(config.out)
     check_run_folder(out_dir, config.resume, config.overwrite)  # before anything is created or removed
+    checkpoint, notes = None, []
+    if config.resume:  # the run's optimisation options, unless given now (tspvideo.train.resume)
+        checkpoint = read_checkpoint(resume_path(config))
+        config, notes = resumed_config(config, resolved.origins, checkpoint, resume_path(config))
     info = init_distributed(config.device)
     if info.is_main:
         if config.overwrite:
@@ -313,16 +318,19 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
     handlers = setup_logging(out_dir, info.is_main, info.rank)
     try:
         log.info("hyper-parameters: %s", resolved.describe(config))
-        return _run(config, resolved, info, out_dir, create_model)
+        for note in notes:
+            log.info(note)
+        return _run(config, resolved, info, out_dir, create_model, checkpoint)
     finally:
         teardown_logging(handlers)
         cleanup(info)
 
 
 def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
-         create_model: ModelFactory) -> dict:
-    """Prepare the run, fit the epochs left (each saved), then name the best epoch."""
-    run = _prepare(config, resolved, info, out_dir, create_model)
+         create_model: ModelFactory, checkpoint: dict | None = None) -> dict:
+    """Prepare the run (``checkpoint``: the one it resumes), fit the epochs left (each saved), then name the best
+    epoch."""
+    run = _prepare(config, resolved, info, out_dir, create_model, checkpoint)
     _fit(config, info, out_dir, run)
     best = run.history.best
     if best["epoch"] >= 0:
@@ -392,12 +400,13 @@ class PreparedRun:
 
 
 def _prepare(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
-             create_model: ModelFactory) -> PreparedRun:
+             create_model: ModelFactory, checkpoint: dict | None = None) -> PreparedRun:
     run_input = _resolve_input(config, resolved, info)
     seed_everything(config.seed, info.rank, 0)
     loaders = _prepare_data(config, info, run_input)
     trainer = _prepare_model(config, info, run_input, len(loaders.train), create_model)
-    return PreparedRun(run_input, loaders, trainer, _start_history(config, out_dir, trainer, run_input.recipe))
+    return PreparedRun(run_input, loaders, trainer,
+                       _start_history(config, out_dir, trainer, run_input.recipe, checkpoint))
 
 
 def _resolve_input(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo) -> RunInput:
@@ -513,18 +522,25 @@ def _prepare_model(config: TrainConfig, info: DistInfo, run_input: RunInput, ste
     return Trainer(model, bare_model, optimizer, scheduler, scaler)
 
 
-def _start_history(config: TrainConfig, out_dir: Path, trainer: Trainer, recipe: InputRecipe) -> History:
-    """A new run's empty history, or a resumed one's: its checkpoint loaded into ``trainer``, its metrics rows."""
+def _start_history(config: TrainConfig, out_dir: Path, trainer: Trainer, recipe: InputRecipe,
+                   checkpoint: dict | None = None) -> History:
+    """A new run's empty history, or a resumed one's: its checkpoint (``checkpoint``: the file, already read) loaded
+    into ``trainer`` with the run's optimisation options (:mod:`tspvideo.train.resume`), its metrics rows."""
     history = History(start_epoch=0, best={"epoch": -1, "acc_mean": -math.inf}, rows=[])
     if not config.resume:
         return history
-    path = out_dir / CHECKPOINT_NAME if config.resume == "auto" else Path(config.resume)
+    path = resume_path(config)
+    settings = group_settings(trainer.optimizer)  # the options' values, before the checkpoint's state replaces them
     checkpoint = resume(path, trainer.bare_model, trainer.optimizer, trainer.scheduler, trainer.scaler, recipe,
-                        config.bn_momentum)
+                        config.bn_momentum, checkpoint=checkpoint)
+    factor = apply_optimisation(trainer.optimizer, trainer.scheduler, settings)
     start_epoch = int(checkpoint["epoch"]) + 1
     history = History(start_epoch, checkpoint.get("best", history.best), read_metrics(out_dir / METRICS_NAME,
                                                                                       start_epoch))
-    log.info("resumed from %s: epoch %d of %d done", path, start_epoch, config.epochs)
+    log.info("resumed from %s: epoch %d of %d done; learning rates now %s (schedule factor %.3g at step %d)", path,
+             start_epoch, config.epochs, ", ".join(f"{group.get('name', i)} {group['lr']:.3g}"
+                                                   for i, group in enumerate(trainer.optimizer.param_groups)),
+             factor, trainer.scheduler.last_epoch)
     return history
 
 
