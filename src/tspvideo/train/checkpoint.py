@@ -57,9 +57,38 @@ def restore_rng_states(states: dict) -> None:
 
 
 def save_checkpoint(path: Path, checkpoint: dict) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint.
+
+    A write that fails (disk full, quota, file size limit, I/O error) raises the one-line error of
+    :func:`tspvideo.core.fileio.atomic_path`, naming ``path`` and the cause; the temporary file is removed.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        file = _ErrnoKeepingFile(f)
+        try:
+            torch.save(checkpoint, file)
+        except RuntimeError:
+            # torch's writer reports a failed write as "unexpected pos ...": the OSError says what happened
+            if file.error is not None:
+                raise file.error from None
+            raise
+
+
+class _ErrnoKeepingFile:
+    """A binary file that keeps the ``OSError`` of a failed ``write`` (``torch.save`` replaces it with its own)."""
+
+    def __init__(self, file) -> None:
+        self._file = file
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self._file.flush()
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:
