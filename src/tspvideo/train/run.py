@@ -229,6 +229,19 @@ def resolve_variant(config: TrainConfig, gvf_encoder: str | None = None) -> tupl
     return heads, gvf_pool, heads == ("action",) and config.tac_clips == "foreground"
 
 
+def training_notes(config: TrainConfig) -> list[str]:
+    """One line per option value that is allowed but probably not meant (of a filled config)."""
+    notes = []
+    if config.lr_warmup_epochs and config.epochs <= config.lr_warmup_epochs:
+        notes.append(f"note: --epochs {config.epochs} ends within the {config.lr_warmup_epochs:g}-epoch learning-rate "
+                     "warm-up: the rates never reach --backbone-lr/--fc-lr (a short run may want --lr-warmup-epochs "
+                     "0)")
+    if config.freeze_stem and (config.weights is None or str(config.weights).lower() == "none"):
+        notes.append("note: --freeze-stem keeps the stem at its random initial weights (--weights none) for the "
+                     "whole run; --no-freeze-stem trains it")
+    return notes
+
+
 def _gvf_pool(gvf: str | Path, asked: str | None, wanted_encoder: str | None) -> str:
     """The GVF pooling, checked against the ``pool`` attribute of the GVF file (files without it still load)."""
     stored = gvf_attributes(gvf)
@@ -320,6 +333,8 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
         log.info("hyper-parameters: %s", resolved.describe(config))
         for note in notes:
             log.info(note)
+        for note in training_notes(config):
+            log.warning(note)
         return _run(config, resolved, info, out_dir, create_model, checkpoint)
     finally:
         teardown_logging(handlers)
