@@ -35,17 +35,24 @@ def plot_training_curves(runs: dict[str, Path], out_path: Path, title: str) -> N
     """One figure of the trained variants' curves (``{title: metrics.csv}``): loss, valid action and region accuracy."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6))
+    last_epoch = 0
     for index, (label, path) in enumerate(runs.items()):
         rows = read_metrics_csv(path)
         for ax, (key, _, _) in zip(axes, CURVE_PANELS, strict=True):
             points = [(row["epoch"], row[key]) for row in rows if key in row]
             if points:  # one colour per run in every panel, also where an earlier run has no curve (TAC's region)
-                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label, color=f"C{index}")
+                last_epoch = max(last_epoch, int(max(epoch for epoch, _ in points)))
+                # a lone point (a one-epoch run) is a dot of its own, not a line's small marker
+                ax.plot(*zip(*points, strict=True), marker="o", markersize=3 if len(points) > 1 else 7, label=label,
+                        color=f"C{index}")
     for ax, (_, panel, ylabel) in zip(axes, CURVE_PANELS, strict=True):
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+        if last_epoch:  # whole epochs, half an epoch of margin: one epoch is not drawn on an axis of 0.96 to 1.04
+            ax.set_xlim(0.5, last_epoch + 0.5)
+            ax.set_xticks(range(1, last_epoch + 1, max(1, last_epoch // 10)))
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
