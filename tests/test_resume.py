@@ -265,3 +265,18 @@ def test_cpu_batch_default_is_small(monkeypatch):
     assert options.CPU_BATCH_SIZE < 32
     with pytest.raises(TspVideoError, match="--batch-size"):
         batch(device="cpu", batch_size=0)
+
+
+def test_preprocessing_on_the_device_continues_a_folder_with_the_colour_it_holds(videos, tmp_path):
+    """--preprocess-on is no setting, but --colour auto follows it: RGB made on the device (a GPU's default) differs
+    from the decoder's by float rounding of the conversion (cosine 0.9999), so a folder started on a CPU refuses it
+    and says how to continue: with the folder's --colour."""
+    out = tmp_path / "out"
+    extract(videos, out)  # on the CPU: frames preprocessed in the workers, RGB from the decoder
+    before = stamps(out)
+    with pytest.raises(TspVideoError, match="--colour decoder there, device now") as info:
+        extract(videos, out, preprocess_on="device")  # --colour auto: converted on the device, as on a GPU
+    assert "add --colour decoder to continue this folder" in str(info.value) and "\n" not in str(info.value)
+    assert stamps(out) == before
+    resumed = extract(videos, out, preprocess_on="device", colour="decoder")
+    assert len(resumed.skipped) == 2 and not resumed.written

@@ -38,6 +38,7 @@ SETTING_NAMES = {
     "precision": "--amp",
     "decoder": "--backend",
     "decoder_resize": "--decoder-resize",
+    "colour_conversion": "--colour",
 }
 
 
@@ -108,7 +109,14 @@ def settings_difference(existing: dict, current: dict) -> str | None:
     for key in dict.fromkeys([*current, *existing]):
         if existing.get(key) != current.get(key):
             name = SETTING_NAMES.get(key, key)
-            return f"{name} {_show(existing.get(key))} there, {_show(current.get(key))} now"
+            there, now = existing.get(key), current.get(key)
+            if key == "colour_conversion":  # not recorded: the reference, RGB from the decoder
+                there, now = there or "decoder", now or "decoder"
+                # --colour auto follows where frames are preprocessed (on a GPU: the device), so a folder started
+                # on a CPU meets this when continued on a GPU with the defaults
+                return (f"{name} {there} there, {now} now (--colour auto converts on the device when frames are "
+                        f"preprocessed there, as on a GPU); add --colour {there} to continue this folder")
+            return f"{name} {_show(there)} there, {_show(now)} now"
     return None
 
 
