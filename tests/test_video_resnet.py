@@ -58,3 +58,15 @@ def test_same_network_and_seeded_weights_as_torchvision(name):
     torch.testing.assert_close(ours(clips), theirs(clips), rtol=0, atol=0)
     ours.eval(), theirs.eval()
     torch.testing.assert_close(ours(clips), theirs(clips), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", [n for n, spec in BACKBONES.items() if getattr(spec, "any_input_size", False)])
+def test_backbones_said_to_take_any_input_size_do(name):
+    # check_input_size trusts any_input_size without running the network: the claim itself is checked here.
+    from tspvideo.models.backbones import check_input_size, create_backbone
+
+    model = create_backbone(name).eval()
+    with torch.no_grad():
+        for frames, height, width in [(1, 1, 1), (2, 3, 5), (3, 9, 4), (5, 17, 16)]:
+            check_input_size(name, frames, (height, width))
+            assert model(torch.rand(1, 3, frames, height, width)).shape == (1, BACKBONES[name].feature_dim)

@@ -54,6 +54,7 @@ class SmallSpec:
     stem_prefixes: tuple[str, ...] = ("stem.",)
     blocks: None = None  # no gradient checkpointing: nothing to save
     input_note: str = ""
+    any_input_size: bool = True  # padded convolutions and a global pool: any clip of >= 1 frame of >= 1x1 passes
 
     def build(self) -> nn.Module:
         """A randomly initialised encoder whose forward maps ``[B, 3, T, H, W]`` to ``[B, feature_dim]``."""
