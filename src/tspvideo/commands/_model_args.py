@@ -109,9 +109,12 @@ def add_accept_short_arg(parser: argparse.ArgumentParser) -> None:
 def report_extraction(command: str, report, out_dir: Path, shard_id: int = 0, num_shards: int = 1) -> None:
     """Print what an extraction did: counts, rate, re-extracted and short videos, where failures are listed."""
     rate = report.clips / report.seconds if report.seconds > 0 else 0.0
-    refreshed = f" ({len(report.refreshed)} as their source file changed)" if report.refreshed else ""
+    refreshed = sum(1 for video in report.written if video in report.refreshed)
+    refreshed = f" ({refreshed} as their source file changed)" if refreshed else ""
+    # A failed video whose earlier features were deleted (its file changed since) has lost them: say so.
+    removed = f" ({len(report.removed)} of them had earlier features, now removed)" if report.removed else ""
     print(f"{command}: {len(report.written)} written{refreshed}, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")
+          f"{len(report.failed)} failed{removed}; {report.clips} clips in {report.seconds:.1f} s ({rate:.1f} clips/s)")
     if report.short:
         print(f"{command}: {len(report.short)} video(s) shorter than their files declare kept (--accept-short); "
               "their sidecars say so")

@@ -32,7 +32,10 @@ def register(subparsers) -> None:
     parser.add_argument("--train-subset", action="append", default=None, metavar="SUBSET",
                         help="subset the localizer trains on (repeatable; default: training); for actionformer, "
                              "tridet, gtad and bmn its videos without instances are left out of the annotation "
-                             "files, which those localizers' training cannot read")
+                             "files, which those localizers' training cannot read; needs --annotations")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an --out that already holds files (an earlier export): files of the same "
+                             "name are replaced, the others are listed")
     parser.add_argument("--label-map", default=None,
                         help="JSON list of class names in class-id order (default: sorted names)")
     add_grid_args(parser)
@@ -41,7 +44,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Export; 0 on success, 1 when some feature files failed (listed in failures.txt)."""
-    from tspvideo.localization.export import DEFAULT_TRAIN_SUBSETS, export_features
+    from tspvideo.localization.export import README_FILE, export_features
 
     label_map = None
     if args.label_map:
@@ -53,6 +56,6 @@ def run(args) -> int:
             raise TspVideoError(f"{args.label_map}: a label map is a JSON list of class names")
     result = export_features(args.feature_dir, args.format, args.out, annotations=args.annotations,
                              prefix=args.prefix, temporal_size=args.temporal_size, label_map=label_map,
-                             grid=grid_from_args(args), train_subsets=args.train_subset or DEFAULT_TRAIN_SUBSETS)
-    print((Path(result.out_dir) / "README_export.txt").read_text(encoding="utf-8"), end="")
+                             grid=grid_from_args(args), train_subsets=args.train_subset, overwrite=args.overwrite)
+    print((Path(result.out_dir) / README_FILE).read_text(encoding="utf-8"), end="")
     return 1 if result.failures else 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.core.errors import WriteFailure
+from tspvideo.core.errors import TspVideoError, WriteFailure
 
 
 @contextlib.contextmanager
@@ -45,6 +45,12 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp_path.unlink(missing_ok=True)
+
+
+# For ``h5py.File(..., "w", **H5_WRITE_OPTIONS)`` with chunked (e.g. compressed) datasets. h5py writes cached
+# chunks when a dataset object is freed, where a failing write (a full disk) can only print a traceback per
+# dataset and the run goes on; without a chunk cache each write happens, and fails, in the call that makes it.
+H5_WRITE_OPTIONS = {"rdcc_nbytes": 0}
 
 
 def current_umask() -> int:
@@ -141,3 +147,35 @@ def save_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def check_file_writable(path: str | os.PathLike) -> None:
+    """Raise when the file ``path`` could not be written later, creating nothing.
+
+    Its folder, or the nearest existing folder above it (where the missing ones would be created), must
+    be writable; ``path`` itself must not be a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TspVideoError(f"cannot write {path}: it is a folder")
+    _check_can_create_in(path.parent, path)
+
+
+def check_folder_writable(path: str | os.PathLike) -> None:
+    """Raise when files could not be written into the folder ``path`` later, creating nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TspVideoError(f"cannot write into {path}: it is a file, not a folder")
+    _check_can_create_in(path, path)
+
+
+def _check_can_create_in(folder: Path, target: Path) -> None:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created there
+    if not folder.is_dir():
+        raise TspVideoError(f"cannot write {target}: {folder} is not a folder")
+    with contextlib.suppress(OSError, AttributeError):  # statvfs: POSIX only
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:  # refuses root too, unlike the permission bits
+            raise TspVideoError(f"cannot write {target}: read-only file system ({folder})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TspVideoError(f"cannot write {target}: Permission denied ({folder})")

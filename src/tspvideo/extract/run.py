@@ -25,8 +25,13 @@ from torch.utils.data import DataLoader
 
 from tspvideo import __version__
 from tspvideo.core.devices import preprocess_on_device
-from tspvideo.core.errors import TspVideoError
-from tspvideo.core.fileio import atomic_path, write_error
+from tspvideo.core.errors import TspVideoError, WriteFailure
+from tspvideo.core.fileio import (  # noqa: F401  (the write checks lived here first)
+    atomic_path,
+    check_file_writable,
+    check_folder_writable,
+    write_error,
+)
 from tspvideo.core.grid import ClipGrid, clip_centers
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.transforms import PREPROCESSING, Preprocessing
@@ -66,38 +71,10 @@ class ExtractionReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     refreshed: dict[str, str] = field(default_factory=dict)  # re-extracted as the source changed: what changed
+    removed: list[str] = field(default_factory=list)  # failed, and their earlier (stale) features were deleted
     short: dict[str, str] = field(default_factory=dict)  # kept although shorter than declared (accept_short)
     clips: int = 0
     seconds: float = 0.0
-
-
-def check_file_writable(path: str | os.PathLike) -> None:
-    """Raise when the file ``path`` could not be written later, creating nothing.
-
-    Its folder, or the nearest existing folder above it (where the missing ones would be created), must
-    be writable; ``path`` itself must not be a folder.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise TspVideoError(f"cannot write {path}: it is a folder")
-    _check_can_create_in(path.parent, path)
-
-
-def check_folder_writable(path: str | os.PathLike) -> None:
-    """Raise when files could not be written into the folder ``path`` later, creating nothing."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise TspVideoError(f"cannot write into {path}: it is a file, not a folder")
-    _check_can_create_in(path, path)
-
-
-def _check_can_create_in(folder: Path, target: Path) -> None:
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent  # missing folders are created there
-    if not folder.is_dir():
-        raise TspVideoError(f"cannot write {target}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise TspVideoError(f"cannot write {target}: Permission denied ({folder})")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -293,8 +270,11 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder:
                                               nvdec_sessions=options.nvdec_sessions):
             video = todo[index]
             if isinstance(outcome, str):
+                # outputs of an earlier run are stale: never leave them as done, and say they are gone
+                if _remove_outputs(out_dir, video):
+                    report.removed.append(str(video))
+                    outcome += f"; its earlier features in {out_dir} were removed (they no longer match the file)"
                 report.failed[str(video)] = outcome
-                _remove_outputs(out_dir, video)  # outputs of an earlier run are stale: never leave them as done
                 bar.write(f"failed: {outcome}")
                 bar.video_done(index, None)
             else:
@@ -305,6 +285,12 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder:
                     report.short[str(video)] = _short_message(outcome.short)
                     bar.write(f"kept (--accept-short): {video}: {report.short[str(video)]}")
                 bar.video_done(index, len(outcome.features))
+    except WriteFailure:
+        # The run stops at the first output it cannot write (a full disk fails every later one too); the videos
+        # that failed before are still listed where possible.
+        with contextlib.suppress(TspVideoError, OSError):
+            write_failures(failures_path(out_dir, options.shard_id, options.num_shards), report.failed)
+        raise
     finally:
         bar.close()
     report.seconds = time.perf_counter() - started
@@ -350,11 +336,15 @@ def _warn_other_settings_left(out_dir: Path, videos: Sequence[Path], sidecars: d
               f"(e.g. {path.name}: {problem}); the folder mixes settings")
 
 
-def _remove_outputs(out_dir: Path, video: Path) -> None:
+def _remove_outputs(out_dir: Path, video: Path) -> bool:
+    """Delete a video's features and sidecar; whether there was anything to delete."""
     npy, sidecar = feature_paths(out_dir, video)
+    removed = False
     for path in (sidecar, npy):  # the sidecar first: it marks the video as done
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+            removed = True
+    return removed
 
 
 def _short_message(short: tuple[float, float]) -> str:

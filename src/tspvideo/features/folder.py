@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tspvideo.core.errors import TspVideoError
-from tspvideo.core.fileio import atomic_path, save_json_atomic, save_npy_atomic
+from tspvideo.core.fileio import H5_WRITE_OPTIONS, atomic_path, save_json_atomic, save_npy_atomic
 
 # The extraction defaults (the paper's grid); a feature folder whose sidecars lack a value uses them.
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
@@ -118,7 +118,7 @@ def merge_to_h5(out_dir: str | os.PathLike, stems: Sequence[str], h5_path: str |
     out_dir = Path(out_dir)
     written = 0
     shared: dict[str, object] | None = None
-    with atomic_path(h5_path) as tmp, _h5py().File(tmp, "w") as h5:
+    with atomic_path(h5_path) as tmp, _h5py().File(tmp, "w", **H5_WRITE_OPTIONS) as h5:
         for stem in sorted(stems):
             npy = out_dir / f"{stem}.npy"
             if not npy.is_file():

@@ -19,7 +19,7 @@ import numpy as np
 
 from tspvideo.core.choices import GVF_POOLS
 from tspvideo.core.errors import TspVideoError
-from tspvideo.core.fileio import atomic_path
+from tspvideo.core.fileio import H5_WRITE_OPTIONS, atomic_path
 from tspvideo.features.folder import FeatureSource, read_sidecar
 
 POOLS = GVF_POOLS
@@ -52,7 +52,7 @@ def write_gvf(feature_dir: str | os.PathLike, out_path: str | os.PathLike, pool:
         raise TspVideoError(f"no feature files in {source.path}")
     encoder = encoder or _source_encoder(source, stems)
     dim = None
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w", **H5_WRITE_OPTIONS) as h5:
         h5.attrs["pool"] = pool
         if encoder:
             h5.attrs["encoder"] = encoder

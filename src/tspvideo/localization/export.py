@@ -34,8 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from tspvideo.core.errors import TspVideoError
-from tspvideo.core.fileio import atomic_path, save_json_atomic, save_npy_atomic, save_text_atomic
+from tspvideo.core.errors import TspVideoError, WriteFailure
+from tspvideo.core.fileio import (
+    H5_WRITE_OPTIONS,
+    atomic_path,
+    check_folder_writable,
+    save_json_atomic,
+    save_npy_atomic,
+    save_text_atomic,
+)
 from tspvideo.datasets.activitynet_json import class_names, read_annotation_database
 from tspvideo.features.folder import (  # noqa: F401  (re-exported: export was where these lived first)
     ACTIVITYNET_PREFIX,
@@ -121,12 +128,14 @@ class ExportResult:
     missing_features: list[str]
     failures: list[tuple[str, str]]
     notes: list[str]
+    renamed: str = ""  # how names differ from the feature stems ("a -> v_a"), said on the summary line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``export_info.json`` holds)."""
         return {"format": self.format, "out_dir": str(self.out_dir), "num_videos": self.num_videos,
                 "config": self.config, "files": self.files, "missing_features": self.missing_features,
-                "failures": [{"file": f, "error": e} for f, e in self.failures], "notes": self.notes}
+                "failures": [{"file": f, "error": e} for f, e in self.failures], "notes": self.notes,
+                "renamed": self.renamed}
 
 
 def _common_grid(videos: list[VideoFeatures]) -> tuple[int, float, int, int]:
@@ -173,20 +182,28 @@ def _bmn_frames(duration: float, fps: float) -> int:
 NEEDS_INSTANCES_IN_TRAINING = ("actionformer", "tridet", "gtad", "bmn")
 DEFAULT_TRAIN_SUBSETS = ("training",)
 LEFT_OUT_FILE = "left_out_without_instances.txt"
+# ActionFormer's and TriDet's ActivityNet loaders drop, in training, every instance that starts after the features
+# end or lies mostly (trunc_thresh 0.5 in their configs) beyond them; a video left with none crashes the loader
+# ("stack expects a non-empty TensorList"). Such videos are left out of the annotation file too, and listed.
+BEYOND_FEATURES_FILE = "left_out_instances_beyond_features.txt"
+ACTIONFORMER_TRUNC_THRESH = 0.5
+EXPORT_INFO = "export_info.json"
+README_FILE = "README_export.txt"
 
 
 def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.PathLike,
                     annotations: str | os.PathLike | dict[str, Any] | None = None, prefix: str | None = None,
                     temporal_size: int = 100, label_map: list[str] | None = None,
-                    grid: Grid | None = None,
-                    train_subsets: Iterable[str] = DEFAULT_TRAIN_SUBSETS) -> ExportResult:
+                    grid: Grid | None = None, train_subsets: Iterable[str] | None = None,
+                    overwrite: bool = False) -> ExportResult:
     """Write the features of ``feature_dir`` (and annotation files) in the layout ``fmt`` reads.
 
     Args:
         feature_dir: folder of ``<stem>.npy`` + ``<stem>.json`` written by ``tspvideo extract``, an HDF5
             file of ``[T, C]`` datasets, or a downloaded released file's name (see ``tspvideo.features.folder``).
         fmt: one of ``FORMATS``.
-        out_dir: output folder (created); every file is written atomically.
+        out_dir: output folder, created once the inputs are checked; every file is written atomically. A folder
+            that already holds anything (an earlier export) is refused unless ``overwrite``.
         annotations: ActivityNet-style JSON (path or loaded dict); when given, the consumer's
             annotation/metadata files are written too, for the videos that have features.
         prefix: prepended to each stem for file names / keys unless the stem already starts with it.
@@ -194,8 +211,12 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         temporal_size: fixed length S for ``gtad`` and ``bmn`` (100 on ActivityNet).
         label_map: class names in id order (default: sorted names found in the annotations).
         grid: explicit ``clip_len`` / ``fps`` / ``stride`` (needed for an HDF5 without grid attributes).
-        train_subsets: subsets the localizer trains on; for the formats in ``NEEDS_INSTANCES_IN_TRAINING``
-            their videos without any instance are left out of the annotation files (and listed).
+        train_subsets: subsets the localizer trains on (default ``training``; named ones must exist in the
+            annotations); for the formats in ``NEEDS_INSTANCES_IN_TRAINING`` their videos without any instance
+            are left out of the annotation files (and listed), for ``actionformer``/``tridet`` also those whose
+            instances all lie beyond their features.
+        overwrite: write into an ``out_dir`` that already holds files (files of the same name are replaced;
+            the others stay, and a note lists them).
 
     Returns:
         An ``ExportResult``; ``export_info.json`` and ``README_export.txt`` in ``out_dir`` say the same.
@@ -206,23 +227,102 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         raise TspVideoError(f"--temporal-size must be >= 1, got {temporal_size}")
     if prefix is None:
         prefix = ACTIVITYNET_PREFIX if fmt in ("gtad", "bmn", "pdvc") else ""
-    # Annotations are checked before anything is written: a bad file stops the export, never half-copied.
+    # Every input is checked before anything is created: a refused export leaves no folder behind.
     database = load_annotations(annotations) if annotations is not None else None
+    train_subsets = _check_train_subsets(train_subsets, database)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not overwrite and (held := _folder_contents(out_dir)):
+        raise TspVideoError(f"{out_dir} already holds {held}; pass --overwrite to write over it, or choose "
+                            "another --out")
     failures: list[tuple[str, str]] = []
     videos = read_features(feature_dir, grid, failures)
     if not videos:
-        raise TspVideoError(f"{feature_dir}: no readable feature files ({len(failures)} failed)")
+        raise TspVideoError(_nothing_readable(feature_dir, failures))
     clip_len, fps, stride, channels = _common_grid(videos)
+    check_folder_writable(out_dir)
+    before = _file_stamps(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = _export(videos, fmt, out_dir, database, prefix, temporal_size, label_map, train_subsets, failures,
+                         (clip_len, fps, stride, channels))
+    except WriteFailure as error:
+        raise WriteFailure(f"{error}; the export in {out_dir} is unfinished: rerun it with --overwrite") from error
+    after = _file_stamps(out_dir)
+    rewritten_last = {out_dir / EXPORT_INFO, out_dir / README_FILE}
+    if kept := sorted(p for p, stamp in before.items() if after.get(p) == stamp and p not in rewritten_last):
+        result.notes.append(f"{len(kept)} file(s) in {out_dir} are from before and were not rewritten by this export "
+                            f"(e.g. {', '.join(str(p.relative_to(out_dir)) for p in kept[:3])}); remove them if "
+                            "they belong to an earlier export")
+    save_json_atomic(out_dir / EXPORT_INFO, result.to_dict())
+    save_text_atomic(out_dir / README_FILE, _readme(result, (clip_len, fps, stride)))
+    return result
+
+
+def _check_train_subsets(train_subsets: Iterable[str] | None, database: dict[str, Any] | None) -> set[str]:
+    """The training subsets; named ones must be subsets of the annotations (a typo would leave nothing out)."""
+    if train_subsets is None:
+        return set(DEFAULT_TRAIN_SUBSETS)
+    train_subsets = set(train_subsets)
+    if database is None:
+        raise TspVideoError("--train-subset says which annotated videos are for training: it needs --annotations")
+    present = {info["subset"] for info in database.values()}
+    if unknown := sorted(train_subsets - present):
+        raise TspVideoError(f"no annotated video is in subset {', '.join(map(repr, unknown))} (--train-subset); "
+                            f"the annotations' subsets are {', '.join(sorted(present))}")
+    return train_subsets
+
+
+def _folder_contents(out_dir: Path) -> str | None:
+    """What an output folder already holds, in words (None: it does not exist or is empty)."""
+    if not out_dir.is_dir():
+        return None  # missing, or a file (refused by the write check with its own message)
+    entries = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    if not entries:
+        return None
+    try:
+        info = json.loads((out_dir / EXPORT_INFO).read_text(encoding="utf-8"))
+        return f"an earlier {info['format']} export of {info['num_videos']} videos ({EXPORT_INFO})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return (f"{len(entries)} file(s) or folder(s) (e.g. {', '.join(entries[:3])}) and no {EXPORT_INFO} "
+                "(an unfinished export, or another folder?)")
+
+
+def _file_stamps(out_dir: Path) -> dict[Path, tuple[int, int]]:
+    """(inode, modification time) of every file under ``out_dir``: an atomic rewrite changes both."""
+    if not out_dir.is_dir():
+        return {}
+    stamps = {}
+    for path in out_dir.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            stat = path.stat()
+            stamps[path] = (stat.st_ino, stat.st_mtime_ns)
+    return stamps
+
+
+def _nothing_readable(feature_dir: str | os.PathLike, failures: list[tuple[str, str]]) -> str:
+    """Why no feature file could be read: the first failure's reason, and how many share it."""
+    first = failures[0][1]
+    same = sum(1 for _, error in failures if error.split(": ", 1)[-1] == first.split(": ", 1)[-1])
+    others = f" ({same} of them for this reason)" if same != len(failures) else ""
+    return f"{feature_dir}: none of its {len(failures)} feature file(s) could be read{others}, e.g. {first}"
+
+
+def _export(videos, fmt, out_dir, database, prefix, temporal_size, label_map, train_subsets, failures,
+            grid) -> ExportResult:
+    """The files of one export into the existing ``out_dir`` (all but ``export_info.json`` and the README)."""
+    clip_len, fps, stride, channels = grid
     by_stem = {v.stem: v for v in videos}
 
     matched = match_annotations(database, by_stem, prefix) if database is not None else {}
     missing = sorted(set(database) - set(matched)) if database is not None else []
     unannotated = match_report(database, by_stem, matched).features_without_annotations if database else []
     left_out: list[str] = []
+    beyond: list[str] = []
     if database is not None and fmt in NEEDS_INSTANCES_IN_TRAINING:
-        left_out, matched = _leave_out_training_videos_without_instances(database, matched, set(train_subsets))
+        left_out, matched = _leave_out_training_videos_without_instances(database, matched, train_subsets)
+    if database is not None and fmt in ("actionformer", "tridet"):
+        beyond = _instances_beyond_features(database, matched, by_stem, train_subsets)
+        matched = {vid: stem for vid, stem in matched.items() if vid not in set(beyond)}
 
     def name_of(stem: str) -> str:
         return stem if prefix and stem.startswith(prefix) else prefix + stem
@@ -247,7 +347,9 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
             notes.append(f"PDVC opens '<key[:13]>.npy'; {len(long_names)} names are not 13 characters long "
                          f"(e.g. {long_names[0]!r}): rename them or adapt PDVC's get_feats")
     if database is not None and fmt in NEEDS_INSTANCES_IN_TRAINING:
-        _note_videos_without_instances(database, matched, left_out, set(train_subsets), fmt, out_dir, files, notes)
+        _note_videos_without_instances(database, matched, left_out, train_subsets, fmt, out_dir, files, notes)
+    if beyond:
+        _note_instances_beyond_features(beyond, fmt, out_dir, files, notes)
     if missing:
         save_text_atomic(out_dir / "missing_features.txt", "".join(f"{m}\n" for m in missing))
         files.append("missing_features.txt")
@@ -260,11 +362,49 @@ def export_features(feature_dir: str | os.PathLike, fmt: str, out_dir: str | os.
         save_text_atomic(out_dir / "failures.txt", "".join(f"{f}\t{e}\n" for f, e in failures))
         files.append("failures.txt")
 
-    result = ExportResult(format=fmt, out_dir=out_dir, num_videos=len(videos) - _count_failed(failures, videos),
-                          config=config, files=files, missing_features=missing, failures=failures, notes=notes)
-    save_json_atomic(out_dir / "export_info.json", result.to_dict())
-    save_text_atomic(out_dir / "README_export.txt", _readme(result, (clip_len, fps, stride)))
-    return result
+    renamed = [v.stem for v in videos if name_of(v.stem) != v.stem]
+    return ExportResult(format=fmt, out_dir=out_dir, num_videos=len(videos) - _count_failed(failures, videos),
+                        config=config, files=files, missing_features=missing, failures=failures, notes=notes,
+                        renamed=f"{len(renamed)} named with the prefix '{prefix}' (e.g. {renamed[0]} -> "
+                                f"{name_of(renamed[0])})" if renamed else "")
+
+
+def _instances_beyond_features(database: dict[str, Any], matched: dict[str, str], by_stem: dict[str, VideoFeatures],
+                               train_subsets: set[str]) -> list[str]:
+    """Training videos whose every instance ActionFormer's loader would drop as lying beyond the features.
+
+    Its loader keeps, in training, an instance that starts before the features end and lies at least
+    ``trunc_thresh`` inside them; the end is taken where the last clip ends, ``((T - 1) * stride + L) / fps``
+    (its resizing mode's end; the native mode's is one stride later).
+    """
+    beyond = []
+    for vid, stem in sorted(matched.items()):
+        info = database[vid]
+        if info["subset"] not in train_subsets or not _segments(info):
+            continue
+        video = by_stem[stem]
+        end = float(video.feature_times[-1]) + video.clip_len / (2 * video.fps)
+        if not any(_kept_by_actionformer(a["segment"], end) for a in _segments(info)):
+            beyond.append(vid)
+    return beyond
+
+
+def _kept_by_actionformer(segment: list[float], end: float) -> bool:
+    start, stop = float(segment[0]), float(segment[1])
+    if start >= end or stop <= start:  # a zero-length instance gives 0 / 0 there, which is not kept either
+        return False
+    return (min(stop, end) - start) / (stop - start) >= ACTIONFORMER_TRUNC_THRESH
+
+
+def _note_instances_beyond_features(beyond: list[str], fmt: str, out_dir: Path, files: list[str],
+                                    notes: list[str]) -> None:
+    save_text_atomic(out_dir / BEYOND_FEATURES_FILE, "".join(f"{vid}\n" for vid in beyond))
+    files.append(BEYOND_FEATURES_FILE)
+    shown = ", ".join(beyond[:10]) + (", ..." if len(beyond) > 10 else "")
+    notes.append(f"{len(beyond)} training video(s) whose every instance lies after (or mostly after) their last "
+                 f"feature were left out of the annotation files ({fmt}'s training loader drops such instances and "
+                 f"then crashes: 'stack expects a non-empty TensorList'; their features are written): {shown} "
+                 f"(all in {BEYOND_FEATURES_FILE})")
 
 
 def _leave_out_training_videos_without_instances(database: dict[str, Any], matched: dict[str, str],
@@ -446,14 +586,15 @@ def _export_gtad(*, videos, out_dir, name_of, database, matched, temporal_size, 
     h5_name = f"gtad_features_{temporal_size}.hdf5"
     import h5py  # here only: exports to .npy folders (and the CLI's parser) do without it
 
-    with atomic_path(out_dir / h5_name) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(out_dir / h5_name) as tmp, h5py.File(tmp, "w", **H5_WRITE_OPTIONS) as h5:
         for video in videos:
             feats = _load_or_fail(video, failures)
             if feats is None:
                 continue
             # G-TAD reads h5[video_name][()] as [T, C] and transposes; resized here so its own
             # F.interpolate (which ignores feature times) is skipped.
-            h5.create_dataset(name_of(video.stem),
+            # one chunk per video: written (or failing) right here, see H5_WRITE_OPTIONS
+            h5.create_dataset(name_of(video.stem), chunks=(temporal_size, feats.shape[1]),
                               data=resize_temporal(feats, video.feature_times, video.duration, temporal_size))
     files.append(h5_name)
     config = {"feature_path": str(out_dir / h5_name), "temporal_scale": temporal_size, "feat_dim": channels,
@@ -519,7 +660,7 @@ def _readme(result: ExportResult, grid: tuple[int, float, int]) -> str:
     clip_len, fps, stride = grid
     lines = [
         f"tspvideo export --format {result.format}",
-        f"{result.num_videos} videos written to {result.out_dir}",
+        f"{result.num_videos} videos written to {result.out_dir}" + (f"; {result.renamed}" if result.renamed else ""),
         "",
         "Time grid of the source features: feature i covers 15 fps frames [i*stride, i*stride + L) and is",
         f"centred at (i*stride + L/2)/fps s, with L={clip_len}, stride={stride}, fps={fps:g}.",

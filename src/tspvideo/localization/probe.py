@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from tspvideo.core.errors import TspVideoError
-from tspvideo.core.fileio import atomic_path, save_json_atomic
+from tspvideo.core.fileio import atomic_path, check_folder_writable, save_json_atomic
 from tspvideo.datasets.activitynet_json import class_names as dataset_class_names
 from tspvideo.datasets.activitynet_json import load_json, read_annotation_database
 from tspvideo.evaluation.detection import evaluate_detection
@@ -266,14 +266,16 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
     database = read_annotation_database(ground_truth, subsets={train_subset, eval_subset},
                                         what=f"annotations {annotations_path}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    model = train_probe(feature_dir, ground_truth, train_subset=train_subset, seed=seed, epochs=epochs,
-                        config=config, verbose=verbose, grid=grid)
-    model.save(out_dir / "probe_model.pt")
+    FeatureSource(feature_dir)  # a missing source stops here, before anything is created
+    check_folder_writable(out_dir)
     eval_ids = sorted(vid for vid, info in database.items() if info.get("subset") == eval_subset)
     if not eval_ids:
         raise TspVideoError(f"{annotations_path}: no video in subset '{eval_subset}'")
+
+    model = train_probe(feature_dir, ground_truth, train_subset=train_subset, seed=seed, epochs=epochs,
+                        config=config, verbose=verbose, grid=grid)
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a refused probe leaves no empty folder
+    model.save(out_dir / "probe_model.pt")
     outputs = predict(model, feature_dir, eval_ids, ground_truth, grid)
     save_json_atomic(out_dir / "predictions.json", outputs["detection"], indent=None)
     save_json_atomic(out_dir / "proposals.json", outputs["proposals"], indent=None)
