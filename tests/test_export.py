@@ -302,3 +302,15 @@ def test_export_cli_train_subset(features, tmp_path):
     assert _run_cli(["export", str(feature_dir), "--format", "bmn", "--out", str(out), "--annotations", str(ann),
                      "--train-subset", "validation"]) == 0
     assert (out / "left_out_without_instances.txt").read_text().split() == ["ghi"]
+
+
+def test_actionformer_note_states_its_configs_checks_and_crop(tmp_path):
+    """ActionFormer's step is fpn_stride x (window - 1): 96 with the ActivityNet windows, 576 with THUMOS14's."""
+    anet, thumos = [7, 7, 7, 7, 7, -1], [19] * 6
+    assert _actionformer_accepts(288, anet) and _actionformer_accepts(192, anet)
+    assert not _actionformer_accepts(288, thumos) and not _actionformer_accepts(144, anet)
+    feature_dir = tmp_path / "features"
+    write_feature_folder(feature_dir, {"a": 30.0})
+    note = next(n for n in export_features(feature_dir, "actionformer", tmp_path / "out").notes if "max_seq_len" in n)
+    assert "fpn_stride x (window - 1)" in note and "of 96 with the ActivityNet" in note
+    assert "crop every training video at random to 90-100 %" in note

@@ -96,17 +96,23 @@ EXTRACT = ["--clip-len", "4", "--stride", "1", "--workers", "0", "--batch-size",
 @posix_only
 def test_extract_stops_at_the_first_file_it_cannot_write_and_keeps_the_finished_ones(videos, tmp_path, capsys,
                                                                                        wide_encoder):
+    source = tmp_path / "videos"
+    shutil.copytree(videos, source)
+    (source / "a_broken.mp4").write_bytes(b"\x00" * 2000)  # fails to decode before the write failure
     out = tmp_path / "out"
     with file_size_limit(32 * 1024):  # a's features fit, b's do not
-        code = main(["extract", str(videos), "--out", str(out), *EXTRACT])
+        code = main(["extract", str(source), "--out", str(out), *EXTRACT])
     assert code == 1
     one_line_error(capsys, f"cannot write {out / 'b.npy'}: file size limit reached (File too large)", "ulimit -f",
                    "finished outputs are kept")
-    # a is kept; the run stopped at b: c was not tried (nor listed as failed), nothing partial is left
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.npy"]
+    # a is kept; the run stopped at b: c was not tried (nor listed as failed), nothing partial is left; the
+    # video that failed to decode before is listed
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.npy", "failures.csv"]
     assert np.load(out / "a.npy").shape == (12, 256)
-    assert main(["extract", str(videos), "--out", str(out), *EXTRACT]) == 0  # the limit lifted: the rest is done
-    assert "2 written, 1 already done, 0 failed" in capsys.readouterr().out
+    failures = (out / "failures.csv").read_text().splitlines()
+    assert len(failures) == 2 and "a_broken.mp4" in failures[1]
+    assert main(["extract", str(source), "--out", str(out), *EXTRACT]) == 1  # the limit lifted: the rest is done
+    assert "2 written, 1 already done, 1 failed" in capsys.readouterr().out
     assert np.load(out / "b.npy").shape == (57, 256) and (out / "c.json").is_file()
 
 

@@ -488,25 +488,28 @@ def _export_actionformer(*, videos, out_dir, name_of, prefix, database, matched,
     notes.append("ActionFormer maps seconds to feature index as (t * fps - num_frames / 2) / feat_stride, i.e. "
                  "feature i is centred at (i * feat_stride + num_frames / 2) / fps: exactly the extraction grid")
     notes.append(f"max_seq_len {config['max_seq_len']} (a multiple of {ACTIONFORMER_SEQ_MULTIPLE}, covering the "
-                 "longest video) passes the model's divisibility check with the THUMOS14 configs (window 19) and "
-                 "the ActivityNet one (windows [7,7,7,7,7,-1]), with force_upsampling: False (native grid, as "
-                 f"above). ActionFormer's ActivityNet config instead resizes every video to max_seq_len: keep "
-                 f"max_seq_len: {ACTIONFORMER_ANET_RESIZE} and force_upsampling: True there (the resize assumes "
-                 "the features span the whole video; see docs/export.md)")
+                 "longest video) passes the model's check that max_seq_len is divisible by fpn_stride x (window - 1) "
+                 "at every level: a multiple of 576 with the THUMOS14 configs (window 19), of 96 with the ActivityNet "
+                 "one (windows [7,7,7,7,7,-1]); here with force_upsampling: False (native grid, as above). Both "
+                 "shipped configs crop every training video at random to 90-100 % of its length (crop_ratio: "
+                 "[0.9, 1.0]; crop_ratio: ~ keeps them whole) and a longer one to max_seq_len. ActionFormer's "
+                 f"ActivityNet config instead resizes every video to max_seq_len: keep max_seq_len: "
+                 f"{ACTIONFORMER_ANET_RESIZE} and force_upsampling: True there (see docs/export.md)")
     return config
 
 
 # ActionFormer asserts max_seq_len % (fpn_stride * (window // 2) * 2) == 0 at every pyramid level (strides
-# 1..32 with its (2, 2, 5) backbone). Its THUMOS14 configs use window 19 (32 * 18 = 576), its ActivityNet TSP
-# config windows [7, 7, 7, 7, 7, -1] (16 * 6 = 96, 32): a multiple of 576 passes both checks.
+# 1..32 with its (2, 2, 5) backbone; full attention, window -1: fpn_stride). Its THUMOS14 configs use window 19
+# (largest step 32 * 18 = 576), its ActivityNet TSP config windows [7, 7, 7, 7, 7, -1] (steps 6, 12, 24, 48, 96
+# and 32: a multiple of 96, e.g. 192 or 288): a multiple of 576 passes both checks.
 ACTIONFORMER_SEQ_MULTIPLE = 576
 # ActivityNet config (anet_tsp.yaml): every video resized to this length (force_upsampling: True).
 ACTIONFORMER_ANET_RESIZE = 192
 
 
 def _suggest_max_seq_len(videos: list[VideoFeatures]) -> int:
-    """The smallest multiple of 576 covering the longest video: passes the divisibility check of
-    both shipped ActionFormer configs and holds every training video uncropped."""
+    """The smallest multiple of 576 covering the longest video: passes the divisibility check of both shipped
+    ActionFormer configs, and no training video is longer (its random crop to 90-100 % still applies)."""
     longest = max(v.num_features for v in videos)
     return int(ACTIONFORMER_SEQ_MULTIPLE * max(1, math.ceil(longest / ACTIONFORMER_SEQ_MULTIPLE)))
 
