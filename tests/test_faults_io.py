@@ -384,3 +384,16 @@ def test_training_videos_with_every_instance_beyond_the_features_are_left_out(tm
     note = next(n for n in result.notes if "after (or mostly after) their last feature" in n)
     assert "stack expects a non-empty TensorList" in note and "late, mostly_late" in note
     assert BEYOND_FEATURES_FILE in (out / "README_export.txt").read_text()
+
+
+@posix_only
+def test_merged_hdf5_over_the_limit_is_one_error_and_no_traceback(tmp_path, capsys):
+    from tspvideo.features.folder import merge_to_h5
+
+    folder = tmp_path / "features"
+    write_feature_folder(folder, {"a": 60.0, "b": 60.0, "c": 60.0}, channels=256)  # 56 x 256 random floats each
+    target = tmp_path / "merged" / "all.h5"
+    with file_size_limit(24 * 1024), pytest.raises(WriteFailure, match=f"cannot write {target}: file size limit"):
+        merge_to_h5(folder, ["a", "b", "c"], target)
+    assert "Traceback" not in capsys.readouterr().err  # h5py's failures surface here, not as it frees datasets
+    assert not list(target.parent.iterdir())
