@@ -17,7 +17,7 @@ from helpers import parse, tiny_train, train_argv, train_config
 
 import tspvideo.core.cores as cores
 from tspvideo.cli import main as cli_main
-from tspvideo.core.errors import TspVideoError
+from tspvideo.core.errors import TspVideoError, WriteFailure
 from tspvideo.models.weights import read_checkpoint
 from tspvideo.train.checkpoint import save_checkpoint
 from tspvideo.train.loop import WarmupMultiStep
@@ -202,17 +202,27 @@ def _train_with_file_size_limit(data, out: Path, limit: int) -> subprocess.Compl
 
 
 def test_a_checkpoint_that_cannot_be_written_is_one_line_exit_1_and_no_partial_file(data, base_run, tmp_path):
-    size = (base_run / "best.pth").stat().st_size
-    assert size > 20_000  # the limit below cuts the checkpoint, not the log or the metrics
+    """Also the log: train.log meets the limit within its first lines, which is one warning, not a traceback per
+    line, and the run goes on to its first checkpoint, which cannot be written either."""
+    assert (base_run / "best.pth").stat().st_size > 1500  # the limit below cuts the checkpoint too
     out = tmp_path / "run"
-    result = _train_with_file_size_limit(data, out, 20_000)
+    result = _train_with_file_size_limit(data, out, 1500)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1] == f"tspvideo train: error: cannot write {out / 'best.pth'}: file size limit reached (File too " \
-                        "large); raise the limit (ulimit -f) or write to another file system, then rerun (finished " \
-                        "outputs are kept)"
+    hint = "; raise the limit (ulimit -f) or write to another file system, then rerun (finished outputs are kept)"
+    warnings = [line for line in result.stderr.splitlines() if "train.log" in line]
+    assert warnings == [f"warning: cannot write {out / 'train.log'}: file size limit reached (File too large){hint}; "
+                        "further log lines go to stdout only"]
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"tspvideo train: error: cannot write {out / 'best.pth'}: file size limit reached (File too large){hint}"
+    assert "epoch 1/1" in result.stdout  # the log went on on stdout
     assert sorted(p.name for p in out.iterdir()) == ["train.log"]  # no checkpoint, whole or partial
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line_before_any_work(data, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(WriteFailure, match=r"cannot write .*file/run: Not a directory"):
+        tiny_train(train_config(data, tmp_path / "file" / "run", epochs=1))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders: permissions cannot fail")

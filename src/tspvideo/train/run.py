@@ -37,6 +37,7 @@ from tspvideo.core.cores import default_loader_workers
 from tspvideo.core.devices import resolve_preprocess_on
 from tspvideo.core.distributed import DistInfo, barrier, cleanup, init_distributed
 from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import describe_os_error, write_error
 from tspvideo.datasets.batch_transforms import collate_raw_clips
 from tspvideo.datasets.clips import (
     BalancedSampler,
@@ -174,9 +175,9 @@ def setup_logging(out_dir: Path | None, is_main: bool, rank: int = 0) -> list[lo
     if is_main:
         handlers = [logging.StreamHandler(sys.stdout)]
         if out_dir is not None:
-            handlers.append(logging.FileHandler(out_dir / "train.log", encoding="utf-8"))
+            handlers.append(LogFile(out_dir / "train.log"))
     elif out_dir is not None and Path(out_dir).is_dir():
-        handlers = [logging.FileHandler(Path(out_dir) / f"train.rank{rank}.log", encoding="utf-8", delay=True)]
+        handlers = [LogFile(Path(out_dir) / f"train.rank{rank}.log", delay=True)]
     else:
         handlers = [logging.NullHandler()]  # without a handler, Python would print warnings to stderr
     for handler in handlers:
@@ -185,6 +186,45 @@ def setup_logging(out_dir: Path | None, is_main: bool, rank: int = 0) -> list[lo
     logger.setLevel(logging.INFO if is_main else logging.WARNING)
     logger.propagate = False
     return handlers
+
+
+class LogFile(logging.FileHandler):
+    """A log file whose failures are one line each: opening it (read-only folder, no permission) raises the
+    one-line :class:`~tspvideo.core.errors.WriteFailure`; a line that cannot be written (disk full) is one warning
+    on stderr, once, instead of logging's traceback for every line, and the run goes on (its checkpoints, written
+    after each epoch, stop it if the disk stays full)."""
+
+    def __init__(self, path: Path, delay: bool = False) -> None:
+        try:
+            super().__init__(path, encoding="utf-8", delay=delay)
+        except OSError as error:
+            raise write_error(path, error) from error
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._warn(error)
+        else:
+            super().handleError(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            self._warn(error)
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what is buffered: the last lines may meet the full disk here
+        except OSError as error:
+            self._warn(error)
+
+    def _warn(self, error: OSError) -> None:
+        if not self.failed:
+            self.failed = True
+            print(f"warning: {describe_os_error(self.baseFilename, error)}; further log lines go to stdout only",
+                  file=sys.stderr, flush=True)
 
 
 def teardown_logging(handlers: list[logging.Handler]) -> None:
@@ -326,7 +366,10 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
     if info.is_main:
         if config.overwrite:
             clear_run(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a read-only or full file system: one line, not a traceback
+            raise write_error(out_dir, error) from error
     barrier()
     handlers = setup_logging(out_dir, info.is_main, info.rank)
     try:
