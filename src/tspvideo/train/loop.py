@@ -22,6 +22,7 @@ from tspvideo.core.errors import TspVideoError
 from tspvideo.core.precision import autocast
 from tspvideo.datasets.batch_transforms import is_raw_batch, preprocess_batch
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.train.input_check import InputCheck, warn_if_input_bound
 
 
 def tsp_loss(outputs: dict[str, torch.Tensor], action: torch.Tensor, region: torch.Tensor,
@@ -121,8 +122,12 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader | Sequence[dict],
                     scheduler, scaler, device: torch.device, *, epoch: int, epochs: int, batch_size: int,
                     alpha_action: float = 1.0, alpha_region: float = 1.0, action_norm: str = "foreground",
                     amp: str | None = None, channels_last: bool = False, world_size: int = 1,
-                    show_progress: bool = True) -> dict[str, float]:
-    """One epoch; returns loss, accuracies, clips, clips/s and replaced clips, summed over processes."""
+                    show_progress: bool = True, input_check: InputCheck | None = None) -> dict[str, float]:
+    """One epoch; returns loss, accuracies, clips, clips/s and replaced clips, summed over processes.
+
+    ``input_check`` times the loader wait and the step of each batch and logs one line if the input starves
+    the device (:mod:`tspvideo.train.input_check`).
+    """
     model.train()
     totals: dict[str, float] = {"loss": 0.0, "loss_action": 0.0, "loss_region": 0.0, "steps": 0, "clips": 0,
                                 "replaced": 0}
@@ -131,7 +136,11 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader | Sequence[dict],
                disable=not show_progress, dynamic_ncols=True, leave=False)
     started = time.perf_counter()
     prep = getattr(getattr(loader, "dataset", None), "prep", None)
+    if input_check is not None:
+        input_check.start()
     for batch in loader:
+        if input_check is not None:
+            input_check.batch_ready()
         clips, gvf, action, region = _to_device(batch, device, channels_last, prep)
         with autocast(device, amp):
             outputs = model(clips, gvf)
@@ -161,6 +170,10 @@ def train_one_epoch(model: torch.nn.Module, loader: DataLoader | Sequence[dict],
         bar.update(global_batch)
         bar.set_postfix(step=f"{int(totals['steps'])}/{len(loader)}", loss=f"{float(loss.detach()):.3f}",
                         lr=f"{optimizer.param_groups[-1]['lr']:.2e}", clips_s=f"{rate:.1f}")
+        if input_check is not None:  # after the loss was read back: the step's wall time is the device's
+            warn_if_input_bound(input_check.step_done(), device.type, loader)
+    if input_check is not None:
+        warn_if_input_bound(input_check.finish(), device.type, loader)
     bar.close()
     seconds = time.perf_counter() - started
     heads = [h for h in HEAD_CHOICES if f"{h}_total" in totals]

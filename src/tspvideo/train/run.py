@@ -71,6 +71,7 @@ from tspvideo.train.checkpoint import (
     write_metrics,
 )
 from tspvideo.train.config import TrainConfig
+from tspvideo.train.input_check import InputCheck
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
 from tspvideo.train.resume import apply_optimisation, group_settings, resume_path, resumed_config
@@ -634,7 +635,10 @@ def _fit_epoch(config: TrainConfig, info: DistInfo, run: PreparedRun, epoch: int
         trainer.model, run.loaders.train, trainer.optimizer, trainer.scheduler, trainer.scaler, info.device,
         epoch=epoch, epochs=config.epochs, batch_size=config.batch_size, alpha_action=config.alpha_action,
         alpha_region=config.alpha_region, action_norm=config.action_loss_norm, amp=config.amp,
-        channels_last=config.channels_last, world_size=info.world_size, show_progress=show_progress)
+        channels_last=config.channels_last, world_size=info.world_size, show_progress=show_progress,
+        # once per run, on the main process: does the input starve the device?
+        input_check=InputCheck.for_workers(getattr(run.loaders.train, "num_workers", 0))
+        if info.is_main and epoch == run.history.start_epoch else None)
     valid_stats = {}
     if run.loaders.valid is not None:
         valid_stats = evaluate(trainer.bare_model, run.loaders.valid, info.device, config.amp, config.channels_last,
