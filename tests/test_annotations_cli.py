@@ -157,12 +157,15 @@ def test_drop_bad_videos_leaves_them_out_entirely(tmp_path, capsys):
     code = main(["annotations", "generic", str(path), "--metadata", str(metadata), "--out", str(out),
                  "--drop-bad-videos"])
     assert code == 0
-    assert "left out 2 video(s) with bad annotations: rev, text" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "left out 2 video(s) with bad annotations: rev, text" in printed
+    # Left out as asked, with exit 0: listed as dropped, not as errors.
+    assert "warning: dropped-video: 2" in printed and "error" not in printed
     table = read_segment_table(out / "dataset_train_tsp_groundtruth.csv")
     assert {s.video_name for s in table} == {"good"}  # not even rev's good instance or its background
     assert [r["filename"] for r in _rows(out / "dataset_train_metadata.csv")] == ["good.mp4"]
     listed = {(r["kind"], r["video"], r["fatal"]) for r in _rows(out / "dataset_annotation_problems.csv")}
-    assert listed == {("bad-instance", "rev", "1"), ("bad-instance", "text", "1")}
+    assert listed == {("dropped-video", "rev", "0"), ("dropped-video", "text", "0")}
 
 
 @pytest.mark.parametrize("importer", ["activitynet", "thumos14"])

@@ -47,6 +47,17 @@ def test_perfect_single_proposals_give_full_recall():
     assert result["AUC"] == pytest.approx(0.99)
 
 
+def test_perfect_proposals_of_several_instances_stay_below_099():
+    # 0.99 needs one instance per video: with 3, one proposal a video finds a third of them at AN=1 and
+    # two thirds at AN=2, so the area is (0.5 + 0.8333 + 97) / 100.
+    segments = [(10, 20), (30, 40), (50, 60)]
+    gt = gt_json({"a": segments, "b": segments})
+    props = {v: [(s, e, 1.0 - 0.1 * i) for i, (s, e) in enumerate(segments)] for v in ("a", "b")}
+    result = evaluate_proposals(gt, prop_json(props))
+    assert result["AR@1"] == pytest.approx(1 / 3) and result["AR@100"] == 1.0
+    assert result["AUC"] == pytest.approx((0.5 + 5 / 6 + 97) / 100)
+
+
 def test_recall_averages_over_thresholds():
     gt = gt_json({"a": [(0, 10)]})
     # tIoU 0.7: recalled at 0.5..0.7 (5 of 10 thresholds).

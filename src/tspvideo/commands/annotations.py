@@ -11,6 +11,7 @@ nothing written, unless ``--drop-bad-videos`` leaves the affected videos out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from tspvideo.commands import add_command
@@ -105,12 +106,13 @@ def _metadata(args, videos) -> tuple[dict[str, ann.VideoMeta], list[ann.Problem]
     return metadata, problems, False
 
 
-def _without_bad_videos(args, videos: list[ann.VideoAnnotation], problems: list[ann.Problem]):
+def _without_bad_videos(args, videos: list[ann.VideoAnnotation],
+                        problems: list[ann.Problem]) -> tuple[list[ann.VideoAnnotation], list[ann.Problem]]:
     """Stop (exit 2, nothing written) when any annotation entry is bad, listing every one; with
     ``--drop-bad-videos`` leave the affected videos out entirely, never partly, and say which."""
     bad = ann.bad_input_videos(problems)
     if not bad:
-        return videos
+        return videos, problems
     entries = [p for listed in bad.values() for p in listed]
     if not args.drop_bad_videos:
         listing = "\n".join(f"  video {p.video!r}: {p.detail}" for p in entries)
@@ -120,12 +122,19 @@ def _without_bad_videos(args, videos: list[ann.VideoAnnotation], problems: list[
     print(f"--drop-bad-videos: left out {len(bad)} video(s) with bad annotations: {', '.join(sorted(bad))}")
     for p in entries:
         print(f"  video {p.video!r}: {p.detail}")
-    return [v for v in videos if v.video_name not in bad]
+    # Left out as asked: listed as dropped (a warning), not as errors, since the tables written are right.
+    dropped = {id(p) for p in entries}
+    problems = [dataclasses.replace(p, kind="dropped-video", detail=f"{p.kind}: {p.detail}", fatal=False)
+                if id(p) in dropped else p for p in problems]
+    return [v for v in videos if v.video_name not in bad], problems
 
 
 def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
     if bool(args.video_dir) == bool(args.metadata):
         raise TspVideoError("give either --video-dir (probe the videos) or --metadata (a metadata CSV)")
+    if args.min_background < 0 or args.workers < 1:
+        raise TspVideoError(f"--min-background must be 0 or more and --workers 1 or more, got "
+                            f"{args.min_background:g} and {args.workers}")
     ann.require_known_labels(videos, label_map)
     if not videos:
         raise TspVideoError("no annotated video in the selected subsets")
@@ -159,7 +168,7 @@ def _build_and_write(args, videos, problems, label_map: list[str]) -> int:
 def run_activitynet(args) -> int:
     """ActivityNet v1.3: training -> train, validation -> valid, built-in 200-class label map."""
     videos, problems = ann.read_activitynet_style_json(args.annotations, ann.ACTIVITYNET_SUBSETS)
-    videos = _without_bad_videos(args, videos, problems)
+    videos, problems = _without_bad_videos(args, videos, problems)
     return _build_and_write(args, videos, problems, read_label_map("activitynet"))
 
 
@@ -167,7 +176,7 @@ def run_thumos14(args) -> int:
     """THUMOS14: validation -> train, test -> test, built-in 20-class label map, Ambiguous spans apart."""
     label_map = read_label_map("thumos14")
     videos, problems = ann.read_thumos14_annotations(args.annotation_dirs, label_map)
-    videos = _without_bad_videos(args, videos, problems)
+    videos, problems = _without_bad_videos(args, videos, problems)
     return _build_and_write(args, videos, problems, label_map)
 
 
@@ -175,7 +184,7 @@ def run_generic(args) -> int:
     """Any ActivityNet-style JSON; the label map is given or made of the sorted labels found."""
     videos, problems = ann.read_activitynet_style_json(
         args.annotations, ann.parse_subset_map(args.subset_map), ambiguous_label=args.ambiguous_label)
-    videos = _without_bad_videos(args, videos, problems)
+    videos, problems = _without_bad_videos(args, videos, problems)
     # A subset whose videos carry no instance at all (e.g. a hidden test set) would be all background.
     annotated = {v.split for v in videos if v.instances}
     for split in sorted({v.split for v in videos} - annotated):
@@ -190,6 +199,9 @@ def run_generic(args) -> int:
 
 def run_check(args) -> int:
     """Print every problem with its line; exit 1 when any is fatal."""
+    if args.clip_seconds <= 0 or args.workers < 1:
+        raise TspVideoError(f"--clip-seconds must be positive and --workers 1 or more, got {args.clip_seconds:g} "
+                            f"and {args.workers}")
     label_map = None
     if args.label_map:
         label_map = read_label_map(args.label_map)

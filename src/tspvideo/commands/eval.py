@@ -4,7 +4,9 @@ truth, or a checkpoint's clip accuracy on a segment table (``clips``, :mod:`tspv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tspvideo.evaluation.detection import (
     PROTOCOLS,
     THUMOS14_REPORTED_TIOUS,
     ZERO_LENGTH_RULES,
+    UnknownVideosError,
     evaluate_detection,
     format_detection_table,
 )
@@ -108,6 +111,15 @@ def register(subparsers) -> None:
     register_clips(inner)
 
 
+@contextlib.contextmanager
+def _unknown_videos_in_cli_terms(choices: str) -> Iterator[None]:
+    """The library's "unknown videos" error, with the option that changes it (``choices``) in CLI words."""
+    try:
+        yield
+    except UnknownVideosError as error:
+        raise TspVideoError(f"{error.summary} (check the ids, e.g. a 'v_' prefix; or pass {choices})") from None
+
+
 def _missing_task(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
@@ -161,8 +173,10 @@ def run_detection(args: argparse.Namespace) -> int:
     gt = parse_ground_truth(raw_gt, subset=args.subset, source=f"ground truth {args.gt}")
     _note_subsets(args, gt)
     pred = load_predictions(args.pred)
-    result = evaluate_detection(gt, pred, tious=tious, unknown_videos=args.unknown_videos,
-                                zero_length=args.zero_length)
+    with _unknown_videos_in_cli_terms("--unknown-videos false_positive to count them as false positives, or "
+                                      "--unknown-videos ignore"):
+        result = evaluate_detection(gt, pred, tious=tious, unknown_videos=args.unknown_videos,
+                                    zero_length=args.zero_length)
     _print_warnings(result.warnings)
     name = {"activitynet": "ActivityNet", "thumos14": "THUMOS14"}.get(protocol or "", "custom tIoUs")
     print(f"Detection ({name} protocol){f', subset {args.subset}' if args.subset else ''}: "
@@ -237,8 +251,9 @@ def run_proposals(args: argparse.Namespace) -> int:
     """Print AR@1/10/100 and AUC; write them and the AR-AN curve as JSON with ``--out``."""
     gt = _load_gt(args)
     proposals = load_predictions(args.pred, require_label=False)
-    result = evaluate_proposals(gt, proposals, max_avg_proposals=args.max_proposals,
-                                tious=parse_tious(args.tiou), unknown_videos=args.unknown_videos)
+    with _unknown_videos_in_cli_terms("--unknown-videos ignore"):
+        result = evaluate_proposals(gt, proposals, max_avg_proposals=args.max_proposals,
+                                    tious=parse_tious(args.tiou), unknown_videos=args.unknown_videos)
     _print_warnings(result["warnings"])
     print(f"Proposals (ActivityNet AR-AN protocol){f', subset {args.subset}' if args.subset else ''}: "
           f"{result['num_videos']} videos, {result['num_instances']} instances, "

@@ -68,10 +68,12 @@ def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, An
     if path.suffix == ".npy":
         return load_features(path, args.clip_len or DEFAULT_CLIP_LEN, args.fps or DEFAULT_FPS,
                              args.stride or DEFAULT_STRIDE)
-    if not args.video:
-        raise TspVideoError(f"{path}: pass --video KEY to say which video of the file to show")
-    source = FeatureSource(path)
+    source = FeatureSource(path)  # first: a file that holds no features (e.g. a video) is said so
     stems = source.stems()
+    if not args.video:
+        listed = ", ".join(stems[:5]) + (f", ... ({len(stems)} in all)" if len(stems) > 5 else "")
+        raise TspVideoError(f"{path}: pass --video KEY to say which video of the file to show; its keys: "
+                            f"{listed or 'none'}")
     matched = match_annotations([video], stems)
     if video not in matched:
         raise TspVideoError(f"{source.path}: no features for video {video!r} (with or without the v_ prefix)")

@@ -57,6 +57,7 @@ __all__ = [
     "TIOU_TOLERANCE",
     "DetectionResult",
     "DetectionMatches",
+    "UnknownVideosError",
     "evaluate_detection",
     "match_detections",
     "average_precision",
@@ -278,6 +279,18 @@ def _summarise(names: list[str], what: str, limit: int = 5) -> str:
     return f"{len(names)} {what}: {shown}{more}"
 
 
+class UnknownVideosError(TspVideoError):
+    """Predictions for videos the ground truth does not have, under the ``unknown_videos="error"`` policy.
+
+    ``summary`` says which; the message adds what to do in the library's terms (the CLI words it in its own).
+    """
+
+    def __init__(self, summary: str) -> None:
+        self.summary = summary
+        super().__init__(f"{summary} (check the ids, e.g. a 'v_' prefix, or choose another unknown_videos "
+                         "policy)")
+
+
 def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str, warnings: list[str],
                 other_subsets: str = "ignore") -> tuple[np.ndarray, np.ndarray]:
     """Map prediction videos onto ground-truth video indices; returns (video index, keep mask).
@@ -312,8 +325,7 @@ def _map_videos(gt: GroundTruth, pred: Predictions, unknown_videos: str, warning
     if unknown:
         message = _summarise(unknown, "prediction video ids not in the ground truth")
         if unknown_videos == "error":
-            raise TspVideoError(f"{message} (check the ids, e.g. a 'v_' prefix; or pass "
-                                "unknown_videos='false_positive' / --unknown-videos false_positive)")
+            raise UnknownVideosError(message)
         action = "counted as false positives" if unknown_videos == "false_positive" else "ignored"
         warnings.append(f"{message}; {action}")
     if other:

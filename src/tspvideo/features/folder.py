@@ -35,6 +35,7 @@ from tspvideo.core.fileio import H5_WRITE_OPTIONS, atomic_path, save_json_atomic
 # The extraction defaults (the paper's grid); a feature folder whose sidecars lack a value uses them.
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS, DEFAULT_STRIDE, clip_centers
 from tspvideo.features.released import RELEASED, cached_path, find_released
+from tspvideo.video.files import VIDEO_EXTENSIONS
 
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 GRID_KEYS = ("clip_len", "fps", "stride")
@@ -391,6 +392,8 @@ class FeatureSource:
             self.kind = "folder"
         elif self.path.is_file() and is_h5(self.path):
             self.kind = "h5"
+        elif self.path.is_file() and self.path.suffix.lower() in VIDEO_EXTENSIONS:
+            raise TspVideoError(f"{self.path}: a video, not features; extract its features first (tspvideo extract)")
         elif self.path.is_file():
             raise TspVideoError(f"{self.path}: not a feature folder nor an HDF5 file (.h5/.hdf5)")
         else:

@@ -83,6 +83,11 @@ def resolve_input(recipe: InputRecipe | None, trained_input: Mapping[str, Any] |
     source = "checkpoint" if trained else f"{recipe.backbone} input recipe" if recipe else "paper defaults"
     recipe = recipe or default_recipe(PAPER_BACKBONE)
     defaults = {"clip_len": recipe.clip_len, "fps": recipe.fps, "sampling": DEFAULT_SAMPLING}
+    # The values given are checked first (e.g. fps 0), so a bad one is not met with "add --force".
+    ClipGrid(clip_len=overrides.clip_len if overrides.clip_len is not None else recipe.clip_len,
+             fps=overrides.fps if overrides.fps is not None else recipe.fps,
+             stride=overrides.stride if overrides.stride is not None else 1,
+             sampling=overrides.sampling if overrides.sampling is not None else DEFAULT_SAMPLING)
     chosen, contradictions = {}, {}
     for key, default in defaults.items():
         given, stored = getattr(overrides, key), trained.get(key)
