@@ -158,12 +158,25 @@ def test_dataset_scores_and_comparison(tmp_path):
     assert single["summary"]["pooled_probe_auc"] > 0.9
     assert single["summary"]["probe_auc"] is None  # per-video probes are opt-in over a dataset
     comparison = compare_feature_sets([tmp_path / "tsp", tmp_path / "tac"], _gt(ids), per_video_probe=True)
-    assert comparison["videos"] == ["v_aaa", "v_bbb", "v_ccc"]
+    assert comparison["videos"] == ["aaa", "bbb", "ccc"]  # ground-truth ids: sources may spell them differently
     tsp = comparison["sets"][str(tmp_path / "tsp")]["summary"]
     tac = comparison["sets"][str(tmp_path / "tac")]["summary"]
     assert tsp["num_videos"] == tac["num_videos"] == 3
     assert tsp["contrast"] > tac["contrast"]
     assert tsp["probe_auc"] > tac["probe_auc"]
+
+
+def test_comparison_matches_released_v_names_with_bare_names(tmp_path):
+    # Released files name videos v_<id>; one's own extraction of files named <id>.mp4 does not.
+    ids = ["aaa", "bbb", "ccc"]
+    _write_folder(tmp_path / "released", [f"v_{i}" for i in ids], signal=3.0, seed=0)
+    _write_folder(tmp_path / "mine", ids[1:] + ["zzz"], signal=0.3, seed=1)
+    comparison = compare_feature_sets([tmp_path / "released", tmp_path / "mine"], _gt(ids))
+    assert comparison["videos"] == ["bbb", "ccc"]
+    assert sorted(comparison["sets"][str(tmp_path / "released")]["per_video"]) == ["v_bbb", "v_ccc"]
+    assert sorted(comparison["sets"][str(tmp_path / "mine")]["per_video"]) == ["bbb", "ccc"]
+    with pytest.raises(TspVideoError, match="none of its videos is in the ground truth"):
+        compare_feature_sets([tmp_path / "released", tmp_path / "mine"], _gt(["qqq"]))
 
 
 def _cli(argv):

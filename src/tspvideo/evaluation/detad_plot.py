@@ -14,7 +14,7 @@ from tspvideo.core.fileio import atomic_path
 from tspvideo.core.plotting import pyplot
 from tspvideo.evaluation.detad_fp import ERROR_TYPES
 
-__all__ = ["plot_sensitivity", "plot_false_positive_profile"]
+__all__ = ["false_positive_figure", "plot_sensitivity", "plot_false_positive_profile"]
 
 CHARACTERISTIC_COLOURS = {"coverage": "#386cb0", "length": "#f0027f", "num-instances": "#bf5b17"}
 CHARACTERISTIC_TITLES = {"coverage": "Coverage", "length": "Length", "num-instances": "# Instances"}
@@ -79,12 +79,13 @@ def plot_sensitivity(analysis: dict[str, Any], out_path: str | Path) -> None:
     plt.close(fig)
 
 
-def plot_false_positive_profile(fp: dict[str, Any], out_path: str | Path) -> None:
-    """Stacked shares of each prediction type in the top 1G..10G blocks and the gain of removing each
-    error type, as DETAD's false-positive figure."""
+def false_positive_figure(fp: dict[str, Any]) -> Any:
+    """The figure of :func:`plot_false_positive_profile`, not yet saved (and not closed)."""
     plt = pyplot()
     rows = [row for row in fp["profile"] if row["num_predictions"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    # Constrained layout puts the legend below both panels, clear of the x-axis labels.
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [3, 2]},
+                                      layout="constrained")
     bottom = np.zeros(len(rows))
     for e, name in enumerate(ERROR_TYPES):
         shares = np.asarray([100 * row["shares"][name] for row in rows])
@@ -95,19 +96,33 @@ def plot_false_positive_profile(fp: dict[str, Any], out_path: str | Path) -> Non
     left.set_ylabel("error breakdown (%)")
     left.set_ylim(0, 100)
     left.set_title("False positive profile")
-    left.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(0, -0.18))
+    fig.legend(*left.get_legend_handles_labels(), fontsize=7, ncol=len(ERROR_TYPES), loc="outside lower center")
 
     gains = [fp["removing_gain"][name] for name in ERROR_TYPES[1:]]
     values = [0.0 if g is None else 100 * g for g in gains]
     bars = right.bar(np.arange(len(values)), values, color=ERROR_COLOURS[1:])
-    for bar, value in zip(bars, values, strict=True):
-        right.text(bar.get_x() + bar.get_width() / 2, value + 0.1, f"{value:.1f}", ha="center", fontsize=8)
+    # The axis always spans at least one point and starts at 0, so that gains of 0 (or all alike) still
+    # show an axis with their labels on it rather than a range of +-0.05 with the labels outside.
+    low, high = min(0.0, *values), max(0.0, *values)
+    span = max(high - low, 1.0)
+    right.set_ylim(low - (0.05 * span if low < 0 else 0), low + 1.15 * span)
+    for bar, value, gain in zip(bars, values, gains, strict=True):
+        right.text(bar.get_x() + bar.get_width() / 2, value + (0.02 if value >= 0 else -0.02) * span,
+                   "n/a" if gain is None else f"{value:.1f}", ha="center", va="bottom" if value >= 0 else "top",
+                   fontsize=8)
+    right.axhline(0, color="k", linewidth=0.8)
     right.set_xticks(np.arange(len(values)), [n.replace(" Err", "") for n in ERROR_TYPES[1:]], rotation=45,
                      ha="right")
     right.set_ylabel("average mAP$_N$ improvement (%)")
     right.set_title("Removing error impact")
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    return fig
+
+
+def plot_false_positive_profile(fp: dict[str, Any], out_path: str | Path) -> None:
+    """Stacked shares of each prediction type in the top 1G..10G blocks and the gain of removing each
+    error type, as DETAD's false-positive figure."""
+    fig = false_positive_figure(fp)
     _save(fig, out_path)
-    plt.close(fig)
+    pyplot().close(fig)

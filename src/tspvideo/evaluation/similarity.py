@@ -388,22 +388,31 @@ def compare_feature_sets(feature_dirs: list[str | Path], ground_truth: JsonSourc
                          subset: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`dataset_temporal_sensitivity` on several folders over the videos they all have.
 
-    Returns ``{"videos": [...common stems...], "sets": {folder: result}}``.
+    Videos are matched through the ground truth, so one source's ``v_<id>`` (released files, ActivityNet file
+    names) and another's ``<id>`` are the same video. Returns ``{"videos": [...common ground-truth ids...],
+    "sets": {folder: result}}``; each result's ``per_video`` is keyed by that source's own stems.
     """
     if not feature_dirs:
         raise TspVideoError("no feature folder to compare")
     gt = ground_truth if isinstance(ground_truth, GroundTruth) else load_ground_truth(ground_truth, subset)
     lookup = gt_video_lookup(gt)
-    common: set[str] | None = None
+    stems_by_video: list[dict[int, str]] = []  # per source: ground-truth index -> its stem of that video
     for folder in feature_dirs:
-        stems = {s for s in FeatureSource(folder).stems() if s in lookup}
-        common = stems if common is None else common & stems
+        by_video: dict[int, str] = {}
+        for stem in FeatureSource(folder).stems():
+            if stem in lookup:
+                by_video.setdefault(lookup[stem], stem)
+        if not by_video:
+            raise TspVideoError(f"{folder}: none of its videos is in the ground truth (with or without the v_ "
+                                "prefix)")
+        stems_by_video.append(by_video)
+    common = set.intersection(*(set(by_video) for by_video in stems_by_video))
     if not common:
-        raise TspVideoError("the feature folders have no ground-truth video in common")
-    videos = sorted(common)
-    sets = {str(folder): dataset_temporal_sensitivity(folder, gt, videos=videos, **kwargs)
-            for folder in feature_dirs}
-    return {"videos": videos, "sets": sets}
+        raise TspVideoError("the feature folders have no ground-truth video in common (each matches some)")
+    sets = {str(folder): dataset_temporal_sensitivity(folder, gt, videos=[by_video[i] for i in sorted(common)],
+                                                      **kwargs)
+            for folder, by_video in zip(feature_dirs, stems_by_video, strict=True)}
+    return {"videos": [gt.video_ids[i] for i in sorted(common)], "sets": sets}
 
 
 _TABLE_ROWS = (
@@ -458,6 +467,16 @@ def colour_limits(matrices: list[np.ndarray], vmin: float | None = None,
     return low, high
 
 
+def _title_above(fig: Any, axes: list[Any], title: str) -> None:
+    """``title`` centred just above the panels (with their titles), not at the top of the figure: square panels
+    leave the figure's top band empty, and a title there floats far from what it names."""
+    fig.canvas.draw()  # where the panels and their titles are is known once drawn
+    to_figure = fig.transFigure.inverted()
+    boxes = [ax.get_tightbbox(fig.canvas.get_renderer()).transformed(to_figure) for ax in axes]
+    left, right = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
+    fig.suptitle(title, x=(left + right) / 2, y=max(b.y1 for b in boxes) + 0.02, va="bottom")
+
+
 def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: list[tuple[float, float]],
                     out_path: str | Path, title: str | None = None, max_size: int = 1500,
                     vmin: float | None = None, vmax: float | None = None) -> tuple[float, float]:
@@ -502,10 +521,11 @@ def plot_similarity(panels: list[tuple[str, np.ndarray, np.ndarray]], segments: 
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine similarity")
     if title:
-        fig.suptitle(title)
+        _title_above(fig, axes[0].tolist(), title)
     out_path = Path(out_path)
     suffix = out_path.suffix.lstrip(".") or "png"
     with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=120)
+        # "tight": square panels in a wider figure leave empty bands above and below; they are cut off.
+        fig.savefig(tmp, format=suffix, dpi=120, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return vmin, vmax
