@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.out_dir
     if out is None:
         raise TspVideoError("give the output folder: --out OUT_DIR")
+    from tspvideo.core.fileio import check_folder_writable
+
+    check_folder_writable(out)  # a file in the way stops here, with nothing made
     started = time.perf_counter()
     dataset = synthetic.generate_dataset(
         out, num_videos=args.num_videos, num_classes=args.num_classes, fps=args.fps, size=args.size,

@@ -41,6 +41,8 @@ def run(args) -> int:
 
     if args.fps <= 0 or args.short_side < 2 or args.gop < 1 or args.workers < 1:
         raise TspVideoError("--fps, --short-side (>= 2), --gop and --workers must be positive")
+    if not 0 <= args.crf <= 51:
+        raise TspVideoError(f"--crf must be in [0, 51] (x264's range), got {args.crf}")
     options = TranscodeOptions(fps=args.fps, short_side=args.short_side, gop=args.gop, crf=args.crf,
                                preset=args.preset, sampling=args.sampling)
     report = transcode_folder(args.in_dir, args.out_dir, options, workers=args.workers,

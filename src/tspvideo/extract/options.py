@@ -119,6 +119,8 @@ class ExtractOptions:
             raise TspVideoError(f"--batch-size must be 1 or more, got {self.batch_size}")
         if self.workers is not None and self.workers < 0:
             raise TspVideoError(f"--workers must be 0 or more, got {self.workers}")
+        if self.decode_threads < 0:
+            raise TspVideoError(f"--decode-threads must be 0 (automatic) or more, got {self.decode_threads}")
         if self.num_shards < 1:
             raise TspVideoError(f"--num-shards must be >= 1, got {self.num_shards}")
         if not 0 <= self.shard_id < self.num_shards:

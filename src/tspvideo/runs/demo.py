@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tspvideo.core.devices import resolve_device
-from tspvideo.core.fileio import save_json_atomic
+from tspvideo.core.errors import TspVideoError
+from tspvideo.core.fileio import check_folder_writable, save_json_atomic
 from tspvideo.core.grid import DEFAULT_FPS, ClipGrid
 from tspvideo.datasets.segments import read_segment_table
 from tspvideo.datasets.transforms import Preprocessing
 from tspvideo.extract.options import ExtractOptions
 from tspvideo.features.gvf import write_gvf
+from tspvideo.models.backbones import backbone_spec
 from tspvideo.models.encoder import Encoder, load_encoder
 from tspvideo.models.weights import InputRecipe
 from tspvideo.runs.steps import (
@@ -72,6 +74,13 @@ class DemoConfig:
     seed: int = 0
     progress: bool = True
 
+    def validate(self) -> None:
+        """Raise :class:`TspVideoError` for sizes that cannot work, before anything is written."""
+        self.data.validate()  # the dataset's sizes and the seed
+        if self.epochs < 1:
+            raise TspVideoError(f"--epochs must be at least 1, got {self.epochs}")
+        backbone_spec(self.backbone)  # an unknown name stops here, not after the dataset is made
+
     @property
     def data(self) -> SyntheticConfig:
         """The synthetic dataset of the demo's sizes (30 fps, at most 3 instances a video), seeded by ``seed``."""
@@ -109,9 +118,11 @@ def _extract(videos: list[Path], out_dir: Path, encoder: Encoder, config: DemoCo
 
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     """Run every step into ``out_dir`` and print a summary; returns it as a dict."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config.validate()
     device = resolve_device(config.device)
+    out = Path(out_dir)
+    check_folder_writable(out)
+    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -471,8 +471,8 @@ def _prepare(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out
 def _resolve_input(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo) -> RunInput:
     """The variant, classes and clip input of the run, checked before any data is read; logged."""
     heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
-    if config.epochs < 1 or config.batch_size < 1:
-        raise TspVideoError("--epochs and --batch-size must be at least 1")
+    if config.epochs < 1 or config.batch_size < 1 or config.workers < 0:
+        raise TspVideoError("--epochs and --batch-size must be at least 1, --workers 0 or more")
     label_map = read_label_map(config.label_map) if config.label_map else None
     if "action" not in heads:
         label_map = None

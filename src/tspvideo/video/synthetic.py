@@ -558,6 +558,8 @@ class SyntheticConfig:
         """Raise ``TspVideoError`` with a clear message for parameters that cannot work."""
         if self.num_videos < 1:
             raise TspVideoError(f"need at least 1 video, got {self.num_videos}")
+        if self.seed < 0:
+            raise TspVideoError(f"seed must be >= 0, got {self.seed}")
         if not 1 <= self.num_classes <= len(MOTION_PATTERNS):
             raise TspVideoError(f"number of classes must be between 1 and {len(MOTION_PATTERNS)} "
                                 f"(one motion pattern each), got {self.num_classes}")

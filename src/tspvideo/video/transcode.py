@@ -165,10 +165,13 @@ def transcode_folder(
         raise TspVideoError(f"{in_dir}: input folder not found")
     if out_dir.resolve() == in_dir.resolve():
         raise TspVideoError("the output folder must differ from the input folder")
+    sources = list(videos_under(in_dir))
+    if not sources:  # said before the output folder is made: nothing to do is not a success
+        raise TspVideoError(f"{in_dir}: no videos found")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = TranscodeReport()
     jobs = []
-    for src in videos_under(in_dir):
+    for src in sources:
         dst = out_dir / src.relative_to(in_dir)
         if out_dir.resolve() in src.resolve().parents:
             continue  # output folder inside the input folder: do not transcode our own outputs
