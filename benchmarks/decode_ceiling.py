@@ -72,14 +72,17 @@ def ceiling(videos: list[str], pyav: int, nvdec: int, seconds: float) -> float:
     """Decoded frames/s of ``pyav`` processes and ``nvdec`` sessions running at once."""
     counts = [0] * nvdec
     threads = [threading.Thread(target=nvdec_frames, args=(videos, k, seconds, counts, k)) for k in range(nvdec)]
+    # Forked before the NVDEC threads start (the processes use PyAV only, never CUDA): they start in a moment,
+    # where spawned ones would import torch again.
+    pool = mp.get_context("fork").Pool(pyav) if pyav else None
     for thread in threads:
         thread.start()
-    total = 0
-    if pyav:
-        with mp.get_context("spawn").Pool(pyav) as pool:
-            total += sum(pool.map(pyav_frames, [(videos, k, seconds) for k in range(pyav)]))
+    total = sum(pool.map(pyav_frames, [(videos, k, seconds) for k in range(pyav)])) if pool else 0
     for thread in threads:
         thread.join()
+    if pool:
+        pool.close()
+        pool.join()
     # The processes' start-up is outside their own ``seconds``: the rate is over the decoding time.
     return (total + sum(counts)) / seconds
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements in one run of about 12 minutes, each step under its own time limit: training input on
+# The GPU measurements in one run of about 12 minutes (13 at most), each step under its own time limit: training input on
 # realistic videos, stride-16 extraction against the machine's decode ceiling, and the experiment's GPU preset.
 #
 #   bash benchmarks/run_gpu.sh OUT                  # on a GPU machine (16 vCPUs assumed for the worker counts)
@@ -15,12 +15,13 @@
 #                                (16x112x112, batch 32, SGD, frozen stem), bf16 + channels_last, 14 workers,
 #                                preprocessing on the GPU; originals, transcoded, transcoded at 15 fps, transcoded
 #                                through the frame cache; model-only step rate in the same run
-#   train18      TRAIN18_S=60    the same for R(2+1)D-18 on the originals and the transcoded folder
-#   workers      WORKERS_S=50    R(2+1)D-34 on the originals with 7 and 28 loader workers (fewer / more than cores)
-#   ceiling      CEILING_S=120   benchmarks/decode_ceiling.py: decode-only ceiling (14 PyAV processes, 8 NVDEC
+#   train18      TRAIN18_S=90    the same for R(2+1)D-18 on the originals and the transcoded folder
+#   workers      WORKERS_S=75    R(2+1)D-34 on the originals with 7 and 28 loader workers (fewer / more than cores)
+#   ceiling      CEILING_S=110   benchmarks/decode_ceiling.py: decode-only ceiling (14 PyAV processes, 8 NVDEC
 #                                sessions, both) and stride-16 extraction on the same videos, 640x360 and 1280x720
-#   experiment   EXPERIMENT_S=120 `tspvideo experiment --preset gpu` into WORK/experiment; rerunning the script
-#                                with the same WORK continues it where it stopped
+#   experiment   EXPERIMENT_S=120 `tspvideo experiment --preset gpu` into WORK/experiment, started here: it needs
+#                                about 10 minutes more, and rerunning with the same WORK continues it where it
+#                                stopped (on a fresh machine: STEPS=experiment EXPERIMENT_S=540 in a call of its own)
 # A step that fails or runs out of time does not stop the others. STEPS picks steps (default: all, in this order),
 # e.g. STEPS=experiment EXPERIMENT_S=540 for the experiment alone.
 #
@@ -62,9 +63,9 @@ else
     kinds=(640x360@30:4 640x360@29.97:4 1280x720@30:2 1280x720@29.97:2); seconds=(60 75)
     make_workers=$(nproc); pyav=$(( $(nproc) - 2 )); nvdec=8
     # 20 clips per segment: a 12-video folder's epoch lasts longer than the timed steps (the same random reads)
-    busy=(--device cuda --batch-size 32 --amp bf16 --channels-last --steps 20 --modes device --clips-per-segment 20)
+    busy=(--device cuda --batch-size 32 --amp bf16 --channels-last --steps 16 --modes device --clips-per-segment 20)
     workers=$pyav; more_workers=($(( pyav / 2 )) $(( 2 * pyav ))); backbone34=r2plus1d_34; backbone18=r2plus1d_18
-    ceiling=(--device cuda --seconds 10 --nvdec "$nvdec" --batch-size 32)
+    ceiling=(--device cuda --seconds 8 --nvdec "$nvdec" --batch-size 32)
     experiment=(--device cuda)
     scale=${SCALE:-1}
 fi
@@ -113,11 +114,11 @@ step transcode "${TRANSCODE_S:-60}" bash -c "
         --workers $make_workers --no-progress && echo \"transcoded (--fps 15) in \$(( SECONDS - start )) s\""
 step train34 "${TRAIN34_S:-150}" "$python" benchmarks/train_busy.py "${busy[@]}" --data "$data" \
     --backbones "$backbone34" --workers "$workers" --inputs videos transcoded transcoded_fps15 --frame-cache transcoded
-step train18 "${TRAIN18_S:-60}" "$python" benchmarks/train_busy.py "${busy[@]}" --data "$data" \
+step train18 "${TRAIN18_S:-90}" "$python" benchmarks/train_busy.py "${busy[@]}" --data "$data" \
     --backbones "$backbone18" --workers "$workers" --inputs videos transcoded
-step workers "${WORKERS_S:-50}" "$python" benchmarks/train_busy.py "${busy[@]}" --data "$data" \
+step workers "${WORKERS_S:-75}" "$python" benchmarks/train_busy.py "${busy[@]}" --data "$data" \
     --backbones "$backbone34" --workers "${more_workers[@]}" --inputs videos
-step ceiling "${CEILING_S:-120}" "$python" benchmarks/decode_ceiling.py "$data/videos" --pyav "$pyav" "${ceiling[@]}"
+step ceiling "${CEILING_S:-110}" "$python" benchmarks/decode_ceiling.py "$data/videos" --pyav "$pyav" "${ceiling[@]}"
 step experiment "${EXPERIMENT_S:-120}" "$python" -m tspvideo.cli experiment --preset gpu --out "$work/experiment" \
     --no-progress "${experiment[@]}"
 
