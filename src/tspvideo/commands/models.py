@@ -24,22 +24,25 @@ def run(args: argparse.Namespace) -> int:
     """Print the registry and whether each file is already in the cache."""
     from tspvideo.models.backbones import available_backbones, backbone_spec
     from tspvideo.models.flops import RECIPE_GFLOPS
+    from tspvideo.models.hf_weights import HUB_SCHEME, hub_cached, hub_page
     from tspvideo.models.weights import WEIGHTS, cache_dir, default_recipe
 
-    header = f"{'backbone':12} {'dim':>5} {'GFLOPs/clip':>11}  input recipe (frames @ fps, resize -> crop)"
+    header = f"{'backbone':13} {'dim':>5} {'GFLOPs/clip':>11}  input recipe (frames @ fps, resize -> crop)"
     print(header)
     print("-" * len(header))
     for name in available_backbones():
         recipe = default_recipe(name)
-        print(f"{name:12} {backbone_spec(name).feature_dim:>5} {RECIPE_GFLOPS[name]:>11.1f}  {recipe_text(recipe)}")
+        print(f"{name:13} {backbone_spec(name).feature_dim:>5} {RECIPE_GFLOPS[name]:>11.1f}  {recipe_text(recipe)}")
     print("GFLOPs: one clip of the recipe's size, a multiply-add counted as 2 FLOPs (torch.utils.flop_counter)\n")
     print(f"weights cache: {cache_dir()} (set TSPVIDEO_CACHE to change it)\n")
     header = f"{'name':42} {'heads':14} {'classes':>7} {'gvf':5} cached"
     print(header)
     print("-" * len(header))
     for info in WEIGHTS.values():
-        cached = "yes" if (cache_dir() / info.filename).is_file() else "no"
-        print(f"{info.name:42} {'+'.join(info.heads):14} {info.num_classes:>7} {info.gvf or '-':5} {cached}")
+        hub = info.url.startswith(HUB_SCHEME)  # a ViT checkpoint folder on the hub
+        cached = hub_cached(info.url, cache_dir()) if hub else (cache_dir() / info.filename).is_file()
+        print(f"{info.name:42} {'+'.join(info.heads):14} {info.num_classes:>7} {info.gvf or '-':5} "
+              f"{'yes' if cached else 'no'}")
         if args.urls:
-            print(f"    {info.url}")
+            print(f"    {hub_page(info.url) if hub else info.url}")
     return 0

@@ -149,7 +149,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "the training within an epoch)")
     model.add_argument("--grad-checkpointing", action="store_true",
                        help="recompute the backbone blocks' activations in the backward pass: less memory, about "
-                            "a third slower (transformer backbones: mvit_v2_s, swin3d_*)")
+                            "a third slower (transformer backbones: mvit_v2_s, swin3d_*, videomae_*, vjepa2_*)")
+    model.add_argument("--layer-decay", type=float, default=None, metavar="D",
+                       help="ViT backbones (videomae_*, vjepa2_*): block i of L learns at backbone-lr x D^(L-i) "
+                            "(default for them: 0.75)")
+    model.add_argument("--drop-path", type=float, default=None, metavar="P",
+                       help="ViT backbones: stochastic depth rising linearly to P at the last block (default for "
+                            "them: 0.1)")
+    model.add_argument("--train-blocks", type=int, default=None, metavar="N",
+                       help="ViT backbones: train only the last N blocks and the final norms, the rest frozen "
+                            "(default: every block)")
     optim = parser.add_argument_group("optimisation (learning rates are per process: x number of processes)")
     optim.add_argument("--epochs", type=int, default=None, help="training epochs (default without --recipe: 8)")
     optim.add_argument("--batch-size", type=int, default=None,

@@ -7,7 +7,8 @@ written once.
 
 # Registered backbones (tspvideo.models.backbones checks its registry against this list when imported).
 BACKBONES = ("c3d_tiny", "mvit_v2_s", "r2plus1d_18", "r2plus1d_34", "r3d_18", "s3d", "swin3d_b", "swin3d_s",
-             "swin3d_t")
+             "swin3d_t", "videomae_b", "videomae_b_ft", "videomae_l", "videomae_l_ft", "videomae_tiny", "vjepa2_tiny",
+             "vjepa2_vitl")
 HEAD_CHOICES = ("action", "region")  # the TSP model's heads
 GVF_POOLS = ("max", "avg")  # how a global video feature pools a video's clip features
 OPTIMIZERS = ("sgd", "adamw")

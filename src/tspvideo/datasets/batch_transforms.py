@@ -56,7 +56,7 @@ def preprocess_batch(groups: Sequence[torch.Tensor], positions: Sequence[torch.T
     out = None
     for group, where in zip(groups, positions, strict=True):
         clips, length = group.to(device, non_blocking=True), group.shape[1]
-        frames = resize(to_float(clips.flatten(0, 1)), prep.resize)  # [b * T, 3, H', W']
+        frames = resize(to_float(clips.flatten(0, 1)), prep.resize, prep.hf_processor)  # [b * T, 3, H', W']
         frames = frames.unflatten(0, (len(group), length))
         cropped = []
         for clip, position in zip(frames, where.tolist(), strict=True):

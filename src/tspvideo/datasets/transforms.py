@@ -23,16 +23,23 @@ class Preprocessing:
     """Sizes and normalisation of one preprocessing recipe.
 
     ``resize`` is ``(H, W)``, or ``(S,)`` to resize the short side to S keeping the aspect ratio.
+    ``hf_processor``: resize and crop as ``transformers``' image processors do (the ViT checkpoints' rule): the
+    bilinear resize averages what it shrinks (antialiasing) and the centre crop's corner is rounded down; off,
+    the original's plain bilinear sampling and torchvision's rounded centre.
     """
 
     resize: tuple[int, ...] = (128, 171)
     crop: tuple[int, int] = (112, 112)
     mean: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
     std: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
+    hf_processor: bool = False
 
     def to_dict(self) -> dict:
-        """JSON-friendly form (for sidecars)."""
-        return asdict(self)
+        """JSON-friendly form (for sidecars; ``hf_processor`` only where it is on)."""
+        values = asdict(self)
+        if not self.hf_processor:
+            del values["hf_processor"]
+        return values
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -68,12 +75,12 @@ def resized_size(height: int, width: int, size: tuple[int, ...]) -> tuple[int, i
     return int(short * height / width), short
 
 
-def resize(frames: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
-    """Bilinear resize of ``[T, 3, H, W]`` frames, exactly as the original (no antialias)."""
+def resize(frames: torch.Tensor, size: tuple[int, ...], antialias: bool = False) -> torch.Tensor:
+    """Bilinear resize of ``[T, 3, H, W]`` frames, exactly as the original (no antialias) unless ``antialias``."""
     size = resized_size(frames.shape[-2], frames.shape[-1], size)
     if tuple(frames.shape[-2:]) == size:
         return frames
-    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=antialias)
 
 
 def normalize(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -83,8 +90,11 @@ def normalize(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
     return (frames - mean_t) / std_t
 
 
-def center_crop_box(height: int, width: int, crop: tuple[int, int]) -> tuple[int, int]:
-    """Top-left corner of the centre crop (the rounding torchvision's centre crop uses)."""
+def center_crop_box(height: int, width: int, crop: tuple[int, int], floor: bool = False) -> tuple[int, int]:
+    """Top-left corner of the centre crop (the rounding torchvision's centre crop uses; ``floor``: rounded down,
+    as ``transformers``' image processors)."""
+    if floor:
+        return (height - crop[0]) // 2, (width - crop[1]) // 2
     return int(round((height - crop[0]) / 2.0)), int(round((width - crop[1]) / 2.0))
 
 
@@ -95,8 +105,8 @@ def crop(frames: torch.Tensor, top: int, left: int, size: tuple[int, int]) -> to
 
 def preprocess_frames(frames: torch.Tensor, prep: Preprocessing = PREPROCESSING["tsp"]) -> torch.Tensor:
     """Evaluation transform of uint8 ``[T, H, W, 3]`` frames -> float ``[T, 3, h, w]`` (centre crop)."""
-    x = normalize(resize(to_float(frames), prep.resize), prep.mean, prep.std)
-    top, left = center_crop_box(x.shape[-2], x.shape[-1], prep.crop)
+    x = normalize(resize(to_float(frames), prep.resize, prep.hf_processor), prep.mean, prep.std)
+    top, left = center_crop_box(x.shape[-2], x.shape[-1], prep.crop, prep.hf_processor)
     return crop(x, top, left, prep.crop)
 
 
@@ -110,7 +120,7 @@ def crop_params(height: int, width: int, prep: Preprocessing = PREPROCESSING["ts
     """
     resized_h, resized_w = resized_size(height, width, prep.resize)
     if not train:
-        return (*center_crop_box(resized_h, resized_w, prep.crop), False)
+        return (*center_crop_box(resized_h, resized_w, prep.crop, prep.hf_processor), False)
     top = int(torch.randint(0, resized_h - prep.crop[0] + 1, (1,), generator=generator))
     left = int(torch.randint(0, resized_w - prep.crop[1] + 1, (1,), generator=generator))
     flip = float(torch.rand(1, generator=generator)) < 0.5
@@ -120,7 +130,7 @@ def crop_params(height: int, width: int, prep: Preprocessing = PREPROCESSING["ts
 def preprocess_clip(frames: torch.Tensor, prep: Preprocessing = PREPROCESSING["tsp"], train: bool = False,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 ``[T, H, W, 3]`` clip -> float ``[3, T, h, w]``: random crop + flip when ``train``."""
-    x = normalize(resize(to_float(frames), prep.resize), prep.mean, prep.std)
+    x = normalize(resize(to_float(frames), prep.resize, prep.hf_processor), prep.mean, prep.std)
     top, left, flip = crop_params(frames.shape[1], frames.shape[2], prep, train, generator)
     x = crop(x, top, left, prep.crop)
     if flip:

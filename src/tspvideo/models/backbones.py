@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from tspvideo.core.choices import BACKBONES as BACKBONE_NAMES
 from tspvideo.core.errors import TspVideoError, lookup
+from tspvideo.models.hf_registry import HF_BACKBONES, HFSpec
 from tspvideo.models.small_backbones import SMALL_BACKBONES, SmallSpec
 from tspvideo.models.torchvision_backbones import TORCHVISION_BACKBONES, TorchvisionSpec
 from tspvideo.models.video_resnet import BasicBlock, BasicStem, Conv2Plus1D, Conv3DSimple, R2Plus1dStem, VideoResNet
@@ -78,13 +79,14 @@ class BackboneSpec:
         return model
 
 
-BACKBONES: dict[str, BackboneSpec | TorchvisionSpec | SmallSpec] = {
+BACKBONES: dict[str, BackboneSpec | TorchvisionSpec | SmallSpec | HFSpec] = {
     "r2plus1d_34": BackboneSpec("r2plus1d_34", (3, 4, 6, 3), Conv2Plus1D, R2Plus1dStem,
                                 block=PerConvMidplanesBlock, batchnorm_eps=1e-3, batchnorm_momentum=0.9),
     "r2plus1d_18": BackboneSpec("r2plus1d_18", (2, 2, 2, 2), Conv2Plus1D, R2Plus1dStem),
     "r3d_18": BackboneSpec("r3d_18", (2, 2, 2, 2), Conv3DSimple, BasicStem),
     **TORCHVISION_BACKBONES,
     **SMALL_BACKBONES,  # for experiments on a CPU; no pretrained weights
+    **HF_BACKBONES,  # ViT video encoders from transformers (an optional extra), see hf_registry
 }
 
 
@@ -97,7 +99,7 @@ def available_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec | SmallSpec:
+def backbone_spec(name: str) -> BackboneSpec | TorchvisionSpec | SmallSpec | HFSpec:
     """The spec of a backbone; unknown names get an error suggesting close matches."""
     return lookup(BACKBONES, name, "backbone", f"available: {', '.join(available_backbones())}", cutoff=0.5)
 

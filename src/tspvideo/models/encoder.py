@@ -25,6 +25,7 @@ from tspvideo.core.download import file_digests
 from tspvideo.core.errors import TspVideoError
 from tspvideo.core.grid import DEFAULT_SAMPLING, ClipGrid
 from tspvideo.models.backbones import check_input_size
+from tspvideo.models.hf_weights import weights_file
 from tspvideo.models.inputs import PAPER_BACKBONE, InputOverrides, ResolvedInput, resolve_input
 from tspvideo.models.tsp import ModelConfig, TSPModel, create_model
 from tspvideo.models.weights import (
@@ -176,7 +177,7 @@ class WeightsChoice:
         model, recipe = model_from_checkpoint(self.checkpoint, self.path, self.info, gvf=gvf_pool)
         info = self.info
         return Encoder(model, recipe, weights=info.name if info else self.source, file=self.path.name,
-                       sha256=file_digests(self.path)[0],
+                       sha256=file_digests(weights_file(self.path) if self.path.is_dir() else self.path)[0],
                        label_map=info.label_map if info else self.checkpoint.get("label_map"),
                        trained_input=self.trained_input)
 

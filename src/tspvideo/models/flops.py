@@ -30,4 +30,6 @@ def clip_gflops(backbone: str, clip_len: int, crop: tuple[int, int]) -> float:
 RECIPE_GFLOPS = {
     "r2plus1d_34": 152.4, "r2plus1d_18": 81.0, "r3d_18": 81.4, "s3d": 287.7, "mvit_v2_s": 128.4,
     "swin3d_t": 175.5, "swin3d_s": 331.4, "swin3d_b": 562.7, "c3d_tiny": 1.6,
+    "videomae_b": 360.7, "videomae_b_ft": 360.7, "videomae_l": 1193.7, "videomae_l_ft": 1193.7,
+    "vjepa2_vitl": 11570.6, "videomae_tiny": 0.0, "vjepa2_tiny": 0.0,
 }

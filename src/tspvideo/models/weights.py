@@ -21,6 +21,8 @@ from tspvideo.core.download import Expected, download
 from tspvideo.core.errors import TspVideoError, lookup
 from tspvideo.core.grid import DEFAULT_CLIP_LEN, DEFAULT_FPS
 from tspvideo.datasets.transforms import Preprocessing
+from tspvideo.models.hf_registry import HF_BACKBONES
+from tspvideo.models.hf_weights import HUB_SCHEME, hub_folder, hub_url, is_checkpoint_folder, read_checkpoint_folder
 from tspvideo.models.tsp import ModelConfig, TSPModel, infer_config
 
 RELEASE_URL = "https://github.com/HumamAlwassel/TSP/releases/download/model_weights/"
@@ -47,22 +49,27 @@ class InputRecipe:
     crop: tuple[int, int] = (112, 112)
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
+    hf_processor: bool = False  # resize and crop as transformers' image processors (the ViTs' checkpoints)
 
     @classmethod
     def of(cls, backbone: str, clip_len: int, fps: float, prep: Preprocessing) -> InputRecipe:
         """The recipe of clips of ``clip_len`` frames at ``fps`` transformed by ``prep``."""
-        return cls(backbone, clip_len, fps, tuple(prep.resize), tuple(prep.crop), tuple(prep.mean), tuple(prep.std))
+        return cls(backbone, clip_len, fps, tuple(prep.resize), tuple(prep.crop), tuple(prep.mean), tuple(prep.std),
+                   prep.hf_processor)
 
     @property
     def preprocessing(self) -> Preprocessing:
         """The frame transforms of this recipe."""
         return Preprocessing(resize=tuple(self.resize), crop=tuple(self.crop), mean=tuple(self.mean),
-                             std=tuple(self.std))
+                             std=tuple(self.std), hf_processor=self.hf_processor)
 
     def to_dict(self) -> dict:
-        """JSON-friendly form (checkpoints, sidecars)."""
-        return {"backbone": self.backbone, "clip_len": self.clip_len, "fps": self.fps, "resize": list(self.resize),
-                "crop": list(self.crop), "mean": list(self.mean), "std": list(self.std)}
+        """JSON-friendly form (checkpoints, sidecars; ``hf_processor`` only where it is on)."""
+        values = {"backbone": self.backbone, "clip_len": self.clip_len, "fps": self.fps, "resize": list(self.resize),
+                  "crop": list(self.crop), "mean": list(self.mean), "std": list(self.std)}
+        if self.hf_processor:
+            values["hf_processor"] = True
+        return values
 
     @classmethod
     def from_dict(cls, data: dict) -> InputRecipe:
@@ -72,7 +79,7 @@ class InputRecipe:
         crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
         return cls(data["backbone"], int(data.get("clip_len", default.clip_len)), float(data.get("fps", default.fps)),
                    tuple(data.get("resize", default.resize)), crop, tuple(data.get("mean", default.mean)),
-                   tuple(data.get("std", default.std)))
+                   tuple(data.get("std", default.std)), bool(data.get("hf_processor", default.hf_processor)))
 
 
 def _tsp_recipe(backbone: str) -> InputRecipe:
@@ -92,7 +99,10 @@ _TORCHVISION_RECIPES = {
 
 
 def default_recipe(backbone: str) -> InputRecipe:
-    """The input recipe of a backbone's Kinetics weights (the TSP paper's for the VideoResNets)."""
+    """The input recipe of a backbone's Kinetics weights (the TSP paper's for the VideoResNets; the checkpoints'
+    processor configuration for the ViTs from transformers, see ``hf_registry``)."""
+    if backbone in HF_BACKBONES:
+        return InputRecipe(backbone, **HF_BACKBONES[backbone].recipe)
     return _TORCHVISION_RECIPES.get(backbone) or _tsp_recipe(backbone)
 
 
@@ -121,6 +131,8 @@ class WeightsInfo:
     @property
     def hash_prefix(self) -> str | None:
         """Leading hex digits of the file's SHA-256, as written in its name (``name-<hash>.pth``)."""
+        if self.url.startswith(HUB_SCHEME):
+            return None
         stem = self.filename.rsplit(".", 1)[0]
         tail = stem.rsplit("-", 1)[-1]
         return tail if len(tail) >= 8 and all(c in "0123456789abcdef" for c in tail) else None
@@ -190,6 +202,20 @@ WEIGHTS: dict[str, WeightsInfo] = {w.name: w for w in [
                 _K400),
     WeightsInfo("swin3d_b-kinetics400_imagenet22k", TORCHVISION_URL + "swin3d_b_22k-7c6ae6fa.pth", "swin3d_b", TAC,
                 400, None, _K400),
+    # ViT encoders from the hub (hf://<repo>@<revision>, see hf_weights): VideoMAE's Kinetics-400 self-supervised
+    # encoders (a fixed random region head: only their features count) and fine-tuned classifiers, V-JEPA 2's
+    # encoder. Revision "main" where no commit is pinned yet.
+    WeightsInfo("videomae_b-kinetics400_ssl", hub_url("MCG-NJU/videomae-base", "main"), "videomae_b", ("region",),
+                0, None, None),
+    WeightsInfo("videomae_b_ft-kinetics400", hub_url("MCG-NJU/videomae-base-finetuned-kinetics", "main"),
+                "videomae_b_ft", TAC, 400, None, _K400),
+    WeightsInfo("videomae_l-kinetics400_ssl", hub_url("MCG-NJU/videomae-large", "main"), "videomae_l", ("region",),
+                0, None, None),
+    WeightsInfo("videomae_l_ft-kinetics400", hub_url("MCG-NJU/videomae-large-finetuned-kinetics", "main"),
+                "videomae_l_ft", TAC, 400, None, _K400),
+    WeightsInfo("vjepa2_vitl-fpc64_256",
+                hub_url("facebook/vjepa2-vitl-fpc64-256", "b3c1679b7c34d3255ef3547f27c7b226aefab26f"), "vjepa2_vitl",
+                ("region",), 0, None, None),
 ]}
 
 
@@ -215,14 +241,19 @@ def fetch(url: str, hash_prefix: str | None = None) -> Path:
 
 
 def resolve_weights(source: str) -> tuple[Path, WeightsInfo | None]:
-    """Turn a registered name, a URL or a local path into a local file (and its info, if known)."""
+    """Turn a registered name, a URL or a local path into a local file or hub checkpoint folder (and its info, if
+    known)."""
     if source in WEIGHTS:
         info = WEIGHTS[source]
+        if info.url.startswith(HUB_SCHEME):
+            return hub_folder(info.url, cache_dir()), info
         return fetch(info.url, info.hash_prefix), info
     if source.startswith(("http://", "https://")):
         known = next((w for w in WEIGHTS.values() if w.url == source), None)
         return fetch(source, known.hash_prefix if known else None), known
     path = Path(source)
+    if is_checkpoint_folder(path):
+        return path, None
     if not path.is_file():
         if os.sep not in source and not path.suffix:
             weights_info(source)  # raises with close matches for a mistyped name
@@ -232,8 +263,11 @@ def resolve_weights(source: str) -> tuple[Path, WeightsInfo | None]:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint file safely (``weights_only=True``), with a clear error on failure."""
+    """Load a checkpoint file safely (``weights_only=True``), or a hub checkpoint folder (``hf_weights``), with a
+    clear error on failure."""
     path = Path(path)
+    if is_checkpoint_folder(path):
+        return read_checkpoint_folder(path)
     allowed = [argparse.Namespace]  # the original training scripts saved their args in checkpoints
     try:
         if hasattr(torch.serialization, "safe_globals"):

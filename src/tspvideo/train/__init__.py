@@ -11,6 +11,7 @@ result = train(TrainConfig(train_csv="train.csv", valid_csv="valid.csv", video_d
 - :mod:`tspvideo.train.recipes`: the original's training scripts as named recipes;
 - :mod:`tspvideo.train.loop`: loss, schedule, ``train_one_epoch`` and ``evaluate``;
 - :mod:`tspvideo.train.checkpoint`: atomic checkpoints, exact resume, ``metrics.csv``;
+- :mod:`tspvideo.train.layer_decay`: a ViT encoder's parameter groups (layer-wise learning-rate decay);
 - :mod:`tspvideo.train.run`: ``train(config)``: data, model, optimizer, epochs.
 """
 

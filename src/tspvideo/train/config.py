@@ -58,6 +58,10 @@ class TrainConfig:
     sync_bn: bool = False
     bn_momentum: float | None = None  # running statistics' momentum; None: each architecture's own
     grad_checkpointing: bool = False
+    # ViT encoders (VideoMAE, V-JEPA 2) only; None: the ViT fine-tuning values (tspvideo.train.recipes.VIT_VALUES)
+    layer_decay: float | None = None  # block i of L learns at backbone_lr * layer_decay ** (L - i)
+    drop_path: float | None = None  # stochastic depth at the last block (rising linearly from 0 at the first)
+    train_blocks: int | None = None  # train only the last N blocks (and the final norms); None: every block
     # optimisation (learning rates per process, multiplied by the number of processes)
     epochs: int | None = None
     batch_size: int | None = None

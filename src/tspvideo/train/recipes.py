@@ -47,6 +47,18 @@ DEFAULTS: dict[str, object] = {
     "action_loss_norm": "foreground",
     "freeze_stem": True,
 }
+# The ViT encoders from transformers (VideoMAE, V-JEPA 2) fine-tune with AdamW, whatever the recipe: the SGD
+# values above are the TSP paper's for R(2+1)D. Learning rates, weight decay, layer decay and drop path are
+# VideoMAE's Kinetics fine-tuning values (AdamW, weight decay 0.05, layer decay 0.75, drop path 0.1; its base
+# rate 1e-3 per 256 clips at the 32 clips of a TSP step), the heads 10x the backbone's top rate.
+VIT_VALUES: dict[str, object] = {
+    "optimizer": "adamw",
+    "backbone_lr": 1e-4,
+    "fc_lr": 1e-3,
+    "weight_decay": 0.05,
+    "layer_decay": 0.75,
+    "drop_path": 0.1,
+}
 # Options the downscale factor divides (the scripts' DOWNSCALE_FACTOR).
 DOWNSCALED = ("batch_size", "backbone_lr", "fc_lr")
 # The one encoder GVFs come from: the Kinetics-pretrained (TAC-on-Kinetics) R(2+1)D-34 the released TSP
@@ -113,7 +125,7 @@ class ResolvedOptions:
         if self.downscale != 1:
             head += f", downscale factor {self.downscale}"
         values = []
-        for key in DEFAULTS:
+        for key in self.origins:  # DEFAULTS' keys, then the ViT-only ones where they apply
             value = getattr(config, key)
             if isinstance(value, list):
                 value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "none"
@@ -133,6 +145,13 @@ def _backbone_input(backbone: str, keep: dict[str, object]) -> dict[str, object]
     return {key: value for key, value in values.items() if key not in keep}
 
 
+def _backbone_optimisation(backbone: str) -> dict[str, object]:
+    """:data:`VIT_VALUES` for the ViT encoders, nothing for the others."""
+    from tspvideo.models.hf_registry import is_vit  # no torch needed, but kept with the other lookup
+
+    return dict(VIT_VALUES) if is_vit(backbone) else {}
+
+
 def apply_recipe(config: TrainConfig) -> tuple[TrainConfig, ResolvedOptions]:
     """``config`` with every option left unset (``None``) filled from its recipe (or the defaults).
 
@@ -149,7 +168,9 @@ def apply_recipe(config: TrainConfig) -> tuple[TrainConfig, ResolvedOptions]:
     values = recipe.option_values() if recipe else dict(DEFAULTS)
     # The clip grid and frame sizes the recipe leaves to the backbone: its weights' input recipe
     # (the defaults above for the VideoResNets; see `tspvideo models`).
-    values.update(_backbone_input(config.backbone or values["backbone"], keep=recipe.values if recipe else {}))
+    backbone = config.backbone or values["backbone"]
+    values.update(_backbone_input(backbone, keep=recipe.values if recipe else {}))
+    values.update(_backbone_optimisation(backbone))
     if recipe and recipe.gvf_encoder:  # a GVF recipe names its pooling: a file pooled otherwise is refused
         values["gvf_pool"] = recipe.gvf_pool
     origins, filled = {}, {}

@@ -57,6 +57,8 @@ from tspvideo.models.backbones import (
     require_gradient_checkpointing,
     set_batchnorm_momentum,
 )
+from tspvideo.models.hf_registry import is_vit
+from tspvideo.models.hf_video import set_drop_path
 from tspvideo.models.tsp import TSPModel
 from tspvideo.models.tsp import create_model as create_tsp_model
 from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights, read_checkpoint
@@ -72,6 +74,7 @@ from tspvideo.train.checkpoint import (
 )
 from tspvideo.train.config import TrainConfig
 from tspvideo.train.input_check import InputCheck
+from tspvideo.train.layer_decay import check_vit_options, vit_parameter_groups
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
 from tspvideo.train.resume import apply_optimisation, group_settings, resume_path, resumed_config
@@ -85,6 +88,10 @@ BASE_WEIGHTS = {
     "r2plus1d_18": "r2plus1d_18-kinetics400",
     "r3d_18": "r3d_18-kinetics400",
     **{name: f"{name}-kinetics400" for name in ("s3d", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b")},
+    # ViT encoders: the hub checkpoint each name is the architecture of (VideoMAE self-supervised or fine-tuned).
+    "videomae_b": "videomae_b-kinetics400_ssl", "videomae_b_ft": "videomae_b_ft-kinetics400",
+    "videomae_l": "videomae_l-kinetics400_ssl", "videomae_l_ft": "videomae_l_ft-kinetics400",
+    "vjepa2_vitl": "vjepa2_vitl-fpc64_256",
 }
 
 # What builds the model: called as ``create_model(backbone, num_classes=..., heads=..., gvf=...)``, as
@@ -113,7 +120,8 @@ def input_recipe(recipe: InputRecipe, clip_len: int | None = None, fps: float | 
         raise TspVideoError(f"--resize takes H W or one short side S, got {len(resize)} values")
     crop = crop if crop is not None else recipe.crop[0]
     return InputRecipe(recipe.backbone, clip_len if clip_len is not None else recipe.clip_len,
-                       fps if fps is not None else recipe.fps, resize, (crop, crop), recipe.mean, recipe.std)
+                       fps if fps is not None else recipe.fps, resize, (crop, crop), recipe.mean, recipe.std,
+                       recipe.hf_processor)
 
 
 def clip_spec_from(recipe: InputRecipe, clips_per_segment: int, sampling: str) -> tuple[ClipSpec, Preprocessing]:
@@ -121,7 +129,8 @@ def clip_spec_from(recipe: InputRecipe, clips_per_segment: int, sampling: str) -
     spec = ClipSpec(clip_len=recipe.clip_len, fps=recipe.fps, clips_per_segment=clips_per_segment, sampling=sampling)
     if recipe.crop[0] > min(recipe.resize):
         raise TspVideoError(f"--crop {recipe.crop[0]} is larger than the resized frames {tuple(recipe.resize)}")
-    return spec, Preprocessing(resize=tuple(recipe.resize), crop=tuple(recipe.crop), mean=recipe.mean, std=recipe.std)
+    return spec, Preprocessing(resize=tuple(recipe.resize), crop=tuple(recipe.crop), mean=recipe.mean, std=recipe.std,
+                               hf_processor=recipe.hf_processor)
 
 
 def make_loader(dataset: SegmentClipDataset, sampler, batch_size: int, workers: int, device: torch.device,
@@ -147,13 +156,18 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float,
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def parameter_groups(model: TSPModel, backbone_lr: float, fc_lr: float, freeze_stem: bool) -> list[dict]:
+def parameter_groups(model: TSPModel, backbone_lr: float, fc_lr: float, freeze_stem: bool, *,
+                     layer_decay: float | None = None, train_blocks: int | None = None) -> list[dict]:
     """Backbone and head parameter groups; the stem is left out (and frozen) when ``freeze_stem``.
 
     The stem is each architecture's first layer: VideoResNet's ``stem``, S3D's first separable
-    convolution, MViT's patch projection (and class token), Swin's patch embedding.
+    convolution, MViT's patch projection (and class token), Swin's patch embedding, a ViT's embeddings.
+    The ViT encoders get one group per depth (``layer_decay``, ``train_blocks``: :mod:`tspvideo.train.layer_decay`).
     """
-    stem = tuple(f"features.{prefix}" for prefix in backbone_spec(model.config.backbone).stem_prefixes)
+    spec = backbone_spec(model.config.backbone)
+    if is_vit(model.config.backbone):
+        return vit_parameter_groups(model, spec, backbone_lr, fc_lr, freeze_stem, layer_decay, train_blocks)
+    stem = tuple(f"features.{prefix}" for prefix in spec.stem_prefixes)
     backbone, heads = [], []
     for name, param in model.named_parameters():
         if freeze_stem and name.startswith(stem):
@@ -299,9 +313,9 @@ def _gvf_pool(gvf: str | Path, asked: str | None, wanted_encoder: str | None) ->
 
 def build_model(backbone: str, heads: tuple[str, ...], num_classes: int, gvf_pool: str | None, *,
                 weights: str | None = "auto", seed: int = 0, grad_checkpointing: bool = False,
-                create_model: ModelFactory = create_tsp_model) -> TSPModel:
+                drop_path: float | None = None, create_model: ModelFactory = create_tsp_model) -> TSPModel:
     """The model to train, made by ``create_model``, its backbone initialised from ``weights`` (auto: Kinetics;
-    none: at random)."""
+    none: at random); ``drop_path``: a ViT encoder's stochastic depth."""
     torch.manual_seed(seed)  # the same random heads (and backbone, without weights) on every process
     model = create_model(backbone, num_classes=num_classes, heads=heads, gvf=gvf_pool)
     weights = BASE_WEIGHTS.get(backbone) if weights == "auto" else weights
@@ -311,6 +325,9 @@ def build_model(backbone: str, heads: tuple[str, ...], num_classes: int, gvf_poo
     else:
         info = load_backbone_weights(model, weights)
         log.info("backbone initialised from %s", info.name if info else weights)
+    if drop_path:  # before checkpointing, which wraps the blocks' forward
+        rates = set_drop_path(model.features, drop_path)
+        log.info("drop path rising to %g over %d blocks", drop_path, len(rates))
     if grad_checkpointing:
         blocks = enable_gradient_checkpointing(model.features, backbone)
         log.info("gradient checkpointing over %d blocks of %s", blocks, backbone)
@@ -478,6 +495,7 @@ def _resolve_input(config: TrainConfig, resolved: ResolvedOptions, info: DistInf
         label_map = None
     if config.grad_checkpointing:
         require_gradient_checkpointing(config.backbone)  # fails now, not after the datasets are read
+    check_vit_options(config.backbone, config.layer_decay, config.drop_path, config.train_blocks)
     recipe = input_recipe(default_recipe(config.backbone), config.clip_len, config.fps, config.resize, config.crop)
     spec, prep = clip_spec_from(recipe, config.clips_per_segment, config.sampling)
     check_input_size(config.backbone, spec.clip_len, prep.crop)
@@ -558,7 +576,7 @@ def _prepare_model(config: TrainConfig, info: DistInfo, run_input: RunInput, ste
     label_map = run_input.label_map
     model = build_model(config.backbone, run_input.heads, len(label_map) if label_map else 0, run_input.gvf_pool,
                         weights=config.weights, seed=config.seed, grad_checkpointing=config.grad_checkpointing,
-                        create_model=create_model)
+                        drop_path=config.drop_path, create_model=create_model)
     if config.bn_momentum is not None:
         layers = set_batchnorm_momentum(model, config.bn_momentum, config.backbone)
         log.info("batch-norm momentum %g in %d layers (not %s's own)", config.bn_momentum, layers, config.backbone)
@@ -569,7 +587,7 @@ def _prepare_model(config: TrainConfig, info: DistInfo, run_input: RunInput, ste
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # linear scaling rule, as the paper (2 GPUs); the groups are made before DDP wraps the model
     groups = parameter_groups(model, config.backbone_lr * info.world_size, config.fc_lr * info.world_size,
-                              config.freeze_stem)
+                              config.freeze_stem, layer_decay=config.layer_decay, train_blocks=config.train_blocks)
     model.to(info.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)

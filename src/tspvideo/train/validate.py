@@ -65,7 +65,8 @@ def evaluate_checkpoint(config: ClipAccuracyConfig) -> dict:
                                                         sampling=config.sampling, resize=config.resize,
                                                         crop=config.crop, force=True))  # flags are asked for
         recipe = InputRecipe(encoder.recipe.backbone, resolved.grid.clip_len, resolved.grid.fps,
-                             resolved.prep.resize, resolved.prep.crop, resolved.prep.mean, resolved.prep.std)
+                             resolved.prep.resize, resolved.prep.crop, resolved.prep.mean, resolved.prep.std,
+                             resolved.prep.hf_processor)
         clips = config.clips_per_segment or (encoder.trained_input or {}).get("clips_per_segment") or CLIPS_PER_SEGMENT
         spec, prep = clip_spec_from(recipe, clips, resolved.grid.sampling)
         model_config = model.config
