@@ -203,6 +203,14 @@ def test_bad_values_and_names_are_usage_errors(argv, says, scratch, capsys):
     assert _snapshot(scratch) == before  # no OUT folder
 
 
+def test_a_garbage_checkpoint_is_named_without_torchs_advice(scratch, capsys):
+    # torch's first line advises weights_only=False, which no option offers; the unpickler's reason is kept.
+    code, _, err = _run(["eval", "clips", "--checkpoint", "garbage.json", "--valid-csv", "empty.json",
+                         "--video-dir", "a_folder"], capsys)
+    assert code == 2 and "cannot read checkpoint garbage.json: not a checkpoint that loads safely" in err
+    assert "weights_only" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_similarity_lists_the_keys_of_an_hdf5_file(scratch, capsys):
     with h5py.File(scratch / "features.h5", "w") as h5:
         for key in ("v_alpha", "v_beta"):

@@ -262,6 +262,16 @@ def resolve_weights(source: str) -> tuple[Path, WeightsInfo | None]:
     return path, known
 
 
+def _load_failure(error: BaseException) -> str:
+    """One line for a failed ``torch.load``. Safe loading's own first line advises ``weights_only=False``, which
+    no option here offers (and a garbage file would not load either): its unpickler's reason is kept instead."""
+    text = str(error).strip()
+    if isinstance(error, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+        reason = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
+        return f"not a checkpoint that loads safely, without running code ({reason or 'unpickling failed'})"
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint file safely (``weights_only=True``), or a hub checkpoint folder (``hf_weights``), with a
     clear error on failure."""
@@ -277,8 +287,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             torch.serialization.add_safe_globals(allowed)
             data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TspVideoError(f"cannot read checkpoint {path}: {first_line}") from error
+        raise TspVideoError(f"cannot read checkpoint {path}: {_load_failure(error)}") from error
     if not isinstance(data, dict):
         raise TspVideoError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict")
     return data
