@@ -373,6 +373,11 @@ def test_tsp_trains_resumes_loads_back_and_extracts(vit_data, tmp_path, capsys):
     sparse = np.load(tmp_path / "features" / f"{vit_data['video'].stem}.npy")
     assert len(dense) > 3 * len(sparse)
     assert np.allclose(dense[::4][:len(sparse)], sparse, atol=1e-4)  # every 4th dense clip is a stride-4 clip
+    # exported to a localizer's layout as any other feature
+    assert cli_main(["export", str(tmp_path / "dense"), "--format", "gtad", "--out", str(tmp_path / "gtad"),
+                     "--temporal-size", "8"]) == 0
+    with h5py.File(tmp_path / "gtad" / "gtad_features_8.hdf5", "r") as h5:
+        assert [h5[key].shape for key in h5] == [(8, 32)]
 
 
 def test_tac_with_vjepa2_checkpointing_and_the_last_block_only(vit_data, tmp_path, capsys):

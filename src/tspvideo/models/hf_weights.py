@@ -65,10 +65,15 @@ def hub_folder(url: str, cache: Path) -> Path:
     try:
         return Path(snapshot_download(repo, revision=revision, allow_patterns=_FILES))
     except Exception as error:  # offline, unknown revision, no permission: many types
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise TspVideoError(offline_message(
-            f"{HUB_URL}{repo}/tree/{revision} ({', '.join(_FILES)})", own, type(error)(message),
+            f"{HUB_URL}{repo}/tree/{revision} ({', '.join(_FILES)})", own, _first_line(error),
             " (a folder; or pass the folder itself as the weights)")) from error
+
+
+def _first_line(error: BaseException) -> Exception:
+    """``error`` shown by its type's name and its first line (the hub's errors span several lines)."""
+    text = str(error).strip()
+    return type(type(error).__name__, (Exception,), {})(text.splitlines()[0] if text else "")
 
 
 def weights_file(folder: Path) -> Path:
