@@ -81,7 +81,8 @@ def test_recipes_are_the_checkpoints_processor_values():
     assert {backbone_spec(n).feature_dim for n in ("videomae_b", "videomae_b_ft")} == {768}
     assert {backbone_spec(n).feature_dim for n in ("videomae_l", "vjepa2_vitl")} == {1024}
     hub = {w.name: w.url for w in WEIGHTS.values() if w.url.startswith("hf://")}
-    assert hub["videomae_b_ft-kinetics400"] == "hf://MCG-NJU/videomae-base-finetuned-kinetics@main"
+    assert hub["videomae_b_ft-kinetics400"] == ("hf://MCG-NJU/videomae-base-finetuned-kinetics@"
+                                                "488eb9a0565f257b32866000305c8178965eb9f6")
     assert hub["vjepa2_vitl-fpc64_256"].startswith("hf://facebook/vjepa2-vitl-fpc64-256@b3c1679b")
 
 
@@ -107,9 +108,9 @@ def test_models_command_lists_the_vits(capsys, tmp_path, monkeypatch):
     assert re.search(r"^videomae_b +768 +\d+\.\d  16 @ 7\.5 fps, short 224 -> 224x224$", out, re.M)
     assert re.search(r"^vjepa2_vitl +1024 +\d+\.\d  64 @ 4 fps, short 292 -> 256x256$", out, re.M)
     assert re.search(r"^videomae_b_ft-kinetics400 +action +400 +- +no$", out, re.M)
-    assert "hf://MCG-NJU/videomae-base-finetuned-kinetics@main" not in out
+    assert "hf://" not in out
     assert cli_main(["models", "--urls"]) == 0
-    assert "https://huggingface.co/MCG-NJU/videomae-base-finetuned-kinetics (revision main)" in capsys.readouterr().out
+    assert "https://huggingface.co/MCG-NJU/videomae-large (revision main)" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def test_offline_hub_weights_say_what_to_download_and_where(tmp_path, monkeypatc
         resolve_weights("videomae_b_ft-kinetics400")
     message = str(info.value)
     assert "\n" not in message
-    assert "https://huggingface.co/MCG-NJU/videomae-base-finetuned-kinetics/tree/main" in message
+    assert "https://huggingface.co/MCG-NJU/videomae-base-finetuned-kinetics/tree/488eb9a0" in message
     assert str(tmp_path / "hf" / "MCG-NJU--videomae-base-finetuned-kinetics") in message
     # Put there by hand, the folder is used: a registered name then loads offline.
     monkeypatch.setitem(WEIGHTS, "videomae_tiny-test", WeightsInfo(

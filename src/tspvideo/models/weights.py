@@ -204,10 +204,11 @@ WEIGHTS: dict[str, WeightsInfo] = {w.name: w for w in [
                 400, None, _K400),
     # ViT encoders from the hub (hf://<repo>@<revision>, see hf_weights): VideoMAE's Kinetics-400 self-supervised
     # encoders (a fixed random region head: only their features count) and fine-tuned classifiers, V-JEPA 2's
-    # encoder. Revision "main" where no commit is pinned yet.
+    # encoder. Revision "main" where no commit is recorded yet (to be pinned once one is checked).
     WeightsInfo("videomae_b-kinetics400_ssl", hub_url("MCG-NJU/videomae-base", "main"), "videomae_b", ("region",),
                 0, None, None),
-    WeightsInfo("videomae_b_ft-kinetics400", hub_url("MCG-NJU/videomae-base-finetuned-kinetics", "main"),
+    WeightsInfo("videomae_b_ft-kinetics400",
+                hub_url("MCG-NJU/videomae-base-finetuned-kinetics", "488eb9a0565f257b32866000305c8178965eb9f6"),
                 "videomae_b_ft", TAC, 400, None, _K400),
     WeightsInfo("videomae_l-kinetics400_ssl", hub_url("MCG-NJU/videomae-large", "main"), "videomae_l", ("region",),
                 0, None, None),

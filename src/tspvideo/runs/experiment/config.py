@@ -90,6 +90,14 @@ class ExperimentConfig:
             raise TspVideoError(f"seeds repeat: {list(self.seeds)}")
         if self.jobs < 1:
             raise TspVideoError(f"--jobs must be at least 1, got {self.jobs}")
+        if min(self.seeds) < 0:
+            raise TspVideoError(f"seeds must be >= 0, got {list(self.seeds)}")
+        sizes = (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--probe-epochs", self.probe_epochs),
+                 ("--clip-len", self.clip_len), ("--crop", self.crop), ("--fps", self.fps))
+        not_positive = [f"{name} {value:g}" for name, value in sizes if not value > 0]
+        if not_positive or self.workers < 0:
+            raise TspVideoError(f"{', '.join(not_positive) or f'--workers {self.workers}'}: sizes must be positive "
+                                "and --workers 0 or more")
         # A backbone that cannot take these clips (e.g. mvit_v2_s only takes 16x224x224).
         # Here, not at import: the backbones load torch, and the CLI reads the presets without it.
         from tspvideo.models.backbones import check_input_size
