@@ -8,12 +8,23 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import tspvideo.runs.experiment
 from tspvideo.cli import main as cli_main
 from tspvideo.models.backbones import check_input_size
-from tspvideo.runs.experiment.config import PRESETS, QUICK_CONFIG, VARIANTS
+from tspvideo.runs.experiment.config import (
+    MATCHED_VARIANTS,
+    PRESETS,
+    QUICK_CONFIG,
+    QUICK_STAGE0,
+    VARIANTS,
+    Stage0Config,
+)
+from tspvideo.runs.experiment.context import context_ambiguity
+from tspvideo.runs.experiment.match import match_epochs
 from tspvideo.runs.experiment.report import TABLE_COLUMNS, format_table, mean_std
+from tspvideo.video.synthetic import MOTION_PATTERNS
 
 
 def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
@@ -21,7 +32,7 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert cli_main(["experiment", "--quick", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
     results = json.loads((out / "results.json").read_text())
     seeds = len(QUICK_CONFIG.seeds)
-    assert set(results) == set(VARIANTS)
+    assert set(results) == {*QUICK_CONFIG.variants, "init", *MATCHED_VARIANTS}
     for variant, metrics in results.items():
         for key, _, _ in TABLE_COLUMNS:
             assert key in metrics, (variant, key)
@@ -30,24 +41,38 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
             assert len(values) == seeds and all(0.0 <= v <= 1.0 for v in values), (variant, key, values)
     assert "valid_acc_action" in results["tac"] and "valid_acc_region" in results["tsp"]
     assert "valid_acc_region" not in results["tac"] and "valid_acc_action" not in results["init"]
+    # Matched progress: both at the lower of the two best action accuracies, each at its first epoch reaching it.
+    for seed in range(seeds):
+        match = json.loads((out / f"seed_{QUICK_CONFIG.seeds[seed]}" / "match.json").read_text())
+        assert match["level"] == min(match["tsp"]["best_acc_action"], match["tac"]["best_acc_action"])
+        for variant in ("tsp", "tac"):
+            assert match[variant]["valid_acc_action"] >= match["level"]
+            assert results[f"{variant}_matched"]["epoch"][seed] == match[variant]["epoch"]
 
     printed = capsys.readouterr().out
     table = (out / "table.txt").read_text()
     assert table.strip() in printed
-    for title in ("TSP (max GVF)", "TAC", "TSP w/o GVF", "initial encoder", "TSP - TAC", "mAP@0.75", " ± "):
+    for title in ("TSP (max GVF)", "TAC", "TSP w/o GVF", "initial encoder", "TSP - TAC", "mAP@0.75", " ± ",
+                  "At matched validation action accuracy", "TAC, matched acc.", "correlation r ="):
         assert title in table
     figures = sorted(p.name for p in (out / "figures").iterdir())
     # per seed: one similarity figure per variant + all side by side + training curves; one comparison figure
-    assert len(figures) == seeds * (len(VARIANTS) + 2) + 1 and all(f.endswith(".png") for f in figures)
+    assert len(figures) == seeds * (len(QUICK_CONFIG.variants) + 3) + 1 and all(f.endswith(".png") for f in figures)
     assert "comparison.png" in figures and "seed0_training.png" in figures
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["seeds"] == list(QUICK_CONFIG.seeds)
     gap = comparison["tsp-tac"]["mAP_avg"]
     expected = [a - b for a, b in zip(results["tsp"]["mAP_avg"], results["tac"]["mAP_avg"], strict=True)]
     assert gap["differences"] == pytest.approx(expected) and 0.0 <= gap["sign_test_p"] <= 1.0
+    relation = comparison["tsp-tac"]["accuracy_vs_localization"]
+    assert relation["mAP_avg_gap"] == pytest.approx(expected)
+    assert comparison["tsp-init"]["accuracy_vs_localization"] is None  # the initial encoder was not trained
     assert "smoke test" in printed
     for seed in QUICK_CONFIG.seeds:
         assert (out / f"seed_{seed}" / "runs" / "tac" / "best.pth").is_file()
+        # every epoch's model is kept for the matched comparison, only where it is needed
+        assert len(list((out / f"seed_{seed}" / "runs" / "tac").glob("epoch_*.pth"))) == QUICK_CONFIG.epochs
+        assert not list((out / f"seed_{seed}" / "runs" / "tsp_no_gvf").glob("epoch_*.pth"))
     # Training clips came from the shared frame cache: each training video decoded once, for all runs.
     cached = list((out / "frame_cache").glob("*.npy"))
     assert 0 < len(cached) <= QUICK_CONFIG.data.num_videos
@@ -57,7 +82,7 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text()) == results
     # Continuing with other settings would mix runs: refused, nothing changed.
     capsys.readouterr()
-    assert cli_main(["experiment", "--quick", "--epochs", "2", "--out", str(out), "--device", "cpu",
+    assert cli_main(["experiment", "--quick", "--epochs", "3", "--out", str(out), "--device", "cpu",
                      "--no-progress"]) == 2
     assert "other settings (epochs)" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text()) == results
@@ -106,13 +131,77 @@ def test_seeds_in_parallel_processes_match_one_by_one_and_a_failed_seed_keeps_th
     assert (parallel / "seed_0" / "runs" / "tsp" / "done.json").stat().st_mtime_ns == seed0_trained
 
 
+def test_stage0_context_task_avg_gvf_and_early_stopping(tmp_path, capsys):
+    out = tmp_path / "exp"
+    argv = ["experiment", "--quick", "--seeds", "0", "--stage0", "--decoy-background", "--num-classes", "4",
+            "--variants", "tsp", "tac", "tsp_avg_gvf", "--epochs", "4", "--early-stop-patience", "1", "--out", str(out),
+            "--device", "cpu", "--no-progress"]
+    assert cli_main([*argv, "--early-stop-patience", "0"]) == 2  # refused before any work
+    assert "--early-stop-patience must be at least 1" in capsys.readouterr().err and not out.exists()
+    assert cli_main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"tsp", "tac", "tsp_avg_gvf", "init", *MATCHED_VARIANTS}
+    # Stage 0 trained on the other four classes, and every variant started from its encoder.
+    stage0 = out / "stage0"
+    assert json.loads((stage0 / "data" / "label_map.json").read_text()) == list(MOTION_PATTERNS[4:8])
+    assert (stage0 / "runs" / "best.pth").is_file() and (stage0 / "runs" / "done.json").is_file()
+    initial = _load(out / "seed_0" / "initial_encoder.pth")
+    stage0_model = _load(stage0 / "runs" / "best.pth")
+    backbone = [k for k in initial if k.startswith("features.")]  # the heads (fc) are new
+    assert backbone and all(torch.equal(initial[k], stage0_model[k]) for k in backbone)
+    # The average-pooled GVF is its own file, with its pool recorded.
+    assert (out / "seed_0" / "gvf_avg.h5").is_file() and "avg GVF - no GVF" not in (out / "table.txt").read_text()
+    # The context task's measurement on the plans: the clip alone is no better than the majority guess.
+    context = json.loads((out / "context.json").read_text())
+    assert set(context) == {"foreground_share", "clip", "clip+dominant", "clip+set"}
+    # Early stopping: each run stopped once an epoch did not improve on the best, or at --epochs.
+    for variant in ("tsp", "tac", "tsp_avg_gvf"):
+        done = json.loads((out / "seed_0" / "runs" / variant / "done.json").read_text())
+        assert done["epochs_run"] == min(4, done["best_epoch"] + 1), (variant, done)
+    done = json.loads((stage0 / "runs" / "done.json").read_text())
+    assert done["epochs_run"] == min(QUICK_STAGE0.epochs, done["best_epoch"] + 1)
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_context_task_clip_alone_is_ambiguous_and_the_video_tells():
+    base = dataclasses.replace(PRESETS["context"].data, num_videos=40)
+    decoy = context_ambiguity(base)
+    # Without the decoy the pattern seen says it all; with it the clip alone does no better than the majority
+    # guess, and knowing which pattern the video shows most lifts it well above.
+    assert context_ambiguity(dataclasses.replace(base, decoy_background=False))["clip"] == 1.0
+    assert decoy["clip"] <= max(decoy["foreground_share"], 1 - decoy["foreground_share"])
+    assert decoy["clip+dominant"] > decoy["clip"] + 0.2
+
+
+def test_match_epochs_takes_the_first_epoch_reaching_the_lower_best(tmp_path):
+    runs = {}
+    for variant, accuracies in (("tsp", [0.3, 0.6, 0.7, 0.65]), ("tac", [0.2, 0.5, 0.62, 0.61, 0.64])):
+        runs[variant] = tmp_path / variant
+        runs[variant].mkdir()
+        rows = "".join(f"{i + 1},{a}\n" for i, a in enumerate(accuracies))
+        (runs[variant] / "metrics.csv").write_text("epoch,valid_acc_action\n" + rows)
+    match = match_epochs(runs)
+    assert match["level"] == 0.64
+    assert (match["tsp"]["epoch"], match["tac"]["epoch"]) == (3, 5)
+
+
 def test_table_statistics():
     assert mean_std([1.0, 3.0]) == (2.0, 2.0 ** 0.5, 2)
     assert mean_std([0.5]) == (0.5, 0.0, 1)
     results = {v: {key: [0.5, 0.7] for key, _, _ in TABLE_COLUMNS} for v in VARIANTS}
     results["tac"]["mAP@0.5"] = [0.4, 0.6]
+    results["tsp"]["valid_acc_action"], results["tac"]["valid_acc_action"] = [0.8, 0.7], [0.7, 0.7]
+    results["tsp"]["mAP_avg"] = [0.6, 0.8]
+    results["tsp_matched"]["epoch"], results["tac_matched"]["epoch"] = [3, 4], [5, 6]
     table = format_table(results)
     assert "50.0 ± 14.1" in table and "+10.0 (2/2)" in table
+    # the accuracy gap and the mAP gap per seed, and their correlation
+    assert "action accuracy gap +0.100 +0.000; avg mAP gap +10.0 +10.0" in table
+    assert "avg GVF - no GVF" in table and "At matched validation action accuracy" in table
+    assert "epochs (TSP / TAC) per seed: 3/5 4/6" in table
     assert "[+10.0, +10.0]" in table and "95% CI" in table and "sign test p" in table
     assert "with 2 seed(s) p >= 0.5)" in table  # the sign test's floor for this number of seeds
 
@@ -140,6 +229,11 @@ def test_presets_and_overrides():
                                                                                          224, 8)
     check_input_size(s3d.backbone, s3d.clip_len, (s3d.crop, s3d.crop))
     assert PRESETS["cpu"].bn_momentum is None and _config("--bn-momentum", "0.1").bn_momentum == 0.1
+    assert _config("--no-early-stop").early_stop_patience is None and PRESETS["cpu"].early_stop_patience
+    assert _config("--preset", "pretrained").stage0 is not None and _config("--stage0").stage0 == Stage0Config()
+    assert _config("--preset", "context").data.decoy_background and _config("--decoy-background").data.decoy_background
+    assert _config("--variants", "tsp", "tsp_no_gvf").variants == ("tsp", "tsp_no_gvf")
+    assert not _config("--variants", "tsp", "tsp_no_gvf").matched and PRESETS["cpu"].matched
 
 
 def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path, capsys):

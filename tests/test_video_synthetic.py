@@ -432,3 +432,35 @@ def test_keyframe_interval_is_written(tmp_path):
     keyframes = sum(p.is_keyframe for p in packets)
     assert keyframes >= len(packets) // 8  # x264's default would give one keyframe for these 90 frames
 
+
+
+def test_decoy_background_fills_every_background_stretch_with_a_class_the_video_lacks():
+    common = dict(num_videos=8, num_classes=4, max_instances=3, width=32, height=32, min_duration=8, max_duration=10)
+    plain, _ = S.plan_dataset(S.SyntheticConfig(**common))
+    decoyed, _ = S.plan_dataset(S.SyntheticConfig(**common, decoy_background=True))
+    for without, plan in zip(plain, decoyed, strict=True):
+        assert [(i.label_id, i.start, i.end) for i in plan.instances] == [
+            (i.label_id, i.start, i.end) for i in without.instances]  # the annotations stay as they were
+        decoys = {d.label_id for d in plan.decoys}
+        assert len(decoys) == 1 and decoys.isdisjoint(i.label_id for i in plan.instances)
+        # instances and decoys tile the video: every background frame shows the decoy pattern
+        spans = sorted((m.start, m.end) for m in plan.instances + plan.decoys)
+        assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(plan.duration, abs=1e-3)
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        # the decoy's actor moves: its track differs from the one the plain random walk gave
+        actor = plan.decoys[len(plan.decoys) // 2].actor
+        assert not np.allclose(plan.center_x[:, actor], without.center_x[:, actor])
+    assert all(not p.decoys for p in plain)
+
+
+def test_class_offset_gives_a_disjoint_set_of_classes(tmp_path):
+    dataset = S.generate_dataset(tmp_path, num_videos=2, num_classes=2, size=(32, 32), min_duration=6.0,
+                                 max_duration=6.0, class_offset=4, max_instances=1)
+    assert list(dataset.label_names) == list(S.MOTION_PATTERNS[4:6])
+    labels = {a["label"] for v in json.loads(dataset.annotations_path.read_text())["database"].values()
+              for a in v["annotations"]}
+    assert labels <= set(S.MOTION_PATTERNS[4:6])
+    with pytest.raises(TspVideoError, match="decoy-background needs more classes"):
+        S.SyntheticConfig(num_classes=3, max_instances=3, decoy_background=True).validate()
+    with pytest.raises(TspVideoError, match="class offset"):
+        S.SyntheticConfig(num_classes=5, class_offset=4).validate()

@@ -6,12 +6,13 @@ import argparse
 import dataclasses
 
 from tspvideo.commands import add_command, add_device, add_num_videos, add_renamed, add_workers
-from tspvideo.runs.experiment.config import PRESETS, ExperimentConfig
+from tspvideo.runs.experiment.config import PRESETS, QUICK_STAGE0, TRAINED_VARIANTS, ExperimentConfig, Stage0Config
 
 # Options that override a field of the preset's configuration (option dest -> ExperimentConfig field).
 OVERRIDES = {"seeds": "seeds", "epochs": "epochs", "backbone": "backbone", "clip_len": "clip_len", "fps": "fps",
              "resize": "resize", "crop": "crop", "stride": "feature_stride", "batch_size": "batch_size",
-             "probe_epochs": "probe_epochs", "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum"}
+             "probe_epochs": "probe_epochs", "workers": "workers", "jobs": "jobs", "bn_momentum": "bn_momentum",
+             "early_stop_patience": "early_stop_patience", "variants": "variants"}
 # ... and of its synthetic dataset (option dest -> SyntheticConfig field of ExperimentConfig.data).
 DATA_OVERRIDES = {"num_videos": "num_videos", "num_classes": "num_classes"}
 
@@ -32,15 +33,31 @@ def register(subparsers) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                         help=f"sizes: cpu (default: {cpu.backbone}, {len(cpu.seeds)} seeds, minutes a seed on 2 "
                              f"cores), gpu ({gpu.backbone}, {gpu.data.num_videos} videos, {gpu.epochs} epochs, "
-                             f"{len(gpu.seeds)} seeds: one H100/H200), quick (a smoke test: every step at toy "
-                             "sizes, numbers mean nothing)")
+                             f"{len(gpu.seeds)} seeds: one H100/H200), context (the cpu preset's data with a decoy "
+                             "pattern in every background stretch: TSP with max GVF, avg GVF and without GVF), "
+                             "pretrained (stage 0, then TSP and TAC from its encoder), quick (a smoke test: every "
+                             "step at toy sizes, numbers mean nothing)")
     parser.add_argument("--quick", action="store_true", help="same as --preset quick")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds (one run each; default: the preset's)")
     add_num_videos(parser, None, "number of synthetic videos (default: the preset's)")
     add_renamed(parser, "--num-classes", "--classes", type=int, default=None,
                 help="number of synthetic classes (default: 4)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs of every variant")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"most training epochs of every variant (default: the preset's, {cpu.epochs})")
+    parser.add_argument("--early-stop-patience", type=int, default=None, metavar="N",
+                        help="stop a training when its validation accuracy has not improved for N epochs "
+                             f"(default: the preset's, {cpu.early_stop_patience})")
+    parser.add_argument("--no-early-stop", action="store_true", help="train every variant for --epochs epochs")
+    parser.add_argument("--variants", nargs="+", choices=TRAINED_VARIANTS, default=None,
+                        help="the trained variants (default: the preset's; tsp, tac and tsp_no_gvf for cpu); with tsp "
+                             "and tac, also the two at matched validation action accuracy")
+    parser.add_argument("--stage0", action="store_true",
+                        help="pretrain the initial encoder on trimmed clips of four other synthetic classes first "
+                             "(as the pretrained preset; instead of seeded random weights)")
+    parser.add_argument("--decoy-background", action="store_true",
+                        help="the context task's data: a decoy pattern in every background stretch (as the context "
+                             "preset; needs more classes than instances per video)")
     parser.add_argument("--backbone", default=None,
                         help=f"encoder architecture (default: the preset's, {cpu.backbone} / {gpu.backbone})")
     # Backbones with fixed input sizes need these, e.g. s3d: --clip-len 16 --fps 15 --resize 240 240 --crop 224.
@@ -80,13 +97,20 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment configuration of the parsed options: the preset, then each option given."""
     config = PRESETS["quick" if args.quick else args.preset]
     changes = _given(args, OVERRIDES)
-    for key in ("seeds", "resize"):
+    for key in ("seeds", "resize", "variants"):
         if key in changes:
             changes[key] = tuple(changes[key])
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, **_given(args, DATA_OVERRIDES)),
                                  device=args.device, progress=not args.no_progress, weights=args.weights, **changes)
     if args.no_frame_cache:
         config = dataclasses.replace(config, frame_cache=False)
+    if args.no_early_stop:
+        config = dataclasses.replace(config, early_stop_patience=None)
+    if args.stage0 and config.stage0 is None:
+        config = dataclasses.replace(config, stage0=QUICK_STAGE0 if args.quick or args.preset == "quick"
+                                     else Stage0Config())
+    if args.decoy_background:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, decoy_background=True))
     return config
 
 

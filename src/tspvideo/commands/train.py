@@ -180,6 +180,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "--recipe: 4 6)")
     optim.add_argument("--lr-gamma", type=float, default=None,
                        help="learning-rate factor at each milestone (default without --recipe: 0.01)")
+    optim.add_argument("--early-stop-patience", type=int, default=None, metavar="N",
+                       help="stop when the validation mean clip accuracy has not improved for N epochs (--epochs is "
+                            "then the most); needs --valid-csv (default: train every epoch, as the original)")
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, train.log")
     run.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
@@ -194,3 +197,5 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast dtype (default float32)")
     run.add_argument("--channels-last", action="store_true", help="channels_last_3d memory format")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--keep-epochs", action="store_true",
+                     help="also save every epoch's model as OUT/epoch_<N>.pth (model only, like best.pth)")

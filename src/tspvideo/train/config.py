@@ -73,6 +73,8 @@ class TrainConfig:
     lr_warmup_epochs: float | None = None
     lr_milestones: list[float] | None = None
     lr_gamma: float | None = None
+    # Stop when the validation mean accuracy has not improved for this many epochs; None: run every epoch.
+    early_stop_patience: int | None = None
     # run
     resume: str | None = None  # "auto": OUT/checkpoint.pth, or a checkpoint's path
     overwrite: bool = False  # an `out` holding a run is replaced (its own files removed first), not refused
@@ -81,6 +83,7 @@ class TrainConfig:
     amp: str | None = None  # bf16 / fp16 autocast; None: float32
     channels_last: bool = False
     no_progress: bool = False
+    keep_epochs: bool = False  # also save every epoch's model as epoch_<N>.pth (e.g. to compare at equal accuracy)
 
     def to_dict(self) -> dict:
         """Plain values (paths as strings, tuples as lists): what a checkpoint stores as ``args``."""

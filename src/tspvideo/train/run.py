@@ -490,6 +490,9 @@ def _resolve_input(config: TrainConfig, resolved: ResolvedOptions, info: DistInf
     heads, gvf_pool, foreground_only = resolve_variant(config, resolved.gvf_encoder)
     if config.epochs < 1 or config.batch_size < 1 or config.workers < 0:
         raise TspVideoError("--epochs and --batch-size must be at least 1, --workers 0 or more")
+    if config.early_stop_patience is not None and (config.early_stop_patience < 1 or not config.valid_csv):
+        raise TspVideoError("--early-stop-patience needs a number >= 1 and --valid-csv (it watches the validation "
+                            "accuracy)")
     label_map = read_label_map(config.label_map) if config.label_map else None
     if "action" not in heads:
         label_map = None
@@ -631,14 +634,35 @@ def _fit(config: TrainConfig, info: DistInfo, out_dir: Path, run: PreparedRun) -
     writer = _tensorboard(out_dir) if info.is_main else None
     show_progress = info.is_main and not config.no_progress
     for epoch in range(run.history.start_epoch, config.epochs):
+        if _patience_spent(config, run.history, epoch):
+            log.info("early stop before epoch %d: no better validation accuracy in %d epochs (best: epoch %d)",
+                     epoch + 1, config.early_stop_patience, run.history.best["epoch"] + 1)
+            break
         metrics, is_best = _fit_epoch(config, info, run, epoch, show_progress)
         if info.is_main:
             _save_epoch(config, out_dir, run, epoch, metrics, is_best)
+            if config.keep_epochs:
+                _keep_epoch(config, out_dir, run, epoch, metrics)
             if writer is not None:
                 _write_scalars(writer, run.history.rows[-1], epoch)
         barrier()
     if writer is not None:
         writer.close()
+
+
+def _patience_spent(config: TrainConfig, history: History, epoch: int) -> bool:
+    """Whether early stopping ends the run before ``epoch``: its last ``early_stop_patience`` epochs did not
+    improve on the best (checked before an epoch, so a resumed run that had stopped stops again)."""
+    patience = config.early_stop_patience
+    return patience is not None and epoch > 0 and epoch - 1 - history.best["epoch"] >= patience
+
+
+def _keep_epoch(config: TrainConfig, out_dir: Path, run: PreparedRun, epoch: int, metrics: dict) -> None:
+    """``epoch_<N>.pth``: this epoch's model, in ``best.pth``'s layout (``--keep-epochs``)."""
+    run_input = run.input
+    save_checkpoint(out_dir / f"epoch_{epoch + 1}.pth",
+                    model_checkpoint(run.trainer.bare_model, run_input.label_map, run_input.recipe, run_input.spec,
+                                     run_input.prep, config, epoch, metrics, run_input.preprocess_on))
 
 
 def _fit_epoch(config: TrainConfig, info: DistInfo, run: PreparedRun, epoch: int,

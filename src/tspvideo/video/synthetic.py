@@ -173,6 +173,9 @@ class VideoPlan:
     background: np.ndarray = field(repr=False)  # (H, W, 3) float32 static texture
     noise: np.ndarray = field(repr=False)  # (n, H, W, 3) float32 sensor-noise images, reused at random
     noise_pick: np.ndarray = field(repr=False)  # (num_frames,) which noise image each frame gets
+    # Background stretches where an object performs the video's decoy pattern (not annotated): see
+    # ``SyntheticConfig.decoy_background``.
+    decoys: list[ActionInstance] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -272,23 +275,37 @@ def _draw_instances(rng: np.random.Generator, duration: float, labels: Sequence[
     t = _MIN_EDGE_S + gaps[0]
     for i, label in enumerate(labels):
         start, end = t, t + lengths[i]
-        label = int(label)
-        if MOTION_PATTERNS[label] == "pulse":
-            amplitude = rng.uniform(*_PULSE_RANGE)
-        else:
-            amplitude = rng.uniform(*motion.amplitude_range) * short_side
-        instances.append(ActionInstance(
-            label_id=label,
-            start=round(float(start), 3),
-            end=round(float(end), 3),
-            actor=int(rng.integers(n_objects)),
-            frequency=float(rng.uniform(*motion.frequency_range)),
-            phase=float(rng.uniform(0, 2 * np.pi)),
-            amplitude=float(amplitude),
-            direction=int(rng.choice([-1, 1])),
-        ))
+        instances.append(_draw_motion(rng, int(label), round(float(start), 3), round(float(end), 3), n_objects,
+                                      short_side, motion))
         t = end + _MIN_GAP_S + gaps[i + 1]
     return instances
+
+
+def _draw_motion(rng: np.random.Generator, label: int, start: float, end: float, n_objects: int,
+                 short_side: int, motion: MotionSettings) -> ActionInstance:
+    """One performance of class ``label``'s pattern over ``[start, end)``: actor, frequency, phase, amplitude."""
+    if MOTION_PATTERNS[label] == "pulse":
+        amplitude = rng.uniform(*_PULSE_RANGE)
+    else:
+        amplitude = rng.uniform(*motion.amplitude_range) * short_side
+    return ActionInstance(
+        label_id=label,
+        start=start,
+        end=end,
+        actor=int(rng.integers(n_objects)),
+        frequency=float(rng.uniform(*motion.frequency_range)),
+        phase=float(rng.uniform(0, 2 * np.pi)),
+        amplitude=float(amplitude),
+        direction=int(rng.choice([-1, 1])),
+    )
+
+
+def _draw_decoys(rng: np.random.Generator, instances: list[ActionInstance], duration: float, decoy_label: int,
+                 n_objects: int, short_side: int, motion: MotionSettings) -> list[ActionInstance]:
+    """The decoy pattern over every background stretch (before, between and after the instances)."""
+    edges = [0.0] + [x for inst in instances for x in (inst.start, inst.end)] + [round(duration, 3)]
+    return [_draw_motion(rng, decoy_label, start, end, n_objects, short_side, motion)
+            for start, end in zip(edges[::2], edges[1::2], strict=True) if end > start]
 
 
 def _smooth_texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -326,7 +343,8 @@ def _random_colors(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: int, rate: Fraction,
                duration: float, labels: Sequence[int], n_objects: int = 3, min_action: float = 1.5,
-               max_action: float = 8.0, motion: MotionSettings | None = None) -> VideoPlan:
+               max_action: float = 8.0, motion: MotionSettings | None = None,
+               decoy_label: int | None = None) -> VideoPlan:
     """Draw the content of one video: objects, instances of the given classes, and per-frame tracks.
 
     Background: every object drifts as a smooth random walk (Ornstein-Uhlenbeck velocity, reflecting
@@ -334,7 +352,8 @@ def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: i
     around a centre near where it was, fading in over ``_RAMP_S`` so that its position is continuous;
     the other objects keep drifting. After the instance the random walk goes on from where it ended.
     ``motion`` sets the patterns' frequencies and amplitudes, the drift speed and this video's motion style
-    (a factor on the drift speed); default: the module's ranges, no style.
+    (a factor on the drift speed); default: the module's ranges, no style. With ``decoy_label`` one object
+    performs that class's pattern in every background stretch (``VideoPlan.decoys``, not annotated).
     """
     motion = motion or MotionSettings()
     short = min(width, height)
@@ -342,6 +361,8 @@ def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: i
     duration = float(num_frames / rate)
     dt = 1.0 / float(rate)
     instances = _draw_instances(rng, duration, labels, n_objects, min_action, max_action, short, motion)
+    decoys = [] if decoy_label is None else _draw_decoys(rng, instances, duration, decoy_label, n_objects, short,
+                                                          motion)
 
     shapes = [SHAPES[i] for i in rng.integers(len(SHAPES), size=n_objects)]
     colors = _random_colors(rng, n_objects)
@@ -367,7 +388,7 @@ def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: i
     frame_t = np.arange(num_frames) * dt
     # Per instance: the frames it covers (a frame belongs to it when its time is in [start, end)).
     spans = [(int(np.searchsorted(frame_t, i.start)), int(np.searchsorted(frame_t, i.end)), i)
-             for i in instances]
+             for i in instances + decoys]
     acting: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}  # actor -> (end, x, y, scale)
 
     for k in range(num_frames):
@@ -404,7 +425,7 @@ def plan_video(rng: np.random.Generator, video_id: str, *, width: int, height: i
         shapes=shapes, colors=colors, base_radius=base_radius, instances=instances,
         center_x=cx, center_y=cy, radius=rad, background=background,
         noise=rng.normal(0, 5.0, size=(8, height, width, 3)).astype(np.float32),
-        noise_pick=rng.integers(8, size=num_frames),
+        noise_pick=rng.integers(8, size=num_frames), decoys=decoys,
     )
 
 
@@ -553,6 +574,13 @@ class SyntheticConfig:
     walk_speed: float = _WALK_SPEED
     motion_style: float = 1.0
     keyframe_interval: int | None = None  # frames; None: x264's default (250)
+    # Classes are the motion patterns class_offset .. class_offset + num_classes - 1 (a disjoint set of
+    # classes for pretraining: offset 4 with 4 classes).
+    class_offset: int = 0
+    # A context task: in every background stretch of a video one object performs the pattern of the video's
+    # decoy class (one of the classes none of its instances has). A clip of that pattern is background in this
+    # video and would be an action in another: the clip alone cannot tell, the rest of the video can.
+    decoy_background: bool = False
 
     def validate(self) -> None:
         """Raise ``TspVideoError`` with a clear message for parameters that cannot work."""
@@ -560,9 +588,12 @@ class SyntheticConfig:
             raise TspVideoError(f"need at least 1 video, got {self.num_videos}")
         if self.seed < 0:
             raise TspVideoError(f"seed must be >= 0, got {self.seed}")
-        if not 1 <= self.num_classes <= len(MOTION_PATTERNS):
-            raise TspVideoError(f"number of classes must be between 1 and {len(MOTION_PATTERNS)} "
-                                f"(one motion pattern each), got {self.num_classes}")
+        if not 1 <= self.num_classes <= len(MOTION_PATTERNS) - max(self.class_offset, 0) or self.class_offset < 0:
+            raise TspVideoError(f"number of classes plus class offset must be between 1 and {len(MOTION_PATTERNS)} "
+                                f"(one motion pattern each), got {self.num_classes} + {self.class_offset}")
+        if self.decoy_background and self.max_instances >= self.num_classes:
+            raise TspVideoError(f"decoy-background needs more classes than max-instances (a class no instance of "
+                                f"the video has), got {self.num_classes} classes, {self.max_instances} instances")
         check_size(self.width, self.height)
         fps_to_fraction(self.fps)
         if not 0 < self.min_action <= self.max_action:
@@ -638,7 +669,7 @@ def plan_dataset(cfg: SyntheticConfig) -> tuple[list[VideoPlan], list[str]]:
     durations = dataset_rng.uniform(cfg.min_duration, cfg.max_duration, size=cfg.num_videos)
     counts = [int(dataset_rng.integers(min(cfg.min_instances, _max_instances_for(d, cfg)),
                                        _max_instances_for(d, cfg) + 1)) for d in durations]
-    labels = dataset_rng.permutation(np.arange(sum(counts)) % cfg.num_classes)
+    labels = cfg.class_offset + dataset_rng.permutation(np.arange(sum(counts)) % cfg.num_classes)
     n_valid = int(round(cfg.valid_fraction * cfg.num_videos))
     if cfg.valid_fraction > 0 and cfg.num_videos >= 2:
         n_valid = min(max(n_valid, 1), cfg.num_videos - 1)
@@ -650,6 +681,7 @@ def plan_dataset(cfg: SyntheticConfig) -> tuple[list[VideoPlan], list[str]]:
         # A stream of its own, drawn after the others: datasets without a style stay exactly as they were.
         style_rng = np.random.default_rng(root.spawn(1)[0])
         scales = np.exp(style_rng.uniform(-1, 1, size=cfg.num_videos) * math.log(cfg.motion_style))
+    decoy_rng = np.random.default_rng(root.spawn(1)[0]) if cfg.decoy_background else None
 
     plans = []
     offset = 0
@@ -658,17 +690,22 @@ def plan_dataset(cfg: SyntheticConfig) -> tuple[list[VideoPlan], list[str]]:
                                 float(scales[i]))
         video_labels = labels[offset:offset + counts[i]]
         offset += counts[i]
+        decoy = None
+        if decoy_rng is not None:
+            absent = sorted(set(range(cfg.class_offset, cfg.class_offset + cfg.num_classes)) - set(video_labels))
+            decoy = int(decoy_rng.choice(absent))
         plans.append(plan_video(
             np.random.default_rng(video_seeds[i]), f"synth_{i:05d}", width=cfg.width, height=cfg.height,
             rate=rate, duration=float(durations[i]), labels=video_labels, n_objects=cfg.num_objects,
-            min_action=cfg.min_action, max_action=cfg.max_action, motion=motion,
+            min_action=cfg.min_action, max_action=cfg.max_action, motion=motion, decoy_label=decoy,
         ))
     return plans, subsets
 
 
-def label_names(num_classes: int) -> list[str]:
-    """Class names of a synthetic dataset with ``num_classes`` classes (index = class id)."""
-    return list(MOTION_PATTERNS[:num_classes])
+def label_names(num_classes: int, class_offset: int = 0) -> list[str]:
+    """Class names of a synthetic dataset with ``num_classes`` classes from ``class_offset`` on (index = class id
+    in the dataset's label map)."""
+    return list(MOTION_PATTERNS[class_offset:class_offset + num_classes])
 
 
 def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_classes: int = 5,
@@ -678,8 +715,8 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
                      max_action: float = 8.0, num_objects: int = 3, crf: int = DEFAULT_CRF,
                      preset: str = DEFAULT_PRESET, frequency_range: tuple[float, float] = _FREQ_RANGE,
                      amplitude_range: tuple[float, float] = _AMPLITUDE_RANGE, walk_speed: float = _WALK_SPEED,
-                     motion_style: float = 1.0, keyframe_interval: int | None = None,
-                     progress: bool = False) -> SyntheticDataset:
+                     motion_style: float = 1.0, keyframe_interval: int | None = None, class_offset: int = 0,
+                     decoy_background: bool = False, progress: bool = False) -> SyntheticDataset:
     """Write a synthetic untrimmed-video dataset to ``out_dir`` and describe what was written.
 
     Layout: ``videos/<video_id>.mp4`` (h264, yuv420p, constant ``fps``), ``annotations.json``
@@ -693,10 +730,11 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
         valid_fraction=valid_fraction, min_instances=min_instances, max_instances=max_instances,
         min_action=min_action, max_action=max_action, num_objects=num_objects, crf=crf, preset=preset,
         frequency_range=tuple(frequency_range), amplitude_range=tuple(amplitude_range), walk_speed=walk_speed,
-        motion_style=motion_style, keyframe_interval=keyframe_interval,
+        motion_style=motion_style, keyframe_interval=keyframe_interval, class_offset=class_offset,
+        decoy_background=decoy_background,
     )
     plans, subsets = plan_dataset(cfg)
-    names = label_names(num_classes)
+    names = label_names(num_classes, class_offset)
     root = Path(out_dir)
     videos_dir = root / "videos"
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -716,7 +754,7 @@ def generate_dataset(out_dir: str | os.PathLike, num_videos: int = 20, num_class
             "fps": float(plan.rate),
             "resolution": f"{plan.width}x{plan.height}",
             "annotations": [
-                {"segment": [inst.start, inst.end], "label": names[inst.label_id]}
+                {"segment": [inst.start, inst.end], "label": MOTION_PATTERNS[inst.label_id]}
                 for inst in plan.instances
             ],
         }

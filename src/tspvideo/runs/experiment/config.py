@@ -13,9 +13,13 @@ from tspvideo.core.fileio import save_json_atomic
 from tspvideo.core.grid import DEFAULT_FPS
 from tspvideo.video.synthetic import SyntheticConfig
 
-VARIANTS = ("tsp", "tac", "tsp_no_gvf", "init")
-TRAINED_VARIANTS = ("tsp", "tac", "tsp_no_gvf")
-VARIANT_TITLES = {"tsp": "TSP (max GVF)", "tac": "TAC", "tsp_no_gvf": "TSP w/o GVF", "init": "initial encoder"}
+# Feature sets, in table order: the trained variants, the initial encoder, and the two progress-matched ones
+# (TSP's and TAC's first epochs whose validation action accuracy reaches the lower of their two bests).
+TRAINED_VARIANTS = ("tsp", "tac", "tsp_no_gvf", "tsp_avg_gvf")
+MATCHED_VARIANTS = ("tsp_matched", "tac_matched")
+VARIANTS = (*TRAINED_VARIANTS, "init", *MATCHED_VARIANTS)
+VARIANT_TITLES = {"tsp": "TSP (max GVF)", "tac": "TAC", "tsp_no_gvf": "TSP w/o GVF", "tsp_avg_gvf": "TSP (avg GVF)",
+                  "init": "initial encoder", "tsp_matched": "TSP, matched acc.", "tac_matched": "TAC, matched acc."}
 CONFIG_NAME = "config.json"
 # Configuration fields that may change between a run and its continuation (they change no number).
 RUNTIME_FIELDS = ("workers", "device", "progress", "jobs", "frame_cache")
@@ -33,6 +37,21 @@ CPU_DATA = SyntheticConfig(
     walk_speed=0.35,  # background drift, frame sides per second
     motion_style=1.5,  # per-video factor on the drift speed, in [1/1.5, 1.5]
 )
+# Stage 0's data, the stand-in for Kinetics: trimmed clips (videos of 3-4 s that one instance fills but for 0.5 s
+# at each end, instances longer than that being shrunk to fit; training ignores that background) of four other
+# motion patterns than the experiment's classes.
+STAGE0_DATA = dataclasses.replace(CPU_DATA, num_videos=400, seed=1, class_offset=4, min_duration=3.0,
+                                  max_duration=4.0, min_instances=1, max_instances=1, min_action=2.0, max_action=8.0)
+
+
+@dataclass(frozen=True)
+class Stage0Config:
+    """Stage 0: the initial encoder pretrained by action classification on ``data`` (classes disjoint from the
+    experiment's), once for all seeds (like one Kinetics model); every seed's trainings start from it."""
+
+    data: SyntheticConfig = STAGE0_DATA
+    epochs: int = 10  # the most; early stopping as the experiment's
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,8 +72,15 @@ class ExperimentConfig:
     resize: tuple[int, int] = (36, 36)
     crop: int = 32
     feature_stride: int | None = 8  # frames between features (at fps), 0.53 s here; None: half a clip
-    # training, identical for the three variants
-    epochs: int = 12
+    # the trained variants (TRAINED_VARIANTS); "init" is always evaluated
+    variants: tuple[str, ...] = ("tsp", "tac", "tsp_no_gvf")
+    # With tsp and tac: also compare them at matched validation action accuracy (every epoch's model is kept)
+    match_accuracy: bool = True
+    stage0: Stage0Config | None = None  # pretrain the initial encoder on disjoint classes (None: random weights)
+    # training, identical for every variant: until the validation accuracy has not improved for
+    # early_stop_patience epochs, at most `epochs` (None: every epoch)
+    epochs: int = 16
+    early_stop_patience: int | None = 3
     batch_size: int = 16
     # AdamW, not the paper's SGD: from random weights SGD (lr 0.05-0.2) left the region head at chance
     # after as many steps as AdamW needed to learn (docs/experiment.md, "Making the encoders learn").
@@ -103,15 +129,29 @@ class ExperimentConfig:
         from tspvideo.models.backbones import check_input_size
 
         check_input_size(self.backbone, self.clip_len, (self.crop, self.crop))
+        unknown = [v for v in self.variants if v not in TRAINED_VARIANTS]
+        if unknown or not self.variants:
+            raise TspVideoError(f"unknown variant(s) {unknown}; choose from {', '.join(TRAINED_VARIANTS)}")
+        if self.early_stop_patience is not None and self.early_stop_patience < 1:
+            raise TspVideoError(f"--early-stop-patience must be at least 1, got {self.early_stop_patience}")
+        if self.stage0 is not None:
+            if self.weights:
+                raise TspVideoError("--stage0 and --weights both set the initial encoder; give one")
+            self.stage0.data.validate()
         self.data.validate()
+
+    @property
+    def matched(self) -> bool:
+        """Whether the run compares TSP and TAC at matched validation action accuracy."""
+        return self.match_accuracy and "tsp" in self.variants and "tac" in self.variants
 
 
 # Every step at the smallest sizes that still work: a smoke test, its numbers mean nothing.
 QUICK_CONFIG = ExperimentConfig(
     seeds=(0, 1), data=dataclasses.replace(CPU_DATA, num_videos=6, num_classes=2, width=32, height=32,
                                            min_duration=6.0, max_duration=7.0),
-    clip_len=4, clips_per_segment=1, resize=(16, 16), crop=16, feature_stride=None, epochs=1, batch_size=4,
-    probe_epochs=2, workers=0,
+    clip_len=4, clips_per_segment=1, resize=(16, 16), crop=16, feature_stride=None, epochs=2, batch_size=4,
+    probe_epochs=2, workers=0, early_stop_patience=None,
 )
 # One H100/H200 (lent for minutes): R(2+1)D-18 on larger frames, more videos and epochs, 3 seeds side by side.
 # On an H100 host the loader workers' random clip reads, not the GPU, set the pace (docs/experiment.md,
@@ -120,8 +160,18 @@ GPU_CONFIG = ExperimentConfig(
     seeds=(0, 1, 2), data=dataclasses.replace(CPU_DATA, num_videos=400, width=64, height=64),
     backbone="r2plus1d_18", resize=(64, 64), crop=56, epochs=14, batch_size=32, workers=5, jobs=3,
 )
+# The quick preset's stage 0 (--quick --stage0): toy sizes.
+QUICK_STAGE0 = Stage0Config(data=dataclasses.replace(STAGE0_DATA, num_videos=8, width=32, height=32), epochs=1)
 CPU_CONFIG = ExperimentConfig()
-PRESETS = {"cpu": CPU_CONFIG, "gpu": GPU_CONFIG, "quick": QUICK_CONFIG}
+# The context task (docs/experiment.md, "A task where video context matters"): the cpu preset's data with a
+# decoy pattern in every background stretch; TSP with max GVF, with average GVF and without GVF.
+# Instances of 1.5-3 s, so that the decoy is the pattern a video shows most (measured: context.py).
+CONTEXT_CONFIG = ExperimentConfig(data=dataclasses.replace(CPU_DATA, decoy_background=True, max_action=3.0),
+                                  variants=("tsp", "tsp_avg_gvf", "tsp_no_gvf"), length_edges=(2.25,), epochs=12)
+# Stage 0 then TSP vs TAC fine-tuning from it (docs/experiment.md, "A pretrained start").
+PRETRAINED_CONFIG = ExperimentConfig(stage0=Stage0Config(), variants=("tsp", "tac"), epochs=12)
+PRESETS = {"cpu": CPU_CONFIG, "gpu": GPU_CONFIG, "quick": QUICK_CONFIG, "context": CONTEXT_CONFIG,
+           "pretrained": PRETRAINED_CONFIG}
 
 
 def _plain(value: Any) -> Any:

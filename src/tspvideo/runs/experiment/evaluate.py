@@ -12,7 +12,7 @@ from tspvideo.evaluation.lengths import length_breakdown
 from tspvideo.evaluation.similarity import dataset_temporal_sensitivity, load_features, plot_similarity
 from tspvideo.localization import run_probe
 from tspvideo.localization.probe import ProbeConfig
-from tspvideo.runs.experiment.config import VARIANT_TITLES, VARIANTS, ExperimentConfig
+from tspvideo.runs.experiment.config import VARIANT_TITLES, ExperimentConfig
 
 
 def read_ground_truth(path: Path) -> dict:
@@ -75,14 +75,14 @@ def evaluate_features(feature_dir: Path, probe_dir: Path, annotations: Path, gro
 
 
 def similarity_figures(features_dir: Path, ground_truth: dict, figure_dir: Path, seed: int,
-                       config: ExperimentConfig) -> list[str]:
-    """Similarity figures of one validation video (``features_dir/<variant>/``): one per variant and all four
-    side by side; returns the files written."""
+                       config: ExperimentConfig, variants: list[str] | None = None) -> list[str]:
+    """Similarity figures of one validation video (``features_dir/<variant>/``, default: every variant): one per
+    variant and all of them side by side; returns the files written."""
     video = pick_figure_video(ground_truth)
     segments = [tuple(a["segment"]) for a in ground_truth["database"][video]["annotations"]]
     written = []
     panels = []
-    for variant in VARIANTS:
+    for variant in variants or [*config.variants, "init"]:
         features, times = load_features(features_dir / variant / f"{video}.npy", config.clip_len, config.fps,
                                         config.stride)
         panels.append((VARIANT_TITLES[variant], features, times))

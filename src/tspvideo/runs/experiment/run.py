@@ -13,18 +13,21 @@ from tspvideo.runs.experiment.config import CPU_CONFIG, ExperimentConfig, record
 from tspvideo.runs.experiment.jobs import run_seeds_in_processes
 from tspvideo.runs.experiment.report import write_report
 from tspvideo.runs.experiment.seed import run_seed, say
+from tspvideo.runs.experiment.stage0 import run_stage0, stage0_dir
 from tspvideo.runs.steps import PreparedDataset, prepare_dataset
+from tspvideo.video.synthetic import SyntheticConfig
 
 DATA_DIR = "data"
 DATA_MARKER = "paths.json"  # in the data folder, written last: the data step is complete
 
 
-def prepare_data(out: Path, config: ExperimentConfig) -> PreparedDataset:
-    """The experiment's synthetic dataset in ``out/data``: generated once, then reused by every call."""
+def prepare_data(out: Path, config: ExperimentConfig, synthetic: SyntheticConfig | None = None) -> PreparedDataset:
+    """The synthetic dataset ``synthetic`` (default: the experiment's) in ``out/data``: generated once, then
+    reused by every call."""
     marker = out / DATA_DIR / DATA_MARKER
     if marker.is_file():
         return PreparedDataset.from_dict(json.loads(marker.read_text(encoding="utf-8")))
-    data = prepare_dataset(out / DATA_DIR, config.data, progress=config.progress)
+    data = prepare_dataset(out / DATA_DIR, synthetic or config.data, progress=config.progress)
     save_json_atomic(marker, data.to_dict())
     return data
 
@@ -50,7 +53,17 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = CPU_CONFIG) -
     started = time.perf_counter()
     say(f"synthetic dataset: {config.data.num_videos} videos, {config.data.num_classes} classes -> {out / DATA_DIR}")
     data = prepare_data(out, config)
-    if not config.weights:
+    if config.data.decoy_background:
+        # How ambiguous the clip alone is on this data, and what the video adds (context.py).
+        from tspvideo.runs.experiment.context import context_ambiguity
+
+        ambiguity = context_ambiguity(config.data)
+        save_json_atomic(out / "context.json", ambiguity)
+        say("context task, best frame-level foreground rule on the plans (validation frames): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in ambiguity.items()))
+    if config.stage0 is not None:
+        run_stage0(out, prepare_data(stage0_dir(out), config, config.stage0.data), config)
+    elif not config.weights:
         print("   no pretrained weights can be downloaded here: each seed starts from a seeded random encoder "
               "(--weights takes Kinetics ones)", flush=True)
     if config.jobs > 1 and len(config.seeds) > 1:
