@@ -188,6 +188,10 @@ def test_a_wrong_device_is_refused_first_with_nothing_created(path, device, cuda
     (["annotations", "generic", "gt.json", "--metadata", "m.csv", "--out", "OUT", "--min-background", "-1"],
      "--min-background must be 0 or more"),
     (["similarity", "video.mp4", "--out", "OUT/fig.png"], "video.mp4: a video, not features"),
+    # 0 used to fall back to the default grid value, and an upside-down colour scale was drawn as 1 to 1.001.
+    (["similarity", "a.npy", "--annotations", "gt.json", "--fps", "0"], "fps must be positive, got 0"),
+    (["similarity", "a.npy", "--out", "OUT/fig.png", "--vmin", "1", "--vmax", "0"], "--vmin 1 must be below --vmax 0"),
+    (["similarity", "a.npy", "--annotations", "gt.json", "--probe-folds", "1"], "--probe-folds must be 2 or more"),
     (["extract", "video.mp4", "--out", "OUT", "--model", "no-such-weights"], "unknown weights name"),
 ])
 def test_bad_values_and_names_are_usage_errors(argv, says, scratch, capsys):
@@ -198,6 +202,7 @@ def test_bad_values_and_names_are_usage_errors(argv, says, scratch, capsys):
     (scratch / "table.csv").write_text("video-name,t-start,t-end,action-label,video-duration,filename,fps,"
                                        "video-frames\n", encoding="utf-8")
     (scratch / "video.mp4").write_bytes(b"\x00" * 64)
+    np.save(scratch / "a.npy", np.ones((6, 4), np.float32))
     before = _snapshot(scratch)
     code, out, err = _run(argv, capsys)
     assert code == 2, (out, err)

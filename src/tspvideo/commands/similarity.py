@@ -66,8 +66,7 @@ def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, An
     from tspvideo.features.folder import FeatureSource, match_annotations
 
     if path.suffix == ".npy":
-        return load_features(path, args.clip_len or DEFAULT_CLIP_LEN, args.fps or DEFAULT_FPS,
-                             args.stride or DEFAULT_STRIDE)
+        return load_features(path, *_grid_or_defaults(args))
     source = FeatureSource(path)  # first: a file that holds no features (e.g. a video) is said so
     stems = source.stems()
     if not args.video:
@@ -79,6 +78,27 @@ def _load_one(path: Path, video: str, args: argparse.Namespace) -> tuple[Any, An
         raise TspVideoError(f"{source.path}: no features for video {video!r} (with or without the v_ prefix)")
     found = [v for v in source.videos(grid_from_args(args)) if v.stem == matched[video]][0]
     return found.load(), found.feature_times
+
+
+def _grid_or_defaults(args: argparse.Namespace) -> tuple[int, float, int]:
+    """(clip_len, fps, stride) of the flags given, the extraction defaults for the others."""
+    return (args.clip_len if args.clip_len is not None else DEFAULT_CLIP_LEN,
+            args.fps if args.fps is not None else DEFAULT_FPS,
+            args.stride if args.stride is not None else DEFAULT_STRIDE)
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """Numbers that cannot work stop here, before anything is read or drawn (0 would have meant the default)."""
+    from tspvideo.core.grid import ClipGrid
+
+    clip_len, fps, stride = _grid_or_defaults(args)
+    ClipGrid(clip_len=clip_len, fps=fps, stride=stride)  # says which is not positive
+    if args.probe_folds == 1 or args.probe_folds < 0:
+        raise TspVideoError(f"--probe-folds must be 2 or more (0: no probe), got {args.probe_folds}")
+    if args.probe_max_samples < 1:
+        raise TspVideoError(f"--probe-max-samples must be 1 or more, got {args.probe_max_samples}")
+    if args.vmin is not None and args.vmax is not None and not args.vmin < args.vmax:
+        raise TspVideoError(f"--vmin {args.vmin:g} must be below --vmax {args.vmax:g}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare and args.features:
         raise TspVideoError("give either feature files or --compare folders, not both")
+    _check_values(args)
     if args.compare:
         if args.annotations is None:
             raise TspVideoError("--compare needs --annotations (the ground truth defines foreground)")
