@@ -72,10 +72,14 @@ def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 
 
 def is_finite_number(value: Any) -> bool:
-    """A real, finite number; NumPy scalars are welcome (API callers build dicts from arrays), text and
-    booleans are not (``"5"`` or ``true`` in a segment is a mistake, not a time)."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-            and math.isfinite(value))
+    """A real, finite number that fits a float; NumPy scalars are welcome (API callers build dicts from arrays),
+    text and booleans are not (``"5"`` or ``true`` in a segment is a mistake, not a time)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (JSON allows 1 followed by 400 zeros)
+        return False
 
 
 def label_text(value: Any) -> str | None:

@@ -46,8 +46,8 @@ from tspvideo.datasets.segments import (
     REGION_LABELS,
     SEGMENT_COLUMNS,
     Segment,
-    check_header,
     format_float,
+    open_csv,
 )
 from tspvideo.video.files import VIDEO_EXTENSIONS, is_video_file
 
@@ -187,10 +187,10 @@ def read_metadata_csv(paths: Iterable[str | os.PathLike]) -> dict[str, VideoMeta
         path = Path(path)
         if not path.is_file():
             raise TspVideoError(f"{path}: metadata CSV not found")
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            check_header(path, reader.fieldnames, list(METADATA_COLUMNS))
+        with open_csv(path, list(METADATA_COLUMNS)) as reader:
             for row in reader:
+                if None in row or None in row.values():
+                    raise TspVideoError(f"{path}: line {reader.line_num}: wrong number of fields")
                 try:
                     meta = VideoMeta(
                         filename=row["filename"].strip(),
@@ -200,11 +200,15 @@ def read_metadata_csv(paths: Iterable[str | os.PathLike]) -> dict[str, VideoMeta
                     )
                 except (TypeError, ValueError):
                     raise TspVideoError(f"{path}: line {reader.line_num}: cannot read {dict(row)}") from None
-                if not meta.filename or not meta.duration > 0 or not meta.fps > 0:
-                    raise TspVideoError(f"{path}: line {reader.line_num}: empty filename or "
-                                        "non-positive duration/fps")
+                if not meta.filename or not _positive_finite(meta.duration) or not _positive_finite(meta.fps):
+                    raise TspVideoError(f"{path}: line {reader.line_num}: empty filename, or duration/fps not a "
+                                        "positive finite number")
                 metadata[video_key(meta.filename)] = meta
     return metadata
+
+
+def _positive_finite(value: float) -> bool:
+    return 0 < value < math.inf
 
 
 def write_metadata_csv(rows: Iterable[VideoMeta], path: str | os.PathLike) -> None:
@@ -341,7 +345,7 @@ def read_thumos14_annotations(
             path = files.get((cls, part))
             if path is None:
                 continue
-            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
                 fields = line.split()
                 if not fields:
                     continue
@@ -365,6 +369,17 @@ def read_thumos14_annotations(
                     video.instances.append(Instance(start, end, cls))
     ordered = [videos[key] for key in sorted(videos)]
     return ordered, problems
+
+
+def _read_text(path: Path) -> str:
+    """A text file's content, or a :class:`TspVideoError` naming it when it is not readable UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TspVideoError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                            f"{error.start}: {error.reason})") from None
+    except OSError as error:
+        raise TspVideoError(f"{path}: cannot read: {error.strerror or error}") from None
 
 
 def unknown_labels(videos: Iterable[VideoAnnotation], label_map: Sequence[str]) -> dict[str, str]:
@@ -586,9 +601,7 @@ def _check_rows(path: Path, label_set: set[str] | None, clip_seconds: float, fou
     """Row by row: every row that passes the fatal checks and has a span training can use is returned."""
     rows: list[_Row] = []
     seen: dict[tuple, int] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        check_header(path, reader.fieldnames, list(SEGMENT_COLUMNS))
+    with open_csv(path, list(SEGMENT_COLUMNS)) as reader:
         for fields in reader:
             row = _parse_row(fields, reader.line_num, found)
             if row is None:

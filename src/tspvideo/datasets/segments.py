@@ -13,10 +13,11 @@ This module has no heavy imports: training code reads tables with :func:`read_se
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -108,6 +109,31 @@ def check_header(path: str | os.PathLike, fieldnames: list[str] | None, required
         raise TspVideoError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(fieldnames)}")
 
 
+@contextlib.contextmanager
+def open_csv(path: str | os.PathLike, required: list[str]) -> Iterator[csv.DictReader]:
+    """A CSV file as a :class:`csv.DictReader` whose header has every ``required`` column.
+
+    Text is UTF-8 (a leading byte-order mark, as spreadsheets write, is skipped). A file that cannot be
+    read, is not UTF-8 text or is not CSV (a NUL byte, a field beyond the csv module's size limit), here or
+    while the caller reads its rows, is a :class:`TspVideoError` naming the file and the line.
+    """
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            check_header(path, reader.fieldnames, required)
+            yield reader
+    except UnicodeDecodeError as error:
+        where = f" near line {reader.line_num + 1}" if reader is not None else ""
+        raise TspVideoError(f"{path}: not UTF-8 text{where} (byte {error.object[error.start]:#04x}: "
+                            f"{error.reason})") from None
+    except csv.Error as error:
+        where = f"line {reader.line_num}: " if reader is not None else ""
+        raise TspVideoError(f"{path}: {where}not a readable CSV row ({error})") from None
+    except OSError as error:
+        raise TspVideoError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
 def read_segment_table(path: str | os.PathLike) -> list[Segment]:
     """Read and validate a segment table; errors name the file and the line.
 
@@ -121,9 +147,7 @@ def read_segment_table(path: str | os.PathLike) -> list[Segment]:
     if not path.is_file():
         raise TspVideoError(f"{path}: segment table not found")
     segments = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        check_header(path, reader.fieldnames, SEGMENT_COLUMNS)
+    with open_csv(path, SEGMENT_COLUMNS) as reader:
         for row in reader:
             line = reader.line_num
             if None in row.values() or None in row:
