@@ -193,6 +193,9 @@ def test_a_wrong_device_is_refused_first_with_nothing_created(path, device, cuda
     (["similarity", "a.npy", "--out", "OUT/fig.png", "--vmin", "1", "--vmax", "0"], "--vmin 1 must be below --vmax 0"),
     (["similarity", "a.npy", "--annotations", "gt.json", "--probe-folds", "1"], "--probe-folds must be 2 or more"),
     (["extract", "video.mp4", "--out", "OUT", "--model", "no-such-weights"], "unknown weights name"),
+    (["probe", "a_folder", "--annotations", "gt.json", "--out", "OUT", "--epochs", "0"], "--epochs must be at least 1"),
+    (["probe", "a_folder", "--annotations", "gt.json", "--out", "OUT", "--temporal-size", "-3"],
+     "--temporal-size must be 1 or more"),
 ])
 def test_bad_values_and_names_are_usage_errors(argv, says, scratch, capsys):
     (scratch / "gt.json").write_text(json.dumps({"database": {"a": {"subset": "train", "duration": 10.0,

@@ -260,6 +260,10 @@ def run_probe(feature_dir: str | os.PathLike, annotations_path: str | os.PathLik
     have features (the count of those without is reported), so missing files do not read as misses.
     Returns the metrics dict (detection mAP per tIoU and average, proposal AR@AN and AUC).
     """
+    if epochs is not None and epochs < 1:
+        raise TspVideoError(f"--epochs must be at least 1, got {epochs}")
+    if config is not None and config.temporal_size is not None and config.temporal_size < 1:
+        raise TspVideoError(f"--temporal-size must be 1 or more (0: each video's own grid), got {config.temporal_size}")
     annotations_path = Path(annotations_path)
     # The check every command applies (a reversed or malformed instance stops here, all of them listed).
     ground_truth = load_json(annotations_path, "annotations")
