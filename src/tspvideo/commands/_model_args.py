@@ -87,6 +87,10 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                           "or device (the workers ship the decoder's 4:2:0 planes, half the bytes, and the model's "
                           "device converts them: decode workers run ~2x faster; RGB within 1 of 255 on average) "
                           "(auto: device when frames are preprocessed on the device, i.e. on CUDA; --exact: decoder)")
+    run.add_argument("--video-timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="a video whose decoder (PyAV or torchcodec) makes no progress, no frame decoded, for this "
+                          "long fails with a line in the failures file and the run goes on (default: 300; 0: no "
+                          "limit; time spent waiting for the model does not count, see docs/reliability.md)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -147,7 +151,7 @@ def extract_options(args: argparse.Namespace, **run: object) -> ExtractOptions:
         device=args.device, batch_size=args.batch_size, workers=args.workers, decode_threads=args.decode_threads,
         backend=args.backend, nvdec_sessions=args.nvdec_sessions, amp=args.amp, channels_last=args.channels_last,
         exact=args.exact, decoder_resize=args.decoder_resize, preprocess_on=args.preprocess_on, colour=args.colour,
-        progress=not args.no_progress, **run)
+        video_timeout=args.video_timeout, progress=not args.no_progress, **run)
 
 
 def resolve_options(command: str, options: ExtractOptions) -> ExtractOptions:

@@ -26,6 +26,7 @@ from tspvideo.core.grid import ClipGrid
 from tspvideo.core.precision import Precision, exact_float32, resolve_precision
 from tspvideo.extract.streaming import default_decode_workers
 from tspvideo.models.inputs import InputOverrides
+from tspvideo.video.watchdog import DEFAULT_VIDEO_TIMEOUT
 
 
 def colour_conversion(raw_frames: bool, backend: str = "pyav", decoder_resize: bool = False) -> str:
@@ -64,6 +65,7 @@ class ExtractOptions:
     num_shards: int = 1
     overwrite: bool = False
     accept_short: bool = False
+    video_timeout: float | None = DEFAULT_VIDEO_TIMEOUT  # seconds a decoder may stall before its video fails
     progress: bool = True
 
     @classmethod
@@ -125,6 +127,8 @@ class ExtractOptions:
             raise TspVideoError(f"--num-shards must be >= 1, got {self.num_shards}")
         if not 0 <= self.shard_id < self.num_shards:
             raise TspVideoError(f"--shard-id must be in 0..{self.num_shards - 1}, got {self.shard_id}")
+        if self.video_timeout is not None and not self.video_timeout >= 0:
+            raise TspVideoError(f"--video-timeout must be 0 (no limit) or more seconds, got {self.video_timeout}")
         if self.amp not in PRECISIONS:
             raise TspVideoError(f"--amp takes {', '.join(PRECISIONS)}, got {self.amp!r}")
         if self.colour not in ("auto", *COLOUR_CONVERSIONS):

@@ -146,7 +146,8 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
                     backend: str = "pyav", decode_threads: int = 0, decoder_resize: bool = False,
                     raw_frames: bool | None = None, prep: Preprocessing = PREPROCESSING["tsp"],
                     on_clips: Callable[[int], None] | None = None, accept_short: bool = False,
-                    colour: str | None = None, nvdec_sessions: int = 4) -> Iterator[tuple[int, FeatureOutcome]]:
+                    colour: str | None = None, nvdec_sessions: int = 4,
+                    video_timeout: float | None = None) -> Iterator[tuple[int, FeatureOutcome]]:
     """Features of ``videos``, in memory, as each video completes (nothing is written).
 
     Yields ``(index into videos, StreamedFeatures)``, or ``(index, error)`` for a video that failed (a file
@@ -157,6 +158,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     ``colour``: where YUV frames become RGB, ``decoder`` (swscale, the reference) or ``device`` (see
     :mod:`tspvideo.video.colour`; default: :func:`colour_conversion`). ``backend="nvdec"``: ``nvdec_sessions``
     NVDEC decoders on the model's GPU (:mod:`tspvideo.video.nvdec`) and ``num_workers`` PyAV workers beside them.
+    ``video_timeout``: a video whose decoder makes no progress for this many seconds fails (None: no limit).
     """
     torch_device = torch.device(device)
     raw_frames = preprocess_on_device(torch_device, backend) if raw_frames is None else raw_frames
@@ -172,7 +174,7 @@ def stream_features(videos: Sequence[Path], model: torch.nn.Module, settings: Cl
     units = list(units)
     # The decode workers (and NVDEC's fallback) use PyAV when NVDEC is asked for.
     stream = FrameStream(videos, units, settings, prep, "pyav" if nvdec else backend, decode_threads,
-                         decoder_resize, accept_short, raw_frames, colour)
+                         decoder_resize, accept_short, raw_frames, colour, video_timeout)
     sessions = NvdecSessions(stream, nvdec_sessions, torch_device) if nvdec else None
     if sessions is None or num_workers:
         # Items are tagged with their unit, so they may arrive in any order: no worker waits for another.
@@ -267,7 +269,8 @@ def extract_dataset(videos: Sequence[Path], out_dir: str | os.PathLike, encoder:
                                               backend=options.backend, decode_threads=options.decode_threads,
                                               decoder_resize=options.decoder_resize, raw_frames=raw_frames, prep=prep,
                                               on_clips=count, accept_short=options.accept_short, colour=options.colour,
-                                              nvdec_sessions=options.nvdec_sessions):
+                                              nvdec_sessions=options.nvdec_sessions,
+                                              video_timeout=options.video_timeout):
             video = todo[index]
             if isinstance(outcome, str):
                 # outputs of an earlier run are stale: never leave them as done, and say they are gone

@@ -48,6 +48,7 @@ from tspvideo.video.decode import (
     num_sampled_frames,
 )
 from tspvideo.video.nvdec import NvdecUnsupported, iter_nvdec_frames
+from tspvideo.video.watchdog import watch_decoding
 
 # Frames per item a worker sends: big enough to amortise inter-process overhead, small enough to keep
 # a few items per worker in flight without much memory (64 preprocessed 112x112 frames: 9.6 MB).
@@ -171,12 +172,14 @@ class FrameStream(IterableDataset):
     where N is one past the last sampled frame the unit decoded (0 when none). A file that ends well
     before its declared duration is an error, unless ``accept_short``: then its frames are used and the
     end record says how short it is. With DataLoader workers, each worker takes the next unit not yet taken.
+    ``video_timeout``: a unit whose decoder (PyAV or torchcodec, not NVDEC) makes no progress for this many seconds
+    fails with a one-line error (:mod:`tspvideo.video.watchdog`; None or 0: no limit).
     """
 
     def __init__(self, videos: Sequence[Path], units: Sequence[WorkUnit], settings: ClipGrid,
                  prep: Preprocessing = PREPROCESSING["tsp"], backend: str = "pyav", decode_threads: int = 0,
                  decoder_resize: bool = False, accept_short: bool = False, raw: bool = False,
-                 colour: str = "decoder") -> None:
+                 colour: str = "decoder", video_timeout: float | None = None) -> None:
         if colour not in COLOUR_CONVERSIONS:
             raise TspVideoError(f"unknown colour conversion {colour!r} (choose from {', '.join(COLOUR_CONVERSIONS)})")
         if colour == "device" and not raw:
@@ -196,6 +199,7 @@ class FrameStream(IterableDataset):
         self.raw = raw
         # Ship 4:2:0 planes, converted to RGB on the device (not with a decoder resize, which needs RGB).
         self.planar = colour == "device" and self.decoder_size is None
+        self.video_timeout = video_timeout
         self.next_unit = multiprocessing.Value("q", 0)  # shared by the workers, which inherit it
 
     def __iter__(self) -> Iterator[dict]:
@@ -228,7 +232,9 @@ class FrameStream(IterableDataset):
         video = self.videos[work.video]
         start, end = work.frame_range(self.settings)
         if decode is None:
-            decode = functools.partial(self._decode, threads=threads)
+            # The stream's own decoders (PyAV, torchcodec) run under the watchdog; NVDEC sessions decode in their
+            # threads, bound to the GPU, as they are.
+            decode = functools.partial(self._watched_decode, threads=threads)
         end_record = {"unit": unit, "end": True, "decoder": decoder or self.backend}
         last = -1
         indices: list[int] = []
@@ -269,6 +275,9 @@ class FrameStream(IterableDataset):
             yield {**end_record, "num_frames": last + 1, "error": message, "short": None}
             return
         yield {**end_record, "num_frames": last + 1, "error": None, "short": None}
+
+    def _watched_decode(self, video: Path, start: int, end: int | None, threads: int) -> Iterator:
+        return watch_decoding(lambda: self._decode(video, start, end, threads), self.video_timeout, video)
 
     def _decode(self, video: Path, start: int, end: int | None, threads: int) -> Iterator:
         return iter_sampled_frames(video, self.settings.fps, start_index=start, end_index=end,

@@ -40,6 +40,8 @@ from tspvideo.core.choices import DECODE_BACKENDS
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 from tspvideo.core.grid import DEFAULT_FPS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.video.colour import PlanarFrame, pack_planes
+from tspvideo.video.truncation import truncation_hint
+from tspvideo.video.watchdog import beat
 
 BACKENDS = DECODE_BACKENDS
 REENCODE_FPS = 30  # the constant rate the original re-encoded every video to before sampling
@@ -50,7 +52,13 @@ def _as_fraction(value: float | Fraction) -> Fraction:
 
 def _open_error(path: Path, error: Exception) -> VideoDecodeError:
     cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return VideoDecodeError(f"{path}: cannot decode video ({cause})")
+    return VideoDecodeError(_hinted(path, f"{path}: cannot decode video ({cause})"))
+
+
+def _hinted(path: Path, message: str) -> str:
+    """``message``, and why the file looks cut short when its container shows it (a partial download)."""
+    hint = truncation_hint(path)
+    return f"{message}; {hint}" if hint else message
 
 
 def check_video_file(path: Path) -> None:
@@ -247,7 +255,7 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
         raise _open_error(path, error) from error
     with container:
         if not container.streams.video:
-            raise VideoDecodeError(f"{path}: no video stream (audio-only or not a video file)")
+            raise VideoDecodeError(_hinted(path, f"{path}: no video stream (audio-only or not a video file)"))
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threading; PyAV releases the GIL while decoding
         stream.codec_context.thread_count = threads
@@ -266,6 +274,7 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
         keep_first = clock.sampling == "timestamp"
         try:
             for frame in _decode_from(container, stream, start_index if start_index > 0 else None, clock, origin):
+                beat()  # progress for a decode watchdog, also while frames before the first target are skipped
                 if frame.pts is None:
                     # Streams without timestamps: count frames at the average rate.
                     if frame_step is None:
@@ -289,11 +298,11 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
             if not _data_cut_off(path, stream):
                 # Corrupt data after some good frames: fail the whole video rather than guess (docs/reliability.md).
                 cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise VideoDecodeError(f"{path}: corrupt video data after {float(last_time):.2f} s "
-                                       f"({cause})") from error
+                raise VideoDecodeError(_hinted(path, f"{path}: corrupt video data after {float(last_time):.2f} s "
+                                                     f"({cause})")) from error
             # Otherwise the file ends inside a packet (cut short): the data ends here, checked below.
         if last_time is None:
-            raise VideoDecodeError(f"{path}: no frame could be decoded")
+            raise VideoDecodeError(_hinted(path, f"{path}: no frame could be decoded"))
         duration = sampler.previous[1].duration if sampler.previous is not None else None
         if duration:
             last_duration = Fraction(duration) * time_base
