@@ -29,6 +29,7 @@ from tspvideo.models.encoder import Encoder
 from tspvideo.models.inputs import PAPER_BACKBONE
 from tspvideo.models.weights import InputRecipe
 from tspvideo.video.decode import iter_sampled_frames
+from tspvideo.video.metadata import read_video_metadata
 from tspvideo.video.synthetic import index_frame
 from tspvideo.video.truncation import truncation_hint
 
@@ -168,6 +169,15 @@ def test_truncated_mp4_says_it_looks_truncated(tmp_path):
     with pytest.raises(VideoDecodeError, match=r"; file looks truncated: its 'moov' box declares \d+ bytes"):
         list(iter_sampled_frames(cut))
     assert truncation_hint(source) is None  # no false alarm on the whole file
+
+
+def test_probing_a_truncated_mp4_says_it_looks_truncated(tmp_path):
+    """The annotation importers' probe (metadata) words the same failure the same way."""
+    source = write_source(tmp_path / "full.mp4", "mp4", "libx264")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(source.read_bytes()[:source.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match=r"cannot open: .*; file looks truncated: its 'mdat' box declares"):
+        read_video_metadata(cut)
 
 
 def test_mp4_without_its_index_says_so(tmp_path):

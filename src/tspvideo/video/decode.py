@@ -40,7 +40,7 @@ from tspvideo.core.choices import DECODE_BACKENDS
 from tspvideo.core.errors import TruncatedVideoError, TspVideoError, VideoDecodeError
 from tspvideo.core.grid import DEFAULT_FPS, DEFAULT_SAMPLING, SAMPLING_RULES
 from tspvideo.video.colour import PlanarFrame, pack_planes
-from tspvideo.video.truncation import truncation_hint
+from tspvideo.video.truncation import with_truncation_hint
 from tspvideo.video.watchdog import beat
 
 BACKENDS = DECODE_BACKENDS
@@ -57,8 +57,7 @@ def _open_error(path: Path, error: Exception) -> VideoDecodeError:
 
 def _hinted(path: Path, message: str) -> str:
     """``message``, and why the file looks cut short when its container shows it (a partial download)."""
-    hint = truncation_hint(path)
-    return f"{message}; {hint}" if hint else message
+    return with_truncation_hint(path, message)
 
 
 def check_video_file(path: Path) -> None:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from tspvideo.core.errors import VideoDecodeError
 from tspvideo.video.decode import check_video_file
+from tspvideo.video.truncation import with_truncation_hint
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def read_video_metadata(path: str | os.PathLike, check_decode: bool = True) -> V
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-        raise VideoDecodeError(f"{path}: cannot open: {error}") from None
+        raise VideoDecodeError(with_truncation_hint(path, f"{path}: cannot open: {error}")) from None
     try:
         if not container.streams.video:
             raise VideoDecodeError(f"{path}: no video stream")

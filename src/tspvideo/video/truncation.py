@@ -51,6 +51,12 @@ def truncation_hint(path: str | os.PathLike) -> str | None:
     return f"file looks truncated: {reason}" if reason else None
 
 
+def with_truncation_hint(path: str | os.PathLike, message: str) -> str:
+    """``message``, and ``; file looks truncated: ...`` when the container of ``path`` shows a cut."""
+    hint = truncation_hint(path)
+    return f"{message}; {hint}" if hint else message
+
+
 def _mp4_cut(f, size: int) -> str | None:
     offset, seen = 0, set()
     for _ in range(MAX_MP4_BOXES):
