@@ -247,13 +247,14 @@ def test_full_disk_while_saving_a_checkpoint(data, tmp_path, capsys, monkeypatch
     real_save = torch.save
     saves = {"n": 0}
 
-    def save(obj, path, *args, **kwargs):
+    def save(obj, file, *args, **kwargs):  # save_checkpoint hands torch.save an open file
         saves["n"] += 1
-        if Path(path).name.startswith(".checkpoint.pth.") and obj["epoch"] == 1:
-            with open(path, "wb") as f:
-                f.write(b"half")
+        target = getattr(file, "_file", file)  # the file inside save_checkpoint's errno-keeping wrapper
+        name = Path(getattr(target, "name", target)).name
+        if name.startswith(".checkpoint.pth.") and obj["epoch"] == 1:
+            file.write(b"half")
             _enospc()
-        return real_save(obj, path, *args, **kwargs)
+        return real_save(obj, file, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
     out = tmp_path / "run"
