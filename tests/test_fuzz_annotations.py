@@ -25,12 +25,12 @@ from tspvideo.cli import main
 from tspvideo.core.errors import TspVideoError
 from tspvideo.datasets import activitynet_json as anet
 from tspvideo.datasets import annotations as ann
-from tspvideo.datasets.segments import METADATA_COLUMNS, SEGMENT_COLUMNS, read_segment_table
+from tspvideo.datasets.segments import METADATA_COLUMNS, SEGMENT_COLUMNS, read_label_map, read_segment_table
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # The command's examples use pytest's capsys: its capture is reset by each example (run_cli reads it).
-FUZZ_CLI = settings(FUZZ, max_examples=60, suppress_health_check=[*FUZZ.suppress_health_check,
+FUZZ_CLI = settings(FUZZ, max_examples=120, suppress_health_check=[*FUZZ.suppress_health_check,
                                                                   HealthCheck.function_scoped_fixture])
 
 # Scratch files: one folder for the module (hypothesis runs many examples per test function).
@@ -259,6 +259,53 @@ def test_annotations_check_command(content, capsys):
     code, out, _ = run_cli(["annotations", "check", str(path), "--label-map", "thumos14"], capsys)
     if code != 2:
         assert "error(s)" in out
+
+
+@FUZZ
+@given(content=st.one_of(RAW_FILES, JUNK.map(json_text).map(str.encode),
+                         st.lists(TEXT, max_size=4).map(json_text).map(str.encode)))
+def test_label_map_reader(content):
+    path = write("labels.json", content)
+    try:
+        names = read_label_map(path)
+    except TspVideoError as error:
+        assert_clean_error(error)
+        return
+    assert isinstance(names, list) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
+
+
+# Inputs too large for the strategies above, each once.
+EXTREMES = {
+    "deep.json": b"[" * 100_000,  # Python's JSON parser recurses per level
+    "deep-database.json": b'{"database": ' + b"{\"a\": " * 50_000,
+    "huge-field.csv": (",".join(SEGMENT_COLUMNS) + "\n" + "x" * 200_000 + "\n").encode(),  # csv's field limit
+    "nul.csv": (",".join(SEGMENT_COLUMNS) + "\nv,0,1\x00,A,10,v.mp4,30,300,Action\n").encode(),
+    "latin-1.csv": (",".join(SEGMENT_COLUMNS) + "\nv\xe9,0,1,A,10,v.mp4,30,300,Action\n").encode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREMES))
+def test_extreme_inputs_are_one_line_errors(name, capsys):
+    path = write(f"extreme/{name}", EXTREMES[name])
+    if name.endswith(".json"):
+        with pytest.raises(TspVideoError, match="nested too deeply"):
+            anet.read_annotation_database(path)
+        with pytest.raises(TspVideoError):
+            read_label_map(path)
+        code, _, err = run_cli(["annotations", "generic", str(path), "--metadata", str(path), "--out",
+                                str(SCRATCH / "extreme-out")], capsys)
+    else:
+        with pytest.raises(TspVideoError, match=r"line \d+: |not UTF-8 text"):
+            read_segment_table(path)
+        code, _, err = run_cli(["annotations", "check", str(path)], capsys)
+        if code == 1:  # the check lists a row it cannot read as a fatal problem
+            return
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_a_byte_order_mark_is_skipped():
+    path = write("bom.csv", "\ufeff" + ",".join(SEGMENT_COLUMNS) + "\nv,0,1,A,10,v.mp4,30,300,Action\n")
+    assert [s.action_label for s in read_segment_table(path)] == ["A"]
 
 
 def test_fuzz_scratch_folder_is_used():

@@ -67,6 +67,8 @@ def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
             return json.load(f)
     except json.JSONDecodeError as error:
         raise TspVideoError(f"{what} {path} is not valid JSON: {error}") from error
+    except RecursionError:  # Python's parser recurses per nesting level: thousands of [ or { exhaust it
+        raise TspVideoError(f"{what} {path} is nested too deeply to be read as JSON") from None
     except (OSError, UnicodeDecodeError) as error:
         raise TspVideoError(f"{what} {path} could not be read: {error}") from error
 

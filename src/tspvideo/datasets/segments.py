@@ -218,9 +218,13 @@ def read_label_map(path_or_name: str | os.PathLike) -> list[str]:
         raise TspVideoError(f"{path}: label map not found (give a JSON file or one of "
                             f"{', '.join(BUILTIN_LABEL_MAPS)})")
     try:
-        names = json.loads(path.read_text(encoding="utf-8"))
+        names = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
         raise TspVideoError(f"{path}: not valid JSON: {error}") from None
+    except (UnicodeDecodeError, RecursionError) as error:
+        raise TspVideoError(f"{path}: not a JSON text file ({type(error).__name__})") from None
+    except OSError as error:
+        raise TspVideoError(f"{path}: cannot read: {error.strerror or error}") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise TspVideoError(f"{path}: a label map must be a JSON list of class names")
     if len(set(names)) != len(names):
