@@ -125,10 +125,6 @@ def test_wrong_inputs_are_one_line(path, wrong, scratch, capsys):
     before = _snapshot(scratch)
     argv = _argv(path, LEAVES[path], str(scratch / WRONG_INPUTS[wrong]), scratch / "new_output")
     code, out, err = _run(argv, capsys)
-    if path == ("train",) and code == 2 and _snapshot(scratch) != before:
-        # A known defect, shown as XFAIL until fixed: train writes OUT/train.log before it reads its inputs.
-        assert "Traceback" not in out + err and err.strip()
-        pytest.xfail("train creates OUT/train.log before checking its inputs")
     _assert_clean_failure(code, out, err, scratch, before)
 
 

@@ -78,7 +78,7 @@ from tspvideo.train.layer_decay import check_vit_options, vit_parameter_groups
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
 from tspvideo.train.resume import apply_optimisation, group_settings, resume_path, resumed_config
-from tspvideo.train.runfolder import check_run_folder, clear_run
+from tspvideo.train.runfolder import check_run_folder, clear_run, holds_run
 
 log = logging.getLogger("tspvideo.train")
 
@@ -381,6 +381,8 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
         checkpoint = read_checkpoint(resume_path(config))
         config, notes = resumed_config(config, resolved.origins, checkpoint, resume_path(config))
     info = init_distributed(config.device)
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # folders this call would make
+    found = (made, (out_dir / "train.log").exists())
     if info.is_main:
         if config.overwrite:
             clear_run(out_dir)
@@ -397,9 +399,27 @@ def train(config: TrainConfig, *, create_model: ModelFactory = create_tsp_model)
         for note in training_notes(config):
             log.warning(note)
         return _run(config, resolved, info, out_dir, create_model, checkpoint)
+    except TspVideoError as error:
+        if error.exit_code == 2 and info.is_main:  # refused its input: leave no folder or log it made behind
+            teardown_logging(handlers)
+            _remove_started_run(out_dir, *found)
+        raise
     finally:
         teardown_logging(handlers)
         cleanup(info)
+
+
+def _remove_started_run(out_dir: Path, made: list[Path], log_existed: bool) -> None:
+    """Remove the log and the (empty) folders a run made before its input was refused, innermost first; never
+    a run's checkpoints or metrics."""
+    if holds_run(out_dir):
+        return
+    if not log_existed:
+        (out_dir / "train.log").unlink(missing_ok=True)
+    for folder in made:
+        if not folder.is_dir() or any(folder.iterdir()):
+            return
+        folder.rmdir()
 
 
 def _run(config: TrainConfig, resolved: ResolvedOptions, info: DistInfo, out_dir: Path,
