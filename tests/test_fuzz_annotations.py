@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tspvideo.cli import main
@@ -192,6 +192,7 @@ def test_segment_table_reader_and_check(content):
 
 @FUZZ
 @given(content=METADATA_CSV)
+@example(content=b"filename,video-duration,fps,video-frames\n0,0,0,inf\n")  # found by a longer random run
 def test_metadata_csv_reader(content):
     path = write("metadata.csv", content)
     try:

@@ -198,7 +198,7 @@ def read_metadata_csv(paths: Iterable[str | os.PathLike]) -> dict[str, VideoMeta
                         fps=float(row["fps"]),
                         frames=int(float(row["video-frames"])),
                     )
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite frame count
                     raise TspVideoError(f"{path}: line {reader.line_num}: cannot read {dict(row)}") from None
                 if not meta.filename or not _positive_finite(meta.duration) or not _positive_finite(meta.fps):
                     raise TspVideoError(f"{path}: line {reader.line_num}: empty filename, or duration/fps not a "
