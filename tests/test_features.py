@@ -192,6 +192,16 @@ def test_gvf_from_an_h5_needs_no_grid_and_equals_gvf_from_the_folder(tmp_path):
         np.testing.assert_array_equal(a[key], b[key])
 
 
+@pytest.mark.parametrize("flags", [["--clip-len", "0"], ["--stride", "4", "--fps", "30"], ["--model", "x"],
+                                   ["--features-out", "f"]])
+def test_gvf_of_features_refuses_extraction_options_it_would_ignore(tmp_path, capsys, flags):
+    write_released_style(tmp_path / "feats.h5")
+    assert main(["gvf", str(tmp_path / "feats.h5"), "--out", str(tmp_path / "a.h5"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert flags[0] in err and "FEATURES are pooled as they are" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.h5").exists()
+
+
 def test_a_released_name_reads_the_cached_copy_or_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TSPVIDEO_CACHE", str(tmp_path))
     with pytest.raises(TspVideoError, match="tspvideo features download activitynet-valid"):

@@ -44,8 +44,12 @@ def register(subparsers) -> None:
                         help="with --videos: redo videos whose features exist, even when the features folder "
                              "holds features of other settings")
     add_accept_short_arg(parser)
+    before = {action.dest for action in parser._actions}
     add_encoder_args(parser)
-    parser.set_defaults(func=run)
+    # Options that only mean something when extracting: pooling FEATURES must not take and then ignore them.
+    extraction_only = {a.dest: (a.option_strings[0], a.default) for a in parser._actions
+                       if a.dest not in before or a.dest in ("features_out", "overwrite", "accept_short")}
+    parser.set_defaults(func=run, extraction_only=extraction_only)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"gvf: {failed} videos failed; pooled the others")
         stems = [v.stem for v in videos if str(v) not in report.failed]
     elif args.feature_dir:
+        given = [flag for dest, (flag, default) in args.extraction_only.items() if getattr(args, dest) != default]
+        if given:
+            raise TspVideoError(f"{', '.join(given)}: for extracting with --videos; FEATURES are pooled as they "
+                                "are (their own clip grid)")
         feature_dir, stems, encoder = Path(args.feature_dir), None, None
         check_file_writable(out)
     else:
