@@ -163,3 +163,15 @@ def test_tiny_experiment_encoder_maps_clips_to_128_d_and_sees_motion():
     # network can tell a moving clip from a frozen one with the same mean frame.
     static = clips.mean(dim=2, keepdim=True).expand_as(clips)
     assert not torch.allclose(model(clips), model(static))
+
+
+@pytest.mark.parametrize("content", [b"junk\n", bytes(range(256)) * 4, b"PK\x03\x04" + b"\x00" * 60,
+                                     b"\x80\x02}q\x00."])
+def test_a_damaged_or_foreign_checkpoint_is_one_error(tmp_path, content):
+    from tspvideo.models.weights import read_checkpoint
+
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(TspVideoError, match=f"cannot read checkpoint {path}") as caught:
+        read_checkpoint(path)
+    assert len(str(caught.value).splitlines()) == 1

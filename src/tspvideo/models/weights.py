@@ -270,6 +270,8 @@ def _load_failure(error: BaseException) -> str:
     if isinstance(error, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
         reason = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
         return f"not a checkpoint that loads safely, without running code ({reason or 'unpickling failed'})"
+    if not isinstance(error, (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError)):
+        return f"not a PyTorch checkpoint, or a damaged one ({type(error).__name__}: {text or 'no detail'})"
     return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -287,7 +289,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         else:  # torch < 2.5
             torch.serialization.add_safe_globals(allowed)
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # a damaged or foreign file can fail anywhere in the unpickler (KeyError, ...)
         raise TspVideoError(f"cannot read checkpoint {path}: {_load_failure(error)}") from error
     if not isinstance(data, dict):
         raise TspVideoError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict")
