@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -127,6 +128,10 @@ def timeline(argv: list[str], final: str, tmp: Path, env: dict, importtime: bool
     marks_file = tmp / "marks.json"
     marks_file.unlink(missing_ok=True)
     env = {**env, "STARTUP_MARKS": str(marks_file), "STARTUP_FINAL": final}
+    argv = list(argv)
+    if argv[0] == "train":  # a fresh run folder each time: train refuses to overwrite an earlier run
+        out = argv.index("--out") + 1
+        shutil.rmtree(argv[out], ignore_errors=True)
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", HOOKS, *argv]
     started = time.time()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
