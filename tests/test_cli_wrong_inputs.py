@@ -174,6 +174,7 @@ def test_a_wrong_device_is_refused_first_with_nothing_created(path, device, cuda
     (["demo", "--out", "a_file.txt"], "a_file.txt: it is a file, not a folder"),
     (["demo", "--out", "OUT", "--weights", "garbage.json"], "cannot read checkpoint garbage.json"),
     (["demo", "--out", "OUT", "--weights", "missing.pth"], "weights file not found: missing.pth"),
+    (["experiment", "--out", "OUT", "--weights", "garbage.json"], "cannot read checkpoint garbage.json"),
     (["experiment", "--out", "OUT", "--jobs", "0"], "--jobs must be at least 1"),
     (["experiment", "--out", "OUT", "--seeds", "-1"], "seeds must be >= 0"),
     (["experiment", "--out", "OUT", "--epochs", "0"], "--epochs 0: sizes must be positive"),

@@ -31,9 +31,10 @@ from tspvideo.extract.options import ExtractOptions
 from tspvideo.features.gvf import write_gvf
 from tspvideo.models.backbones import backbone_spec
 from tspvideo.models.encoder import Encoder, load_encoder
-from tspvideo.models.weights import InputRecipe, read_checkpoint, resolve_weights
+from tspvideo.models.weights import InputRecipe
 from tspvideo.runs.steps import (
     PreparedDataset,
+    check_weights,
     dataset_train_config,
     extract_folder,
     initial_encoder,
@@ -121,8 +122,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> dict:
     config.validate()
     device = resolve_device(config.device)
     out = Path(out_dir)
-    if config.weights:  # a missing, undownloadable or unreadable file is said before the folder is made
-        read_checkpoint(resolve_weights(config.weights)[0])
+    check_weights(config.weights)
     check_folder_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

@@ -23,7 +23,13 @@ from tspvideo.extract.options import ExtractOptions
 from tspvideo.extract.run import ExtractionReport, extract_dataset
 from tspvideo.models.encoder import RANDOM_INIT, Encoder
 from tspvideo.models.tsp import TSPModel, create_model
-from tspvideo.models.weights import InputRecipe, default_recipe, load_backbone_weights
+from tspvideo.models.weights import (
+    InputRecipe,
+    default_recipe,
+    load_backbone_weights,
+    read_checkpoint,
+    resolve_weights,
+)
 from tspvideo.train import TrainConfig, save_checkpoint
 from tspvideo.video.synthetic import SyntheticConfig, generate_dataset
 
@@ -94,6 +100,13 @@ def prepare_synthetic_dataset(out_dir: str | Path, *, num_videos: int = 12, num_
                              seed=seed, **{"max_instances": 3, **generator})
     dataset = prepare_dataset(out_dir, config, progress=progress)
     return {field.name: getattr(dataset, field.name) for field in dataclasses.fields(dataset)}
+
+
+def check_weights(weights: str | None) -> None:
+    """Read the initial ``weights`` once, so that a missing, undownloadable or unreadable file is said before a run
+    makes its folder."""
+    if weights:
+        read_checkpoint(resolve_weights(weights)[0])
 
 
 def initial_encoder(backbone: str, weights: str | None = None, seed: int = 0,

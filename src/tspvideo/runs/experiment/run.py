@@ -14,7 +14,7 @@ from tspvideo.runs.experiment.jobs import run_seeds_in_processes
 from tspvideo.runs.experiment.report import write_report
 from tspvideo.runs.experiment.seed import run_seed, say
 from tspvideo.runs.experiment.stage0 import run_stage0, stage0_dir
-from tspvideo.runs.steps import PreparedDataset, prepare_dataset
+from tspvideo.runs.steps import PreparedDataset, check_weights, prepare_dataset
 from tspvideo.video.synthetic import SyntheticConfig
 
 DATA_DIR = "data"
@@ -47,6 +47,7 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig = CPU_CONFIG) -
     """
     config.validate()  # before anything is written
     _warn_slow_batch_norm(config)
+    check_weights(config.weights)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record_config(out, config)
