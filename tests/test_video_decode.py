@@ -256,3 +256,33 @@ def test_grid_length_formula_and_index_mapping_agree_with_decoding(tmp_path, rat
         assert sampled_source_frames(times, end, SamplingClock(15, sampling), 5, 12) == decoded[5:12]
     if rate in (30, 60):
         assert num_sampled_frames(end, 15, "ffmpeg-fps") == num_sampled_frames(end, 15, "timestamp")
+
+
+def _video_with_a_gap(path, gap_ms: int) -> None:
+    """Six 32x32 frames, 40 ms apart except one jump of ``gap_ms`` (as damaged timestamps give)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for i, pts in enumerate([0, 40, 80, 120, 120 + gap_ms, 160 + gap_ms]):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 30, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "torchcodec"])
+def test_frames_minutes_apart_are_damaged_timestamps_not_a_video(tmp_path, backend):
+    if backend == "torchcodec":
+        pytest.importorskip("torchcodec")
+    path = tmp_path / "gap.mkv"
+    _video_with_a_gap(path, 200_000)
+    with pytest.raises(VideoDecodeError, match=r"gap.mkv: a frame at 0.1 s is shown for 200 s: damaged timestamps"):
+        list(iter_sampled_frames(path, backend=backend))
+    _video_with_a_gap(path, 50_000)  # under the limit: a sparse video, decoded (its pictures held)
+    frames = list(iter_sampled_frames(path, backend=backend))
+    assert len(frames) == math.ceil(50.2 * 15)

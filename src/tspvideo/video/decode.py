@@ -80,6 +80,17 @@ SHORT_TOLERANCE_FRACTION = 0.02
 # Containers whose overall duration is written in the header (Matroska/WebM: the segment's Duration),
 # used when the stream itself declares none. Others estimate it from what they read, so a cut file agrees.
 HEADER_DURATION_FORMATS = ("matroska,webm",)
+# Pictures shown longer than this are taken for damaged timestamps or a damaged frame rate, not a video: one
+# flipped byte in an AVI header (frame rate 30/65281) spreads 60 frames over 36 h, half a million clips of a
+# few pictures that decode without a stall (so the decode time limit never fires) for hours.
+MAX_FRAME_GAP_S = 60
+
+
+def check_frame_gap(path: Path, at: Fraction, gap: Fraction) -> None:
+    """Raise :class:`VideoDecodeError` when a picture is shown for more than :data:`MAX_FRAME_GAP_S` seconds."""
+    if gap > MAX_FRAME_GAP_S:
+        raise VideoDecodeError(f"{path}: a frame at {float(at):.1f} s is shown for {float(gap):.0f} s: damaged "
+                               f"timestamps or frame rate? (frames more than {MAX_FRAME_GAP_S} s apart are refused)")
 
 
 def declared_duration(container, stream) -> Fraction | None:
@@ -286,6 +297,7 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
                     continue  # out-of-order timestamp, or a duplicate the rule does not show
                 if last_time is not None and time > last_time:
                     last_duration = time - last_time
+                    check_frame_gap(path, last_time, last_duration)
                 last_time = time
                 for index, sampled in sampler.push(time, frame):
                     yield index, to_array(sampled)
@@ -309,6 +321,7 @@ def _iter_pyav(path: Path, clock: SamplingClock, start_index: int, end_index: in
             last_duration = Fraction(frame_step)
         elif last_duration is None:
             last_duration = Fraction(1) / clock.fps
+        check_frame_gap(path, last_time, last_duration)
         for index, sampled in sampler.finish(last_time + last_duration):
             yield index, to_array(sampled)
         if not sampler.done():  # reached the end of the data: did the file end where it says?
@@ -403,6 +416,8 @@ def _iter_torchcodec(path: Path, clock: SamplingClock, start_index: int, end_ind
         frame_times, end_offset, declared = _packet_times(path)
     except Exception as error:
         raise _open_error(path, error) from error
+    for at, shown_until in zip(frame_times, [*frame_times[1:], end_offset], strict=True):
+        check_frame_gap(path, at, shown_until - at)
     if clock.sampling == "ffmpeg-fps":
         # Frames by index (torchcodec's exact mode numbers them in display order, as the packets sort).
         sources = sampled_source_frames(frame_times, end_offset, clock, start_index, end_index)
