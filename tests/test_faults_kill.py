@@ -55,9 +55,10 @@ def save(file, array, *args, **kwargs):
     if calls[0] == stall_at:  # write half of this feature file, then hang until killed
         buffer = io.BytesIO()
         real_save(buffer, array)
-        file.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-        file.flush()
-        Path(os.environ["MARKER"]).write_text(file.name)
+        target = getattr(file, "_file", file)  # the open file inside save_npy_atomic's write-only view
+        target.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        target.flush()
+        Path(os.environ["MARKER"]).write_text(target.name)
         time.sleep(600)
     return real_save(file, array, *args, **kwargs)
 
@@ -88,13 +89,15 @@ def train_one_epoch(*args, epoch, **kwargs):
     return real_epoch(*args, epoch=epoch, **kwargs)
 
 
-def save(obj, path, *args, **kwargs):
-    if mode == "save" and Path(path).name.startswith(".checkpoint.pth.") and obj["epoch"] == 1:
-        with open(path, "wb") as f:  # half a checkpoint in the temporary file, then hang
-            f.write(b"PK" + b"x" * 1000)
-        marker.write_text(str(path))
+def save(obj, file, *args, **kwargs):
+    target = getattr(file, "_file", file)  # save_checkpoint hands torch.save an open file (in a wrapper)
+    name = getattr(target, "name", target)
+    if mode == "save" and Path(name).name.startswith(".checkpoint.pth.") and obj["epoch"] == 1:
+        target.write(b"PK" + b"x" * 1000)  # half a checkpoint in the temporary file, then hang
+        target.flush()
+        marker.write_text(str(name))
         time.sleep(600)
-    return real_save(obj, path, *args, **kwargs)
+    return real_save(obj, file, *args, **kwargs)
 
 
 train_run.train_one_epoch = train_one_epoch
