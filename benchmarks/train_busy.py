@@ -96,6 +96,17 @@ def build(backbone: str, classes: int, args: argparse.Namespace, device: torch.d
     return model, optimizer
 
 
+def train_step(model, optimizer, clips, action, region, device: torch.device, amp) -> None:
+    """One TSP training step, its loss read back as the training loop does every step."""
+    with autocast(device, amp):
+        outputs = model(clips)
+    loss, _ = tsp_loss(outputs, action, region)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    float(loss.detach())
+
+
 def model_only(dataset: SegmentClipDataset, backbone: str, args: argparse.Namespace, device: torch.device) -> float:
     """Clips/s of the training step alone: one batch of the loader, already on the device, stepped repeatedly."""
     model, optimizer = build(backbone, args.classes, args, device)
@@ -106,13 +117,7 @@ def model_only(dataset: SegmentClipDataset, backbone: str, args: argparse.Namesp
     action, region = batch["action"].to(device), batch["region"].to(device)
 
     def step() -> None:
-        with autocast(device, args.amp):
-            outputs = model(clips)
-        loss, _ = tsp_loss(outputs, action, region)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        float(loss.detach())  # the loop reads the loss back every step
+        train_step(model, optimizer, clips, action, region, device, args.amp)
 
     for _ in range(2):
         step()  # kernel selection
@@ -135,13 +140,7 @@ def measure(dataset: SegmentClipDataset, mode: str, args: argparse.Namespace, de
     def step(batch: dict) -> None:
         clips = to_device(batch, dataset.prep, device, args.channels_last)
         action, region = batch["action"].to(device), batch["region"].to(device)
-        with autocast(device, args.amp):
-            outputs = model(clips)
-        loss, _ = tsp_loss(outputs, action, region)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        float(loss.detach())  # the training loop reads the loss back every step
+        train_step(model, optimizer, clips, action, region, device, args.amp)
 
     # Worker start-up, first seeks, kernel selection: not the steady state. The workers start together, so
     # their first batches come at once: one batch per worker is skipped.
