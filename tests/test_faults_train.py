@@ -288,3 +288,19 @@ def test_resume_keeps_the_bit_exact_state_when_nothing_changes():
     lrs = [group["lr"] for group in optimizer.param_groups]
     assert apply_optimisation(optimizer, scheduler, group_settings(optimizer)) == scheduler.lr_lambdas[0](13)
     assert [group["lr"] for group in optimizer.param_groups] == lrs
+
+
+def test_a_refused_train_keeps_a_log_and_folder_that_were_there(tmp_path, capsys):
+    from tspvideo.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train.log").write_text("an earlier attempt\n", encoding="utf-8")
+    code = main(["train", "--train-csv", str(tmp_path / "missing.csv"), "--video-dir", str(tmp_path),
+                 "--out", str(out), "--no-gvf", "--device", "cpu"])
+    assert code == 2 and "Traceback" not in capsys.readouterr().err
+    assert (out / "train.log").read_text(encoding="utf-8").startswith("an earlier attempt")
+    fresh = tmp_path / "new" / "run"
+    assert main(["train", "--train-csv", str(tmp_path / "missing.csv"), "--video-dir", str(tmp_path),
+                 "--out", str(fresh), "--no-gvf", "--device", "cpu"]) == 2
+    assert not (tmp_path / "new").exists()  # the folders this call made are gone
