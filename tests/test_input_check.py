@@ -10,7 +10,13 @@ import torch
 from helpers import tiny_create_model
 
 from tspvideo import train
-from tspvideo.train.input_check import BUSY_THRESHOLD, InputCheck, InputVerdict, input_bound_message
+from tspvideo.train.input_check import (
+    BUSY_THRESHOLD,
+    InputCheck,
+    InputVerdict,
+    input_bound_message,
+    measured_epoch,
+)
 
 
 class FakeClock:
@@ -167,3 +173,29 @@ def test_train_checks_its_first_epoch_once_and_prints_the_line(data, tmp_path, m
     lines = [line for line in log.splitlines() if "input-bound" in line]
     assert len(lines) == 1, lines
     assert "busy 9 %" in lines[0] and "loader wait 800 ms, compute 75 ms per batch, over 2 batches" in lines[0]
+
+
+@pytest.mark.parametrize(("start", "epochs", "cache", "expected"),
+                         [(0, 5, False, 0), (0, 5, True, 1), (3, 5, True, 4), (4, 5, True, 4), (0, 1, True, 0)])
+def test_a_frame_cache_is_checked_after_the_epoch_that_fills_it(start, epochs, cache, expected):
+    assert measured_epoch(start, epochs, cache) == expected
+
+
+def test_train_with_a_frame_cache_checks_its_second_epoch(data, tmp_path, monkeypatch):
+    from helpers import tiny_train, train_config
+
+    from tspvideo.train import run
+
+    made = []
+
+    def for_workers(workers: int, **_) -> InputCheck:
+        made.append(workers)
+        return InputCheck(warmup=1, measure=2, clock=AlternatingClock())
+
+    monkeypatch.setattr(run.InputCheck, "for_workers", staticmethod(for_workers))
+    tiny_train(train_config(data, tmp_path / "run", epochs=2, frame_cache_dir=tmp_path / "cache"))
+    assert made == [0]
+    log = (tmp_path / "run" / "train.log").read_text().splitlines()
+    warning = next(i for i, line in enumerate(log) if "input-bound" in line)
+    first_epoch = next(i for i, line in enumerate(log) if "epoch 1/2" in line)
+    assert warning > first_epoch and "--frame-cache-dir" not in log[warning]

@@ -133,6 +133,15 @@ class InputCheck:
         return InputVerdict(self.wait_s, self.step_s, self.seen - self.warmup)
 
 
+def measured_epoch(start_epoch: int, epochs: int, frame_cache: bool) -> int:
+    """The epoch whose input is checked: the run's first, or with a frame cache its second when there is one.
+
+    A frame cache's first epoch decodes every video into the cache (about 3x slower than the epochs after it in the
+    experiment's runs), so it would call a cached run input-bound for a cost paid once.
+    """
+    return start_epoch + 1 if frame_cache and start_epoch + 1 < epochs else start_epoch
+
+
 def warn_if_input_bound(verdict: InputVerdict | None, device_type: str, loader) -> str | None:
     """Log :func:`input_bound_message` as a warning when ``verdict`` says input-bound; returns the line."""
     if verdict is None or not verdict.input_bound:

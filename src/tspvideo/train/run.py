@@ -73,7 +73,7 @@ from tspvideo.train.checkpoint import (
     write_metrics,
 )
 from tspvideo.train.config import TrainConfig
-from tspvideo.train.input_check import InputCheck
+from tspvideo.train.input_check import InputCheck, measured_epoch
 from tspvideo.train.layer_decay import check_vit_options, vit_parameter_groups
 from tspvideo.train.loop import WarmupMultiStep, evaluate, train_one_epoch
 from tspvideo.train.recipes import GVF_ENCODER, ResolvedOptions, apply_recipe
@@ -700,7 +700,8 @@ def _fit_epoch(config: TrainConfig, info: DistInfo, run: PreparedRun, epoch: int
         channels_last=config.channels_last, world_size=info.world_size, show_progress=show_progress,
         # once per run, on the main process: does the input starve the device?
         input_check=InputCheck.for_workers(getattr(run.loaders.train, "num_workers", 0))
-        if info.is_main and epoch == run.history.start_epoch else None)
+        if info.is_main and epoch == measured_epoch(run.history.start_epoch, config.epochs,
+                                                    bool(config.frame_cache_dir or config.frame_cache_mb)) else None)
     valid_stats = {}
     if run.loaders.valid is not None:
         valid_stats = evaluate(trainer.bare_model, run.loaders.valid, info.device, config.amp, config.channels_last,
