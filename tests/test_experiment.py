@@ -87,6 +87,20 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert "other settings (epochs)" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text()) == results
 
+    # A continuation may report fewer variants (nothing retrained) or add some: each training is seeded on its
+    # own, so a variant trained without the others, in another folder, gives the numbers it gave beside them.
+    assert cli_main(["experiment", "--quick", "--variants", "tsp", "tac", "--out", str(out), "--device", "cpu",
+                     "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text()) == {k: v for k, v in results.items() if k != "tsp_no_gvf"}
+    other = tmp_path / "other"
+    for variants in (["tsp_no_gvf"], ["tsp_no_gvf", "tac"]):
+        assert cli_main(["experiment", "--quick", "--seeds", "0", "--variants", *variants, "--out", str(other),
+                         "--device", "cpu", "--no-progress"]) == 0
+        alone = json.loads((other / "results.json").read_text())
+        assert set(alone) == {*variants, "init"}
+        for variant in alone:
+            assert alone[variant] == {k: v[:1] for k, v in results[variant].items()}, variant
+
 
 @pytest.fixture
 def one_thread():

@@ -23,6 +23,8 @@ VARIANT_TITLES = {"tsp": "TSP (max GVF)", "tac": "TAC", "tsp_no_gvf": "TSP w/o G
 CONFIG_NAME = "config.json"
 # Configuration fields that may change between a run and its continuation (they change no number).
 RUNTIME_FIELDS = ("workers", "device", "progress", "jobs", "frame_cache")
+# Which seeds and variants a call runs and reports: a continuation may change them (record_config).
+SELECTION_FIELDS = ("seeds", "variants")
 
 # The synthetic task (see docs/experiment.md, "The synthetic task"): two objects, fast class patterns
 # (1.5-3 Hz, so that one clip of about a second sees one to three periods), background drift at all times,
@@ -202,14 +204,16 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def record_config(out: Path, config: ExperimentConfig) -> None:
     """Write ``OUT/config.json``; refuse to continue a run made with other settings (outputs would mix).
 
-    Seeds and the runtime fields may differ: a continuation may add seeds or use other workers.
+    Seeds, variants and the runtime fields may differ: a continuation may add seeds or variants, report fewer,
+    or use other workers. Each seed's folder and each variant's training are seeded on their own, so what one
+    computes does not depend on which others run (tested).
     """
     path = out / CONFIG_NAME
     current = config_dict(config)
     if path.is_file():
         previous = _flat(json.loads(path.read_text(encoding="utf-8")))
         differ = [k for k, v in _flat(current).items()
-                  if k not in RUNTIME_FIELDS and k != "seeds" and previous.get(k) != v]
+                  if k not in (*RUNTIME_FIELDS, *SELECTION_FIELDS) and previous.get(k) != v]
         if differ:
             raise TspVideoError(f"{out} holds an experiment with other settings ({', '.join(differ)}); "
                                 "use another --out or delete it")
