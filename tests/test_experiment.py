@@ -244,7 +244,12 @@ def test_presets_and_overrides():
     check_input_size(s3d.backbone, s3d.clip_len, (s3d.crop, s3d.crop))
     assert PRESETS["cpu"].bn_momentum is None and _config("--bn-momentum", "0.1").bn_momentum == 0.1
     assert _config("--no-early-stop").early_stop_patience is None and PRESETS["cpu"].early_stop_patience
-    assert _config("--preset", "pretrained").stage0 is not None and _config("--stage0").stage0 == Stage0Config()
+    # The default starts from stage 0's encoder; scratch from random weights, as do given weights.
+    assert _config().stage0 == Stage0Config() and _config("--preset", "context").stage0 == Stage0Config()
+    assert _config("--preset", "scratch").stage0 is None and _config("--no-stage0") == dataclasses.replace(
+        PRESETS["cpu"], stage0=None, device="auto")
+    assert _config("--weights", "w.pth").stage0 is None and _config("--preset", "scratch", "--stage0").stage0
+    assert PRESETS["scratch"] == dataclasses.replace(PRESETS["cpu"], stage0=None, epochs=16)
     assert _config("--preset", "context").data.decoy_background and _config("--decoy-background").data.decoy_background
     assert _config("--variants", "tsp", "tsp_no_gvf").variants == ("tsp", "tsp_no_gvf")
     assert not _config("--variants", "tsp", "tsp_no_gvf").matched and PRESETS["cpu"].matched

@@ -19,7 +19,7 @@ DATA_OVERRIDES = {"num_videos": "num_videos", "num_classes": "num_classes"}
 
 def register(subparsers) -> None:
     """Add the ``experiment`` subcommand."""
-    cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
+    cpu, gpu, scratch = PRESETS["cpu"], PRESETS["gpu"], PRESETS["scratch"]
     parser = add_command(
         subparsers, "experiment", "pretrain TSP, TAC and TSP w/o GVF on synthetic data and compare their features",
         "For each seed: one initial encoder, trained as TSP, TAC and TSP without GVF with the same data and "
@@ -27,16 +27,18 @@ def register(subparsers) -> None:
         "length breakdown and temporal-sensitivity scores of each; a table like the paper's Table 1 (mean +- std "
         "over seeds, paired TSP - TAC differences with a bootstrap interval and a sign test), OUT/results.json "
         "({variant: {metric: [one value per seed]}}), OUT/comparison.json and figures in OUT/figures. Rerunning "
-        "with the same --out continues an interrupted run. Without --weights every seed starts from random "
-        "weights (nothing is downloaded).")
+        "with the same --out continues an interrupted run (and may add seeds or variants). Every seed starts from "
+        "the encoder of stage 0 (action classification of four other synthetic classes: the stand-in for Kinetics, "
+        "as nothing is downloaded), or with --no-stage0 from seeded random weights, or from --weights.")
     parser.add_argument("--out", required=True, help="folder for everything the experiment writes")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                        help=f"sizes: cpu (default: {cpu.backbone}, {len(cpu.seeds)} seeds, minutes a seed on 2 "
-                             f"cores), gpu ({gpu.backbone}, {gpu.data.num_videos} videos, {gpu.epochs} epochs, "
-                             f"{len(gpu.seeds)} seeds: one H100/H200), context (the cpu preset's data with a decoy "
-                             "pattern in every background stretch: TSP with max GVF, avg GVF and without GVF), "
-                             "pretrained (stage 0, then TSP and TAC from its encoder), quick (a smoke test: every "
-                             "step at toy sizes, numbers mean nothing)")
+                        help=f"sizes: cpu (default: stage 0, then {cpu.backbone} fine-tuned, {len(cpu.seeds)} seeds, "
+                             "minutes a seed on 2 cores), scratch (as cpu from seeded random weights, at most "
+                             f"{scratch.epochs} epochs), context (the cpu preset's data with a decoy pattern in every "
+                             "background stretch: TSP with max GVF, avg GVF and without GVF), gpu "
+                             f"({gpu.backbone} from random weights, {gpu.data.num_videos} videos, {gpu.epochs} epochs, "
+                             f"{len(gpu.seeds)} seeds: one H100/H200), quick (a smoke test: every step at toy sizes, "
+                             "numbers mean nothing)")
     parser.add_argument("--quick", action="store_true", help="same as --preset quick")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds (one run each; default: the preset's)")
@@ -52,9 +54,12 @@ def register(subparsers) -> None:
     parser.add_argument("--variants", nargs="+", choices=TRAINED_VARIANTS, default=None,
                         help="the trained variants (default: the preset's; tsp, tac and tsp_no_gvf for cpu); with tsp "
                              "and tac, also the two at matched validation action accuracy")
-    parser.add_argument("--stage0", action="store_true",
+    stage0 = parser.add_mutually_exclusive_group()
+    stage0.add_argument("--stage0", action="store_true",
                         help="pretrain the initial encoder on trimmed clips of four other synthetic classes first "
-                             "(as the pretrained preset; instead of seeded random weights)")
+                             "(the cpu and context presets do; for scratch, gpu and quick)")
+    stage0.add_argument("--no-stage0", action="store_true",
+                        help="start every seed from seeded random weights instead of stage 0's encoder")
     parser.add_argument("--decoy-background", action="store_true",
                         help="the context task's data: a decoy pattern in every background stretch (as the context "
                              "preset; needs more classes than instances per video)")
@@ -70,7 +75,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="training clips per step")
     parser.add_argument("--weights", default=None,
                         help="initial backbone weights (registered name, URL or file, e.g. Kinetics ones); "
-                             "default: seeded random weights")
+                             "they replace the preset's stage 0; default: stage 0's encoder (cpu, context) or "
+                             "seeded random weights (scratch, gpu, quick)")
     parser.add_argument("--probe-epochs", type=int, default=None, help="localization probe epochs")
     parser.add_argument("--bn-momentum", type=float, default=None, metavar="M",
                         help="batch-norm momentum of the trainings (default: the architecture's own; s3d's 0.001 "
@@ -106,6 +112,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         config = dataclasses.replace(config, frame_cache=False)
     if args.no_early_stop:
         config = dataclasses.replace(config, early_stop_patience=None)
+    if args.no_stage0 or (args.weights and not args.stage0):  # given weights are the initial encoder
+        config = dataclasses.replace(config, stage0=None)
     if args.stage0 and config.stage0 is None:
         config = dataclasses.replace(config, stage0=QUICK_STAGE0 if args.quick or args.preset == "quick"
                                      else Stage0Config())
