@@ -42,12 +42,21 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
     assert "valid_acc_action" in results["tac"] and "valid_acc_region" in results["tsp"]
     assert "valid_acc_region" not in results["tac"] and "valid_acc_action" not in results["init"]
     # Matched progress: both at the lower of the two best action accuracies, each at its first epoch reaching it.
+    reuses = []
     for seed in range(seeds):
         match = json.loads((out / f"seed_{QUICK_CONFIG.seeds[seed]}" / "match.json").read_text())
         assert match["level"] == min(match["tsp"]["best_acc_action"], match["tac"]["best_acc_action"])
         for variant in ("tsp", "tac"):
             assert match[variant]["valid_acc_action"] >= match["level"]
             assert results[f"{variant}_matched"]["epoch"][seed] == match[variant]["epoch"]
+            # a matched epoch that is the variant's best epoch reuses its features and probe (the same model)
+            name, seed_value = f"{variant}_matched", QUICK_CONFIG.seeds[seed]
+            reused = match[variant]["epoch"] == results[variant]["best_epoch"][seed]
+            assert (out / f"seed_{seed_value}" / "features" / name).exists() != reused
+            if reused:
+                assert all(results[name][k][seed] == results[variant][k][seed] for k, _, _ in TABLE_COLUMNS)
+                reuses.append(name)
+    assert reuses, "the quick run should match at least one variant at its best epoch"
 
     printed = capsys.readouterr().out
     table = (out / "table.txt").read_text()

@@ -184,6 +184,7 @@ def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConf
                          config, device)
     feature_sets = [*config.variants, "init"]
     match: dict[str, Any] = {}
+    same_model: dict[str, str] = {}  # matched feature set -> trained variant whose best epoch it is
     if config.matched:
         match = match_epochs({v: folder / "runs" / v for v in ("tsp", "tac")})
         save_json_atomic(folder / "match.json", match)
@@ -191,17 +192,25 @@ def run_seed(seed: int, out: Path, data: PreparedDataset, config: ExperimentConf
             f"action accuracy {match['level']:.3f}: their features")
         for name in MATCHED_VARIANTS:
             variant = name.removesuffix("_matched")
+            if match[variant]["epoch"] == training[variant].best_epoch:
+                # best.pth is that epoch's model: its features and probe are already computed, not twice
+                same_model[name] = variant
+                continue
             extract_features(videos, folder / "features" / name,
                              load_encoder(folder / "runs" / variant / f"epoch_{match[variant]['epoch']}.pth"),
                              config, device)
         feature_sets += list(MATCHED_VARIANTS)
 
     ground_truth = read_ground_truth(data.annotations)
+    evaluated: dict[str, dict[str, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
     for variant in feature_sets:
-        say(f"seed {seed}: probe and scores of the {VARIANT_TITLES[variant]} features")
-        results[variant] = evaluate_features(folder / "features" / variant, folder / "probe" / variant,
-                                             data.annotations, ground_truth, config, seed)
+        source = same_model.get(variant, variant)
+        if source not in evaluated:
+            say(f"seed {seed}: probe and scores of the {VARIANT_TITLES[variant]} features")
+            evaluated[source] = evaluate_features(folder / "features" / source, folder / "probe" / source,
+                                                  data.annotations, ground_truth, config, seed)
+        results[variant] = dict(evaluated[source])
         if variant in training:
             results[variant].update(training[variant].metrics())
         elif variant in MATCHED_VARIANTS:
