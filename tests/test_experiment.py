@@ -176,7 +176,8 @@ def test_stage0_context_task_avg_gvf_and_early_stopping(tmp_path, capsys):
     assert (out / "seed_0" / "gvf_avg.h5").is_file() and "avg GVF - no GVF" not in (out / "table.txt").read_text()
     # The context task's measurement on the plans: the clip alone is no better than the majority guess.
     context = json.loads((out / "context.json").read_text())
-    assert set(context) == {"foreground_share", "clip", "clip+dominant", "clip+set"}
+    assert set(context) == {"foreground_share", "clip", "clip+dominant", "clip+set", "linear:clip", "linear:clip+avg",
+                            "linear:clip+max"}
     # Early stopping: each run stopped once an epoch did not improve on the best, or at --epochs.
     for variant in ("tsp", "tac", "tsp_avg_gvf"):
         done = json.loads((out / "seed_0" / "runs" / variant / "done.json").read_text())
@@ -197,6 +198,11 @@ def test_context_task_clip_alone_is_ambiguous_and_the_video_tells():
     assert context_ambiguity(dataclasses.replace(base, decoy_background=False))["clip"] == 1.0
     assert decoy["clip"] <= max(decoy["foreground_share"], 1 - decoy["foreground_share"])
     assert decoy["clip+dominant"] > decoy["clip"] + 0.2
+    # A linear classifier (TSP's region head is one) cannot use it: foreground = "the clip's pattern is not the
+    # video's dominant one" is an interaction of the two inputs, not a sum. Without decoys it needs no video.
+    for key in ("linear:clip", "linear:clip+avg", "linear:clip+max"):
+        assert decoy[key] < decoy["clip+dominant"] - 0.2, key
+        assert context_ambiguity(dataclasses.replace(base, decoy_background=False))[key] == 1.0
 
 
 def test_match_epochs_takes_the_first_epoch_reaching_the_lower_best(tmp_path):

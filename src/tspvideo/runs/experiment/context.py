@@ -7,6 +7,11 @@ label of the training videos' frames with the same key (unseen keys fall back to
 Keys: the visible pattern alone (the clip); with whether it is the video's most frequent pattern (what an
 average over the video can carry); with the set of patterns the video shows (what a max over the video can
 carry). The accuracies bound what a clip-level classifier can do with each.
+
+TSP's region head is *linear* over the clip feature concatenated with the GVF, so it can use the video only as a
+per-video offset, not to compare the clip with the video. :func:`linear_context` measures that bound: a logistic
+regression over the one-hot visible pattern and the video's pattern shares (what an average carries) or its
+pattern set (what a max carries), fitted on the training frames.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ def _rule(frames: list[tuple[dict[str, Hashable], bool]], key: str) -> Callable[
 
 def context_ambiguity(cfg: SyntheticConfig) -> dict[str, float]:
     """Accuracy on the validation videos' frames of the best rule of each key (``clip``, ``clip+dominant``,
-    ``clip+set``) fitted on the training videos, and the validation share of foreground frames."""
+    ``clip+set``) fitted on the training videos, the validation share of foreground frames, and the linear
+    classifiers' accuracies of :func:`linear_context`."""
     plans, subsets = plan_dataset(cfg)
     train = [f for p, s in zip(plans, subsets, strict=True) if s == "training" for f in _frames(p)]
     valid = [f for p, s in zip(plans, subsets, strict=True) if s == "validation" for f in _frames(p)]
@@ -59,4 +65,46 @@ def context_ambiguity(cfg: SyntheticConfig) -> dict[str, float]:
         rule = _rule(train, key)
         hits = [(rule(k[key]) if rule(k[key]) is not None else clip_rule(k["clip"])) == f for k, f in valid]
         result[key] = float(np.mean(hits))
+    return {**result, **linear_context(cfg)}
+
+
+def _linear_inputs(plan: VideoPlan, num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the one-hot visible pattern (the last column: none), the video's pattern shares and its
+    pattern set (each the same for every frame), and whether the frame is foreground."""
+    pattern = visible_patterns(plan)
+    clip = np.eye(num_classes + 1)[np.where(pattern == NONE, num_classes, pattern)]
+    shown = pattern[pattern != NONE]
+    shares = np.bincount(shown, minlength=num_classes)[:num_classes] / max(len(shown), 1)
+    frames = len(pattern)
+    return clip, np.tile(shares, (frames, 1)), np.tile(shares > 0, (frames, 1)).astype(float), plan.action_mask()
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50, ridge: float = 1e-3) -> np.ndarray:
+    """Weights of a logistic regression (Newton's method, a small ridge for separable data; deterministic)."""
+    x = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(len(w))
+        w -= np.linalg.solve(hessian, x.T @ (p - y) + ridge * w)
+    return w
+
+
+def linear_context(cfg: SyntheticConfig) -> dict[str, float]:
+    """Validation frame accuracy of a linear foreground/background classifier (fitted on the training frames) of
+    ``linear:clip`` (the one-hot visible pattern), ``linear:clip+avg`` (with the video's pattern shares) and
+    ``linear:clip+max`` (with the set of patterns it shows): what TSP's linear region head could reach with
+    perfect clip features and a perfect GVF."""
+    plans, subsets = plan_dataset(cfg)
+    parts = {s: [_linear_inputs(p, cfg.num_classes) for p, ps in zip(plans, subsets, strict=True) if ps == s]
+             for s in ("training", "validation")}
+    stacked = {s: [np.concatenate(columns) for columns in zip(*rows, strict=True)] for s, rows in parts.items()}
+    result = {}
+    for name, video in (("linear:clip", None), ("linear:clip+avg", 1), ("linear:clip+max", 2)):
+        def inputs(subset: str, video: int | None = video) -> np.ndarray:
+            clip = stacked[subset][0]
+            return clip if video is None else np.hstack([clip, stacked[subset][video]])
+        w = _fit_logistic(inputs("training"), stacked["training"][3].astype(float))
+        scores = np.hstack([inputs("validation"), np.ones((len(stacked["validation"][0]), 1))]) @ w
+        result[name] = float(np.mean((scores > 0) == stacked["validation"][3]))
     return result
