@@ -155,18 +155,26 @@ class AlternatingClock:
         return self.now
 
 
-def test_train_checks_its_first_epoch_once_and_prints_the_line(data, tmp_path, monkeypatch):
-    from helpers import tiny_train, train_config
-
+@pytest.fixture
+def timed_checks(monkeypatch) -> list[int]:
+    """Training's input checks measure the :class:`AlternatingClock` after one warm-up batch; the list gets the
+    loader workers of each check made (one per epoch checked)."""
     from tspvideo.train import run
 
-    made = []
+    made: list[int] = []
 
     def for_workers(workers: int, **_) -> InputCheck:
         made.append(workers)
         return InputCheck(warmup=1, measure=2, clock=AlternatingClock())
 
     monkeypatch.setattr(run.InputCheck, "for_workers", staticmethod(for_workers))
+    return made
+
+
+def test_train_checks_its_first_epoch_once_and_prints_the_line(data, tmp_path, timed_checks):
+    from helpers import tiny_train, train_config
+
+    made = timed_checks
     tiny_train(train_config(data, tmp_path / "run", epochs=2))
     assert made == [0]  # the first epoch only, with the run's loader workers
     log = (tmp_path / "run" / "train.log").read_text()
@@ -181,18 +189,10 @@ def test_a_frame_cache_is_checked_after_the_epoch_that_fills_it(start, epochs, c
     assert measured_epoch(start, epochs, cache) == expected
 
 
-def test_train_with_a_frame_cache_checks_its_second_epoch(data, tmp_path, monkeypatch):
+def test_train_with_a_frame_cache_checks_its_second_epoch(data, tmp_path, timed_checks):
     from helpers import tiny_train, train_config
 
-    from tspvideo.train import run
-
-    made = []
-
-    def for_workers(workers: int, **_) -> InputCheck:
-        made.append(workers)
-        return InputCheck(warmup=1, measure=2, clock=AlternatingClock())
-
-    monkeypatch.setattr(run.InputCheck, "for_workers", staticmethod(for_workers))
+    made = timed_checks
     tiny_train(train_config(data, tmp_path / "run", epochs=2, frame_cache_dir=tmp_path / "cache"))
     assert made == [0]
     log = (tmp_path / "run" / "train.log").read_text().splitlines()
