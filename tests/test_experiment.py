@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -268,6 +270,17 @@ def test_presets_and_overrides():
     assert _config("--preset", "context").data.decoy_background and _config("--decoy-background").data.decoy_background
     assert _config("--variants", "tsp", "tsp_no_gvf").variants == ("tsp", "tsp_no_gvf")
     assert not _config("--variants", "tsp", "tsp_no_gvf").matched and PRESETS["cpu"].matched
+
+
+def test_contradictory_starts_are_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "exp"
+    result = subprocess.run([sys.executable, "-m", "tspvideo.cli", "experiment", "--out", str(out), "--stage0",
+                             "--no-stage0"], capture_output=True, text=True)
+    assert result.returncode == 2 and "not allowed with argument --stage0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli_main(["experiment", "--out", str(out), "--stage0", "--weights", "w.pth", "--no-progress"]) == 2
+    assert "--stage0 and --weights both set the initial encoder" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_backbone_that_cannot_take_the_clips_is_refused_before_any_work(tmp_path, capsys):
