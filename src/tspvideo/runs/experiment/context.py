@@ -65,7 +65,7 @@ def context_ambiguity(cfg: SyntheticConfig) -> dict[str, float]:
         rule = _rule(train, key)
         hits = [(rule(k[key]) if rule(k[key]) is not None else clip_rule(k["clip"])) == f for k, f in valid]
         result[key] = float(np.mean(hits))
-    return {**result, **linear_context(cfg)}
+    return {**result, **_linear_context(plans, subsets, cfg.num_classes)}
 
 
 def _linear_inputs(plan: VideoPlan, num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -96,15 +96,18 @@ def linear_context(cfg: SyntheticConfig) -> dict[str, float]:
     ``linear:clip+max`` (with the set of patterns it shows): what TSP's linear region head could reach with
     perfect clip features and a perfect GVF."""
     plans, subsets = plan_dataset(cfg)
-    parts = {s: [_linear_inputs(p, cfg.num_classes) for p, ps in zip(plans, subsets, strict=True) if ps == s]
-             for s in ("training", "validation")}
-    stacked = {s: [np.concatenate(columns) for columns in zip(*rows, strict=True)] for s, rows in parts.items()}
+    return _linear_context(plans, subsets, cfg.num_classes)
+
+
+def _linear_context(plans: list[VideoPlan], subsets: list[str], num_classes: int) -> dict[str, float]:
+    columns = {}  # subset -> (clip one-hot, pattern shares, pattern set, foreground), frames of all its videos
+    for subset in ("training", "validation"):
+        rows = [_linear_inputs(p, num_classes) for p, s in zip(plans, subsets, strict=True) if s == subset]
+        columns[subset] = [np.concatenate(parts) for parts in zip(*rows, strict=True)]
     result = {}
-    for name, video in (("linear:clip", None), ("linear:clip+avg", 1), ("linear:clip+max", 2)):
-        def inputs(subset: str, video: int | None = video) -> np.ndarray:
-            clip = stacked[subset][0]
-            return clip if video is None else np.hstack([clip, stacked[subset][video]])
-        w = _fit_logistic(inputs("training"), stacked["training"][3].astype(float))
-        scores = np.hstack([inputs("validation"), np.ones((len(stacked["validation"][0]), 1))]) @ w
-        result[name] = float(np.mean((scores > 0) == stacked["validation"][3]))
+    for name, video in (("linear:clip", []), ("linear:clip+avg", [1]), ("linear:clip+max", [2])):
+        train_x, valid_x = (np.hstack([columns[s][i] for i in [0, *video]]) for s in ("training", "validation"))
+        w = _fit_logistic(train_x, columns["training"][3].astype(float))
+        scores = np.hstack([valid_x, np.ones((len(valid_x), 1))]) @ w
+        result[name] = float(np.mean((scores > 0) == columns["validation"][3]))
     return result
