@@ -55,7 +55,10 @@ def test_experiment_quick_runs_end_to_end(tmp_path, capsys):
             name, seed_value = f"{variant}_matched", QUICK_CONFIG.seeds[seed]
             reused = match[variant]["epoch"] == results[variant]["best_epoch"][seed]
             assert (out / f"seed_{seed_value}" / "features" / name).exists() != reused
-            if reused:
+            if reused:  # the shortcut's assumption: best.pth holds that epoch's weights
+                run_dir = out / f"seed_{seed_value}" / "runs" / variant
+                best, matched = _load(run_dir / "best.pth"), _load(run_dir / f"epoch_{match[variant]['epoch']}.pth")
+                assert best.keys() == matched.keys() and all(torch.equal(best[k], matched[k]) for k in best)
                 assert all(results[name][k][seed] == results[variant][k][seed] for k, _, _ in TABLE_COLUMNS)
                 reuses.append(name)
     assert reuses, "the quick run should match at least one variant at its best epoch"
